@@ -1,0 +1,35 @@
+# The course's two commands: `make lab` (open the course) and `make test` (run everything).
+# Both create .venv on first use and install requirements.txt (which installs course_lib too).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# JupyterLab refuses to run as root without --allow-root; add it only when we really are root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+PORT ?= 8888
+
+.PHONY: lab test install bench coverage clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "The course needs Python 3.11 or newer; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
+	@touch $(STAMP)
+
+lab: install
+	@echo "Starting JupyterLab on notebooks/ — open the URL printed below (Ctrl-C twice to stop)."
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) --no-browser $(ALLOW_ROOT)
+
+test: install
+	$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+coverage: install
+	$(BIN)/python -m pytest tests -m "not slow" --cov=course_lib --cov-report=term-missing -p no:cacheprovider
+
+bench: install
+	$(BIN)/python tests/benchmarks/bench_ppo.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

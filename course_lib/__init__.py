@@ -1,0 +1,1 @@
+"""Actor-Critic to PPO: the course library."""
