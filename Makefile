@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
 
-.PHONY: lab test install bench coverage clean
+.PHONY: lab test install bench coverage notebooks clean
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ coverage: install
 
 bench: install
 	$(BIN)/python tests/benchmarks/bench_ppo.py
+
+# Rebuild (and execute) the committed notebooks from notebooks/src/*.py; prints each run time.
+notebooks: install
+	$(BIN)/python tools/build_notebook.py $(sort $(wildcard notebooks/src/*.py))
 
 clean:
 	rm -rf $(VENV) .pytest_cache
