@@ -285,8 +285,11 @@ def render_frames(
 
     if every < 1:
         raise ValueError(f"every must be a positive integer, got {every}")
-    # pygame (used by the classic-control renderers) would otherwise try to open an audio device
+    # pygame (the classic-control renderer) otherwise looks for an audio device and, without a display, prints
+    # "XDG_RUNTIME_DIR is invalid"; rgb_array rendering needs neither
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     env = gym.make(env_id, render_mode="rgb_array")
     obs, _ = env.reset(seed=seed)
     frames = [env.render()]
