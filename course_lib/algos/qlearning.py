@@ -27,6 +27,13 @@ from course_lib.validation import check_positive, check_positive_int, check_unit
 
 
 # --------------------------------------------------------------------------------------------- shared maths
+def check_non_negative_int(name: str, value: object) -> int:
+    """Check that ``value`` is an integer >= 0 (a count that may be zero); returns it as an int."""
+    if isinstance(value, bool) or not hasattr(value, "__index__") or value.__index__() < 0:
+        raise ValueError(f"{name} must be an integer >= 0; got {value!r}")
+    return int(value.__index__())
+
+
 def td_target(reward, gamma: float, next_value, terminated):
     """One-step TD target, bootstrapped unless the task really ended.
 
@@ -215,9 +222,7 @@ class QLearningConfig:
         check_unit_interval("gamma", self.gamma)
         check_unit_interval("epsilon_start", self.epsilon_start)
         check_unit_interval("epsilon_end", self.epsilon_end)
-        if isinstance(self.epsilon_decay_episodes, bool) or not isinstance(self.epsilon_decay_episodes, int) \
-                or self.epsilon_decay_episodes < 0:
-            raise ValueError(f"epsilon_decay_episodes must be an integer >= 0; got {self.epsilon_decay_episodes!r}")
+        check_non_negative_int("epsilon_decay_episodes", self.epsilon_decay_episodes)
         check_positive_int("episodes", self.episodes)
         if self.max_episode_steps is not None:
             check_positive_int("max_episode_steps", self.max_episode_steps)
