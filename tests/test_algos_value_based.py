@@ -282,3 +282,234 @@ def test_sarsa_learns_the_safer_path_than_q_learning():
         # at most the last step or two before descending to the goal run along the edge
         assert _cliff_edge_visits(paths[True]) <= 2
     assert np.mean(online[True]) > np.mean(online[False]) + 10.0
+
+
+# ============================================================================================== DQN
+class TestReplayBuffer:
+    def _filled(self, capacity, n):
+        buf = ReplayBuffer(capacity, obs_dim=2)
+        for i in range(n):
+            buf.add(np.array([i, -i]), i % 3, float(i), np.array([i + 1, -i - 1]), i % 4 == 0)
+        return buf
+
+    def test_wraps_around_overwriting_the_oldest(self):
+        buf = self._filled(capacity=5, n=8)
+        assert len(buf) == 5 and buf.pos == 3
+        # slots 0..2 were overwritten by transitions 5, 6, 7; slots 3, 4 still hold 3, 4
+        np.testing.assert_array_equal(buf.obs[:, 0], [5, 6, 7, 3, 4])
+        np.testing.assert_array_equal(buf.next_obs[:, 0], [6, 7, 8, 4, 5])
+        np.testing.assert_array_equal(buf.rewards, [5, 6, 7, 3, 4])
+        np.testing.assert_array_equal(buf.actions, [5 % 3, 6 % 3, 7 % 3, 0, 1])
+        np.testing.assert_array_equal(buf.terminated, [0, 0, 0, 0, 1])
+
+    def test_partially_filled_samples_only_filled_slots(self):
+        buf = self._filled(capacity=10, n=4)
+        idx = buf.sample_indices(1000, np.random.default_rng(0))
+        assert idx.min() == 0 and idx.max() == 3
+
+    def test_empty_buffer_refuses_to_sample(self):
+        with pytest.raises(ValueError, match="empty"):
+            ReplayBuffer(3, 1).sample(2, np.random.default_rng(0))
+
+    def test_samples_uniformly(self):
+        # chi-square goodness of fit against uniform over 10 slots: df = 9, 99.9% quantile = 27.88
+        buf = self._filled(capacity=10, n=23)
+        n = 50_000
+        counts = np.bincount(buf.sample_indices(n, np.random.default_rng(1)), minlength=10)
+        chi2 = float(((counts - n / 10) ** 2 / (n / 10)).sum())
+        assert chi2 < 27.88
+        # a buffer that ignored part of its slots would fail this: sanity-check the statistic itself
+        skewed = np.bincount(np.random.default_rng(1).integers(0, 9, n), minlength=10)
+        assert float(((skewed - n / 10) ** 2 / (n / 10)).sum()) > 27.88
+
+    def test_sampled_batch_holds_whole_transitions(self):
+        buf = self._filled(capacity=5, n=8)
+        batch = buf.sample(64, np.random.default_rng(2))
+        assert batch.obs.shape == (64, 2) and batch.obs.dtype == torch.float32
+        assert batch.actions.dtype == torch.int64 and batch.terminated.dtype == torch.float32
+        i = batch.obs[:, 0]  # the transition number
+        torch.testing.assert_close(batch.next_obs[:, 0], i + 1)
+        torch.testing.assert_close(batch.rewards, i)
+        torch.testing.assert_close(batch.actions, (i % 3).long())
+        torch.testing.assert_close(batch.terminated, (i % 4 == 0).float())
+
+
+def _linear_net(weight):
+    """A bias-free linear Q network with the given (n_actions, obs_dim) weight: Q(s) = W s."""
+    net = nn.Linear(len(weight[0]), len(weight), bias=False)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+    return net
+
+
+class TestDQNTargets:
+    def test_next_state_values_plain_and_double(self):
+        next_q_target = torch.tensor([[1.0, 5.0], [3.0, 2.0], [4.0, 4.5]])
+        next_q_online = torch.tensor([[1.0, 0.0], [0.0, 1.0], [9.0, 0.0]])
+        torch.testing.assert_close(dqn.next_state_values(next_q_target), torch.tensor([5.0, 3.0, 4.5]))
+        # double: the online net picks actions [0, 1, 0], the target net rates them
+        torch.testing.assert_close(dqn.next_state_values(next_q_target, next_q_online),
+                                   torch.tensor([1.0, 2.0, 4.0]))
+        with pytest.raises(ValueError, match="next_q_online has shape"):
+            dqn.next_state_values(next_q_target, next_q_online[:2])
+
+    def setup_method(self):
+        # target net Q_target(s) = [s0 + s1, 2 s0 - s1]; online net Q(s) = [s1, s0]
+        self.target = _linear_net([[1.0, 1.0], [2.0, -1.0]])
+        self.online = _linear_net([[0.0, 1.0], [1.0, 0.0]])
+        self.batch = ReplayBatch(
+            obs=torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]),
+            actions=torch.tensor([0, 1, 1]),
+            rewards=torch.tensor([1.0, -1.0, 0.5]),
+            next_obs=torch.tensor([[1.0, 2.0], [3.0, 1.0], [2.0, 2.0]]),
+            terminated=torch.tensor([0.0, 0.0, 1.0]),
+        )
+
+    def test_targets_by_hand(self):
+        gamma = 0.9
+        # Q_target(s') = [s0 + s1, 2 s0 - s1] at s' = [1, 2], [3, 1], [2, 2]: rows [3, 0], [4, 5], [4, 2]
+        # plain: max -> 3, 5; the third transition is terminal -> y = r only
+        expected = torch.tensor([1.0 + 0.9 * 3.0, -1.0 + 0.9 * 5.0, 0.5])
+        torch.testing.assert_close(dqn.dqn_targets(self.batch, self.target, gamma), expected)
+        # double: online Q(s') = [s1, s0]: rows [2, 1], [1, 3] -> a* = 0, 1 -> Q_target = 3, 5 (same here)
+        torch.testing.assert_close(dqn.dqn_targets(self.batch, self.target, gamma, online_net=self.online), expected)
+        # a huge next-state value behind a terminal flag is ignored
+        big = self.batch._replace(next_obs=self.batch.next_obs * 1e6)
+        assert dqn.dqn_targets(big, self.target, gamma)[2].item() == 0.5
+
+    def test_double_dqn_differs_from_plain_when_the_nets_disagree(self):
+        # an online net Q(s) = [-s0, s0] that prefers action 1 wherever s0 > 0
+        online = _linear_net([[-1.0, 0.0], [1.0, 0.0]])
+        batch = self.batch._replace(next_obs=torch.tensor([[2.0, 3.0], [4.0, 1.0], [1.0, 1.0]]),
+                                    terminated=torch.zeros(3))
+        gamma = 0.5
+        # Q_target(s'): [5, 1], [5, 7], [2, 1]; plain max: 5, 7, 2
+        plain = dqn.dqn_targets(batch, self.target, gamma)
+        torch.testing.assert_close(plain, batch.rewards + gamma * torch.tensor([5.0, 7.0, 2.0]))
+        # online Q(s') = [-s0, s0]: [-2, 2], [-4, 4], [-1, 1] -> a* = 1, 1, 1 -> Q_target = 1, 7, 1
+        double = dqn.dqn_targets(batch, self.target, gamma, online_net=online)
+        torch.testing.assert_close(double, batch.rewards + gamma * torch.tensor([1.0, 7.0, 1.0]))
+
+    @pytest.mark.parametrize("loss", ["huber", "mse"])
+    def test_loss_by_hand_and_gradient_only_to_the_online_net(self, loss):
+        gamma = 0.9
+        y = torch.tensor([1.0 + 0.9 * 3.0, -1.0 + 0.9 * 5.0, 0.5])
+        # online Q(s) = [s1, s0] at obs [1, 0], [0, 2], [1, 1], actions 0, 1, 1 -> 0, 0, 1
+        x = torch.tensor([0.0, 0.0, 1.0]) - y  # = [-3.7, -3.5, 0.5]
+        if loss == "huber":
+            # 0.5 x^2 if |x| <= 1 else |x| - 0.5
+            expected = torch.where(x.abs() <= 1, 0.5 * x ** 2, x.abs() - 0.5).mean()
+            assert expected.item() == pytest.approx(((3.7 - 0.5) + (3.5 - 0.5) + 0.125) / 3)
+        else:
+            expected = (x ** 2).mean()
+        value = dqn.dqn_loss(self.online, self.target, self.batch, gamma, loss=loss)
+        torch.testing.assert_close(value, expected)
+        value.backward()
+        assert self.online.weight.grad is not None and self.target.weight.grad is None
+
+    def test_unknown_loss(self):
+        with pytest.raises(ValueError, match="loss must be"):
+            dqn.dqn_loss(self.online, self.target, self.batch, 0.9, loss="l1")
+
+
+class TestDQNConfig:
+    @pytest.mark.parametrize("field, value", [
+        ("learning_rate", 0.0), ("buffer_size", 0), ("batch_size", -1), ("gamma", 1.5), ("learning_starts", -1),
+        ("train_freq", 0), ("gradient_steps", 0), ("target_update_interval", 0), ("epsilon_start", 1.2),
+        ("epsilon_end", -0.1), ("epsilon_decay_steps", -5), ("epsilon_decay_steps", 10.5), ("loss", "l1"),
+        ("hidden", (64, 0)), ("max_grad_norm", 0.0), ("log_interval", 0), ("env_id", ""),
+    ])
+    def test_bad_values_raise_naming_the_field(self, field, value):
+        with pytest.raises(ValueError, match=field.split("_")[0] if field == "hidden" else field):
+            DQNConfig(**{field: value})
+
+    def test_epsilon_schedule(self):
+        config = DQNConfig(epsilon_start=1.0, epsilon_end=0.1, epsilon_decay_steps=100)
+        assert [config.epsilon(t) for t in (0, 50, 100, 10_000)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
+
+    def test_needs_discrete_actions_and_vector_observations(self):
+        with pytest.raises(ValueError, match="Discrete action space"):
+            dqn.train(DQNConfig(env_id="Pendulum-v1"), total_steps=10, progress=False)
+        with pytest.raises(ValueError, match="1-D Box observation"):
+            dqn.train(DQNConfig(env_id="FrozenLake-v1"), total_steps=10, progress=False)
+
+
+def _small_config(**overrides):
+    base = dict(env_id="CartPole-v1", hidden=(16,), batch_size=16, learning_starts=100, train_freq=4,
+                gradient_steps=2, target_update_interval=50, epsilon_decay_steps=300, log_interval=100)
+    base.update(overrides)
+    return DQNConfig(**base)
+
+
+class TestDQNTraining:
+    def test_same_seed_same_history_and_network(self):
+        config = _small_config(double_dqn=True)
+        a1, h1 = dqn.train(config, seed=3, total_steps=600, progress=False)
+        a2, h2 = dqn.train(config, seed=3, total_steps=600, progress=False)
+        a3, h3 = dqn.train(config, seed=4, total_steps=600, progress=False)
+        assert h1 == h2  # steps_per_second is left out of the comparison
+        for p1, p2 in zip(a1.q_net.parameters(), a2.q_net.parameters()):
+            assert torch.equal(p1, p2)
+        assert h1 != h3
+
+    def test_history_rows(self):
+        config = _small_config()
+        _, h = dqn.train(config, seed=0, total_steps=550, progress=False)
+        np.testing.assert_array_equal(h.column("env_steps"), [100, 200, 300, 400, 500, 550])
+        # the row's epsilon is the one used on its last step (0-based step env_steps - 1)
+        np.testing.assert_allclose(h.column("epsilon"), [config.epsilon(s - 1) for s in (100, 200, 300, 400, 500, 550)])
+        q_loss = h.column("q_loss")
+        assert np.isnan(q_loss[0]) and np.all(np.isfinite(q_loss[1:])) and np.all(q_loss[1:] > 0)
+        assert sum(e.length for e in h.episodes) <= 550
+        assert all(r.steps_per_second > 0 for r in h.rows)
+
+    @pytest.mark.filterwarnings("ignore:.*reward is a NaN")
+    def test_nan_guard(self):
+        gym.register(id="test_value_based/NanReward-v0", entry_point=f"{__name__}:_NanRewardEnv")
+        try:
+            with pytest.raises(FloatingPointError, match="q_loss"):
+                dqn.train(_small_config(env_id="test_value_based/NanReward-v0"), total_steps=300, progress=False)
+        finally:
+            del gym.registry["test_value_based/NanReward-v0"]
+
+    def test_agent_act(self):
+        agent = DQNAgent(_linear_net([[1.0, 0.0], [0.0, 1.0]]), n_actions=2, epsilon=1.0, seed=0)
+        obs = np.array([[2.0, 1.0], [0.0, 3.0], [5.0, 4.0]], dtype=np.float32)
+        np.testing.assert_array_equal(agent.act(obs), [0, 1, 0])
+        np.testing.assert_allclose(agent.q_values(obs), obs)
+        random_actions = agent.act(np.zeros((4000, 2), dtype=np.float32), deterministic=False)
+        assert random_actions.dtype == np.int64 and abs(random_actions.mean() - 0.5) < 0.05
+        with pytest.raises(ValueError, match="shape"):
+            agent.act(np.zeros(2, dtype=np.float32))
+
+
+class _NanRewardEnv(gym.Env):
+    """One-dimensional observation, reward NaN: DQN's loss becomes NaN as soon as it learns."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, dtype=np.float32), float("nan"), False, False, {}
+
+
+@pytest.mark.parametrize("terminate_at, expected", [
+    # truncation at t = 5 is bootstrapped: every state is worth 1 / (1 - gamma) = 2
+    (None, [2.0, 2.0, 2.0, 2.0, 2.0]),
+    # termination at t = 5: (1 - gamma^H) / (1 - gamma) with H = 5 - t steps left
+    (5, [1.9375, 1.875, 1.75, 1.5, 1.0]),
+])
+def test_dqn_bootstraps_truncation_but_not_termination(terminate_at, expected):
+    """The counting env's observation is the time t / 5, so a net could represent either value function: which one
+    DQN learns shows whether the buffer stored `terminated` (right) or `terminated or truncated` (wrong)."""
+    config = DQNConfig(env_id="course_lib/Counting-v0", env_kwargs=dict(time_limit=5, terminate_at=terminate_at),
+                       gamma=0.5, hidden=(32,), learning_rate=3e-3, batch_size=64, learning_starts=200,
+                       train_freq=1, gradient_steps=1, target_update_interval=100, epsilon_decay_steps=0,
+                       epsilon_end=1.0, log_interval=500)
+    agent, _ = dqn.train(config, seed=0, total_steps=2000, progress=False)
+    obs = (np.arange(5, dtype=np.float32) / 5)[:, None]
+    np.testing.assert_allclose(agent.q_values(obs), np.repeat(np.array(expected)[:, None], 2, axis=1), atol=0.08)
