@@ -67,7 +67,7 @@ def test_policy_gradient_loss_value_and_gradient():
 # PPO clipped surrogate
 # ---------------------------------------------------------------------------------------------------------------
 def test_ppo_clip_known_value():
-    # eps = 0.2:  (r, A) -> min(rA, clip(r)A):  (1.5, 2) -> 2.4;  (0.5, -1) -> -0.8;  (0.5, 1) -> 0.5;  (1.5, -1) -> -1.5
+    # eps = 0.2, (r, A) -> min(rA, clip(r)A):  (1.5, 2) -> 2.4;  (0.5, -1) -> -0.8;  (0.5, 1) -> 0.5;  (1.5, -1) -> -1.5
     logp, logp_old = logp_with_ratios([1.5, 0.5, 0.5, 1.5])
     adv = torch.tensor([2.0, -1.0, 1.0, -1.0], dtype=f64)
     loss, stats = ppo_clip_loss(logp, logp_old, adv, 0.2)
