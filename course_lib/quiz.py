@@ -21,12 +21,13 @@ import html
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 
 from course_lib.quiz_bank import (BankError, Choice, Question, QuizResult, UnknownQuestionError,  # noqa: F401
-                                  check_answer, get_question, load_bank)
+                                  check_answer, default_quiz_dir, get_question, load_bank)
 
 __all__ = ["show", "check", "score", "reset_scores", "scoreboard", "Score", "Scoreboard", "QuizWidget",
            "markdown_to_html", "question_text", "question_markdown", "load_bank", "check_answer"]
@@ -56,8 +57,9 @@ def markdown_to_html(text: str) -> str:
     text = _CODE_RE.sub(lambda m: keep(f"<code>{html.escape(m.group(1), quote=False)}</code>"), text)
     text = _MATH_RE.sub(lambda m: keep(html.escape(m.group(0), quote=False)), text)
     text = html.escape(text, quote=False)
-    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text, flags=re.S)
-    text = re.sub(r"\*(.+?)\*", r"<em>\1</em>", text, flags=re.S)
+    # emphasis markers must hug their text, so "a * b * c" stays as typed
+    text = re.sub(r"\*\*(?!\s)(.+?)(?<!\s)\*\*", r"<strong>\1</strong>", text, flags=re.S)
+    text = re.sub(r"\*(?!\s)(.+?)(?<!\s)\*", r"<em>\1</em>", text, flags=re.S)
     blocks = []
     for block in re.split(r"\n\s*\n", text.strip()):
         lines = [ln.strip() for ln in block.splitlines() if ln.strip()]
@@ -151,11 +153,11 @@ class Scoreboard:
     """
 
     notebook: str                     # "01"
-    directory: Directory = None       # which bank; None = the default one
+    directory: Path                   # the bank folder its questions come from
     attempts: dict[str, int] = field(default_factory=dict)
     first_points: dict[str, float] = field(default_factory=dict)
     solved: set[str] = field(default_factory=set)
-    _line: widgets.HTML | None = field(default=None, repr=False)
+    _line: widgets.HTML | None = field(default=None, init=False, repr=False)
 
     def record(self, qid: str, result: QuizResult) -> int:
         """Count one answer to ``qid`` and return its attempt number (1 for the first)."""
@@ -187,25 +189,26 @@ class Scoreboard:
         return f"<small>{html.escape(str(self.score()))}</small>"
 
 
-_BOARDS: dict[tuple[str, str | None], Scoreboard] = {}
-_last_notebook: list[tuple[str, str | None]] = []
+_BOARDS: dict[tuple[str, str], Scoreboard] = {}
+_LAST: list[Scoreboard] = []          # the board used most recently (at most one entry)
 
 
-def _key(number: str, directory: Directory) -> tuple[str, str | None]:
-    return number, (os.fspath(directory) if directory is not None else None)
+def _key(number: str, directory: Directory) -> tuple[str, str]:
+    """Scoreboards are per (notebook, bank folder); ``None`` means the default folder."""
+    return number, str(Path(directory if directory is not None else default_quiz_dir()).resolve())
 
 
 def scoreboard(notebook: str, directory: Directory = None) -> Scoreboard:
     """The scoreboard of notebook ``notebook`` (its number, e.g. ``"01"``), created on first use."""
     key = _key(notebook, directory)
     if key not in _BOARDS:
-        _BOARDS[key] = Scoreboard(notebook=notebook, directory=directory)
+        _BOARDS[key] = Scoreboard(notebook=notebook, directory=Path(key[1]))
     return _BOARDS[key]
 
 
 def _board_for(q: Question, directory: Directory) -> Scoreboard:
     board = scoreboard(q.number, directory)
-    _last_notebook[:] = [_key(q.number, directory)]
+    _LAST[:] = [board]
     return board
 
 
@@ -215,18 +218,17 @@ def score(notebook: str | None = None, directory: Directory = None) -> Score:
     notebook: its number (``"03"``); default: the notebook of the question shown or checked most recently.
     """
     if notebook is None:
-        if not _last_notebook:
+        if not _LAST:
             raise ValueError("no question has been shown or checked yet in this kernel; "
                              "pass the notebook number, e.g. quiz.score('01')")
-        notebook, key_dir = _last_notebook[0]
-        directory = directory if directory is not None else key_dir
+        return _LAST[0].score()
     return scoreboard(notebook, directory).score()
 
 
 def reset_scores() -> None:
     """Forget every recorded answer in this kernel (for instructors and tests)."""
     _BOARDS.clear()
-    _last_notebook.clear()
+    _LAST.clear()
 
 
 # --------------------------------------------------------------------------------------------- the widget

@@ -58,6 +58,27 @@ def test_single_choice_answers_are_not_guessable_by_position():
     assert set(itertools.chain(*letters.values())) >= {"a", "b", "c", "d"}
 
 
+def _texts(q):
+    yield q.prompt
+    for c in q.choices:
+        yield c.text
+        yield c.explain
+    yield from (t for t in (q.explain_correct, q.explain_wrong) if t)
+
+
+def test_maths_delimiters_and_braces_balance_in_every_text():
+    """Each $...$ span closes and has balanced {} (an odd $ would garble the rest of the rendered text)."""
+    for q in load_bank().values():
+        for text in _texts(q):
+            assert text.count("$") % 2 == 0, (q.id, text)
+            for span in re.findall(r"\$([^$]+)\$", text):
+                depth = 0
+                for ch in span.replace(r"\{", "").replace(r"\}", ""):
+                    depth += {"{": 1, "}": -1}.get(ch, 0)
+                    assert depth >= 0, (q.id, span)
+                assert depth == 0, (q.id, span)
+
+
 def test_every_choice_marks_itself_and_shows_only_its_own_explanation():
     for q in load_bank().values():
         if q.kind != "single":

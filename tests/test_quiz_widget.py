@@ -272,3 +272,10 @@ def test_markdown_to_html_keeps_maths_intact_and_escapes_html():
     assert out.endswith("<ul><li>one</li><li>two</li></ul>")
     assert quiz.markdown_to_html("line one\nline two") == "<p>line one line two</p>"
     assert quiz.markdown_to_html("$$\\sum_i a_i$$") == "<p>$$\\sum_i a_i$$</p>"
+    assert quiz.markdown_to_html("2 * 3 * 4 and a ** b") == "<p>2 * 3 * 4 and a ** b</p>"
+
+
+def test_one_scoreboard_per_notebook_and_bank_folder(bank_dir):
+    assert quiz.scoreboard("01") is quiz.scoreboard("01", REPO / "quizzes")
+    assert quiz.scoreboard("01", bank_dir) is quiz.scoreboard("01", str(bank_dir / ".." / "bank"))
+    assert quiz.scoreboard("01", bank_dir) is not quiz.scoreboard("01")
