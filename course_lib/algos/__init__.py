@@ -1,0 +1,8 @@
+"""The course's learning algorithms, one module each (import the one you need, e.g. ``from course_lib.algos import ppo``).
+
+On-policy actor-critic family (shared rollout, advantages, networks, agent and outer loop in ``onpolicy``):
+``reinforce`` (with or without a learned baseline), ``a2c``, ``ppo`` (clipped surrogate or adaptive KL penalty),
+``trpo``. Each has a config dataclass and ``train(config, seed, total_steps, progress=True) -> (agent, History)``.
+
+Value-based: ``qlearning`` (tabular Q-learning / SARSA) and ``dqn``.
+"""

@@ -1,0 +1,199 @@
+"""Proximal Policy Optimisation (Schulman et al. 2017): clipped surrogate, or the adaptive KL penalty.
+
+One update = several epochs of minibatch Adam steps on the same rollout, minimising
+
+    loss = -L_policy + c1 * L_VF - c2 * H
+
+with, for each ``objective``:
+
+    "clip"        L_policy = E[min(r A, clip(r, 1 - eps, 1 + eps) A)]      r = pi_theta(a|s) / pi_old(a|s)
+    "unclipped"   L_policy = E[r A]                                           (the ablation: no trust region)
+    "kl_penalty"  L_policy = E[r A - beta KL(pi_old || pi_theta)]             beta adapted after every update:
+                  doubled if KL > 1.5 d_targ, halved if KL < d_targ / 1.5   (Schulman et al. 2017, sec. 4)
+
+Every implementation detail of Huang et al. 2022 ("The 37 implementation details of PPO") that applies to
+vector-observation tasks is a config switch, so each can be ablated on its own: vectorised envs (num_envs),
+orthogonal init, Adam epsilon, learning-rate annealing, GAE, minibatch shuffling, per-minibatch advantage
+normalisation, clipped surrogate, value clipping, entropy bonus, global gradient clipping, shared vs separate
+networks; plus KL early stopping (target_kl), clip-range annealing, observation normalisation and reward scaling.
+Discrete and continuous (Gaussian, state-independent log-std) actions use the same code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from course_lib.agent import ActorCriticAgent
+from course_lib.algos.onpolicy import (
+    ActorCriticConfig,
+    StatMeans,
+    advantages_and_returns,
+    explained_variance,
+    make_optimizer,
+    minibatch_indices,
+    optimizer_step,
+    run_onpolicy,
+    set_learning_rate,
+)
+from course_lib.losses import adapt_kl_beta, entropy_bonus, kl_k3, kl_penalty_loss, ppo_clip_loss, value_loss
+from course_lib.normalisation import normalise_advantages
+from course_lib.rollout import Rollout
+from course_lib.training import History, UpdateRow
+from course_lib.validation import check_positive, check_positive_int
+
+__all__ = ["PPOConfig", "PPOLearner", "train"]
+
+_OBJECTIVES = ("clip", "unclipped", "kl_penalty")
+
+
+@dataclass
+class PPOConfig(ActorCriticConfig):
+    """PPO's settings. The defaults solve CartPole-v1 quickly; see ``pendulum_config()`` for Pendulum-v1."""
+
+    num_envs: int = 8
+    num_steps: int = 32
+    gamma: float = 0.98
+    lam: float = 0.8
+    learning_rate: float = 1e-3
+    anneal_lr: bool = True
+    update_epochs: int = 10
+    """K: passes over the rollout per update."""
+    num_minibatches: int = 1
+    """Minibatches per epoch; each has about N * T / num_minibatches samples."""
+    shuffle: bool = True
+    """Shuffle the samples into new minibatches every epoch (False: rollout order, the same split each epoch)."""
+    objective: Literal["clip", "unclipped", "kl_penalty"] = "clip"
+    """The policy objective: clipped surrogate, plain surrogate, or surrogate with an adaptive KL penalty."""
+    clip_eps: float = 0.2
+    """eps of the clipped surrogate (its starting value if annealed); also the value-clipping range."""
+    anneal_clip: bool = True
+    """Decay clip_eps linearly to 0 over training, like the learning rate."""
+    clip_vloss: bool = False
+    """Clip the value loss around the values at collection time (range clip_eps, in return units)."""
+    target_kl: float | None = None
+    """Stop the update early (skip the remaining minibatches) once the k3 KL estimate exceeds this; None: never."""
+    kl_target: float = 0.01
+    """d_targ of the adaptive KL penalty (objective "kl_penalty" only)."""
+    kl_beta_init: float = 1.0
+    """Initial beta of the adaptive KL penalty (objective "kl_penalty" only)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.update_epochs = check_positive_int("update_epochs", self.update_epochs)
+        self.num_minibatches = check_positive_int("num_minibatches", self.num_minibatches)
+        if self.batch_size % self.num_minibatches != 0:
+            raise ValueError(
+                f"num_minibatches must divide num_envs * num_steps = {self.num_envs} * {self.num_steps} = "
+                f"{self.batch_size}; got num_minibatches={self.num_minibatches}"
+            )
+        if self.objective not in _OBJECTIVES:
+            raise ValueError(f"objective must be one of {_OBJECTIVES}; got {self.objective!r}")
+        self.clip_eps = check_positive("clip_eps", self.clip_eps)
+        if self.target_kl is not None:
+            self.target_kl = check_positive("target_kl", self.target_kl)
+        self.kl_target = check_positive("kl_target", self.kl_target)
+        self.kl_beta_init = check_positive("kl_beta_init", self.kl_beta_init)
+
+    @property
+    def minibatch_size(self) -> int:
+        """Samples per minibatch (before autoreset steps are dropped), num_envs * num_steps / num_minibatches."""
+        return self.batch_size // self.num_minibatches
+
+
+def pendulum_config(**overrides) -> PPOConfig:
+    """Settings that solve Pendulum-v1 within 100k steps (continuous actions, short horizon gamma = 0.9)."""
+    settings = dict(
+        env_id="Pendulum-v1", num_envs=4, num_steps=256, gamma=0.9, lam=0.95, learning_rate=1e-3,
+        anneal_lr=True, update_epochs=10, num_minibatches=4, clip_eps=0.2, anneal_clip=False,
+        norm_obs=False, scale_reward=True, log_std_init=0.0,
+    )
+    settings.update(overrides)
+    return PPOConfig(**settings)
+
+
+class PPOLearner:
+    """The PPO update: ``update_epochs`` passes of minibatch steps over one rollout (see the module docstring)."""
+
+    def __init__(self, agent: ActorCriticAgent, config: PPOConfig) -> None:
+        self.agent = agent
+        self.config = config
+        self.params = list(agent.parameters())
+        self.optimizer = make_optimizer(self.params, config.learning_rate, config.adam_eps)
+        self.beta = config.kl_beta_init  # adaptive KL penalty coefficient
+
+    def update(self, rollout: Rollout, frac_remaining: float) -> UpdateRow:
+        """One PPO update on ``rollout``; returns the statistics averaged over all minibatch steps taken."""
+        c, agent = self.config, self.agent
+        lr = set_learning_rate(self.optimizer, c, frac_remaining)
+        # eps_k = (1 - (k - 1) / K) * eps_0 when annealed
+        clip_eps = c.clip_eps * frac_remaining if c.anneal_clip else c.clip_eps
+        beta = self.beta
+
+        est = advantages_and_returns(rollout, c)
+        batch = rollout.flat(est.advantages, est.returns)  # valid steps only, B = rollout.num_valid
+        stats = StatMeans()
+        steps_taken, stopped = 0, False
+        for _ in range(c.update_epochs):
+            for idx in minibatch_indices(len(batch), c.num_minibatches, c.shuffle):
+                mb = batch.select(idx)
+                dist, values = agent.distribution_and_value(mb.obs)
+                logp = agent.actor.log_prob(dist, mb.actions)
+                adv = normalise_advantages(mb.adv) if c.norm_adv else mb.adv
+
+                # clipped surrogate (its ClipStats are diagnostics for every objective)
+                clip_loss, clip_stats = ppo_clip_loss(logp, mb.logp, adv, clip_eps)
+                if c.target_kl is not None and clip_stats.approx_kl > c.target_kl:
+                    stopped = True  # the policy has left the trust region: no more steps on this rollout
+                    break
+                if c.objective == "clip":
+                    policy_loss = clip_loss
+                else:
+                    # unclipped: -E[r A];  kl_penalty: -E[r A - beta KL]
+                    policy_loss = kl_penalty_loss(logp, mb.logp, adv, beta if c.objective == "kl_penalty" else 0.0)
+
+                if c.clip_vloss:
+                    v_loss = value_loss(values, mb.ret, old_values=mb.values, clip_eps=clip_eps)
+                else:
+                    v_loss = value_loss(values, mb.ret)
+                entropy = entropy_bonus(agent.actor.entropy(dist))
+                # loss = -L_policy + c1 L_VF - c2 H
+                loss = policy_loss + c.vf_coef * v_loss - c.ent_coef * entropy
+                optimizer_step(self.optimizer, loss, self.params, c.max_grad_norm)
+
+                steps_taken += 1
+                stats.add(
+                    policy_loss=policy_loss.item(), value_loss=v_loss.item(), entropy=entropy.item(),
+                    approx_kl=clip_stats.approx_kl, clip_fraction=clip_stats.clip_fraction,
+                )
+            if stopped:
+                break
+
+        if c.objective == "kl_penalty":
+            # d = KL(pi_old || pi_new) over the whole rollout after the update; then adapt beta for the next one
+            with torch.no_grad():
+                logp_new = agent.actor.log_prob(agent.distribution(batch.obs), batch.actions)
+                d = kl_k3(batch.logp, logp_new).mean().item()
+            self.beta = adapt_kl_beta(self.beta, d, c.kl_target)
+
+        return UpdateRow(
+            env_steps=0,
+            episode_return_mean=None,
+            explained_variance=explained_variance(batch.values, batch.ret),
+            learning_rate=lr,
+            clip_eps=clip_eps if c.objective == "clip" else None,
+            kl_beta=beta if c.objective == "kl_penalty" else None,
+            epochs=steps_taken / c.num_minibatches,
+            **stats.means(),
+        )
+
+
+def train(
+    config: PPOConfig | None = None, seed: int = 0, total_steps: int = 100_000, progress: bool = True
+) -> tuple[ActorCriticAgent, History]:
+    """Train PPO from scratch: ``(agent, History)`` with one row per update (see ``run_onpolicy``)."""
+    config = PPOConfig() if config is None else config
+    if not isinstance(config, PPOConfig):
+        raise ValueError(f"config must be a PPOConfig; got {type(config).__name__}")
+    return run_onpolicy(config, seed, total_steps, PPOLearner, progress, desc=f"PPO {config.env_id}")
