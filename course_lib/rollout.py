@@ -43,18 +43,20 @@ PolicyFn = Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]
 
 
 class ObsTransform(Protocol):
-    """What the collector needs from an observation normaliser (e.g. ``normalisation.ObsNormaliser``)."""
+    """What the collector needs from an observation normaliser, e.g. ``normalisation.ObsNormaliser``."""
 
-    def __call__(self, obs: Tensor) -> Tensor:
-        """Normalise a batch ``(N, obs_dim) -> (N, obs_dim)`` (and update running statistics if not frozen)."""
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """Normalise a batch ``(N, obs_dim) -> (N, obs_dim)`` (updating running statistics unless frozen)."""
         ...
 
 
 class RewardTransform(Protocol):
-    """What the collector needs from a reward scaler (e.g. ``normalisation.RewardScaler``)."""
+    """What the collector needs from a reward scaler, e.g. ``normalisation.RewardScaler(gamma, num_envs)``."""
 
-    def __call__(self, rewards: Tensor, dones: Tensor) -> Tensor:
-        """Scale one step's rewards ``(N,)``; ``dones`` ``(N,)`` float flags end the running returns."""
+    def __call__(
+        self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, valid: np.ndarray
+    ) -> np.ndarray:
+        """Scale one step's rewards ``(N,)``; the flags end running returns, ``valid`` (bool) masks fake steps."""
         ...
 
 
@@ -218,10 +220,13 @@ class RolloutCollector:
             ``obs -> (actions, logp, values)`` (then ``critic`` must be ``None``).
         critic: ``obs (N, obs_dim) -> values (N,)``, e.g. a ``Critic``, or ``None``.
         num_steps: ``T``, steps per env per rollout.
-        obs_normaliser: optional ``obs (N, obs_dim) -> normalised obs``; applied to every observation before
-            the policy sees it (and what is stored is the normalised observation).
-        reward_scaler: optional ``(rewards (N,), dones (N,)) -> scaled rewards (N,)``; stored rewards are
-            scaled, episode statistics stay raw.
+        obs_normaliser: optional, e.g. ``ObsNormaliser((obs_dim,))``: called on every observation batch
+            (numpy ``(N, obs_dim)``) the env returns, before the policy sees it; the rollout stores the
+            normalised observations. Freeze it for evaluation.
+        reward_scaler: optional, e.g. ``RewardScaler(gamma, num_envs)``: called once per step as
+            ``reward_scaler(rewards, terminated, truncated, valid)`` (numpy ``(N,)`` each; ``valid`` is False on
+            autoreset steps, which it leaves out of its statistics). The rollout stores the scaled rewards;
+            ``episode_returns`` stay raw.
 
     Attributes:
         total_steps: environment steps taken so far, all envs counted (including autoreset steps).
@@ -274,11 +279,10 @@ class RolloutCollector:
 
     def _to_policy_obs(self, obs: np.ndarray) -> Tensor:
         """Env observations ``(N, obs_dim)`` -> float32 tensor, normalised if there is a normaliser."""
-        # a copy: a vector env made with copy=False overwrites the array it returned on its next step
-        obs_t = torch.tensor(obs, dtype=torch.float32)
         if self.obs_normaliser is not None:
-            obs_t = self.obs_normaliser(obs_t)
-        return obs_t
+            obs = self.obs_normaliser(obs)
+        # a copy: a vector env made with copy=False overwrites the array it returned on its next step
+        return torch.tensor(obs, dtype=torch.float32)
 
     @torch.no_grad()
     def _values(self, obs: Tensor) -> Tensor:
@@ -332,9 +336,7 @@ class RolloutCollector:
                 self._ep_length[done] = 0
 
             if self.reward_scaler is not None:
-                rewards = self.reward_scaler(
-                    torch.as_tensor(rewards, dtype=torch.float32), torch.as_tensor(done, dtype=torch.float32)
-                ).numpy()
+                rewards = self.reward_scaler(rewards, terminated, truncated, valid)
             rew_l.append(rewards)
             self._prev_done = done
             obs = self._to_policy_obs(next_obs)
