@@ -1,0 +1,283 @@
+"""Notebook 04 (clipped surrogate): a surrogate without clipping, and a ratio computed upside down."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from textwrap import dedent
+
+import torch
+
+from .compare import as_tensor, close, grad_or_zeros, has_nan_or_inf, mismatch, scalar_loss
+from .core import Case, Exercise, Observation, WrongFix
+from .inputs import generator, randn, uniform
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 04.clip_surrogate
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SurrogateBatch:
+    """logp (B,), logp_old (B,), adv (B,) and clip_eps."""
+
+    logp: torch.Tensor
+    logp_old: torch.Tensor
+    adv: torch.Tensor
+    clip_eps: float
+
+    def ratio(self) -> torch.Tensor:
+        """r_t = exp(logp - logp_old), float64."""
+        return (self.logp.double() - self.logp_old.double()).exp()
+
+    def loss(self, weighted: torch.Tensor) -> float:
+        """-mean(weighted), as a float."""
+        return float(-weighted.mean())
+
+
+def _surrogate_batch(seed: int, batch: int, clip_eps: float, spread: float) -> SurrogateBatch:
+    g = generator(seed)
+    logp_old = -uniform(g, 0.5, 3.0, batch)
+    return SurrogateBatch(logp_old + uniform(g, -spread, spread, batch), logp_old, randn(g, batch), clip_eps)
+
+
+def _four_regions(clip_eps: float) -> SurrogateBatch:
+    """One sample in each region of PPO's figure 1: r above / below the clip range, with A > 0 / A < 0."""
+    ratio = torch.tensor([1.5, 0.5, 1.5, 0.5, 1.0 + clip_eps / 2, 1.0 - clip_eps / 2])
+    adv = torch.tensor([1.0, 1.0, -1.0, -1.0, 2.0, -2.0])
+    logp_old = torch.tensor([-1.0, -2.0, -0.5, -1.5, -1.2, -0.7])
+    return SurrogateBatch(logp_old + ratio.log(), logp_old, adv, clip_eps)
+
+
+def _surrogate_cases(seed: int) -> list[Case]:
+    return [
+        Case("random batch, clip_eps = 0.2", _surrogate_batch(seed, 32, 0.2, 0.7)),
+        Case("one sample per clipping region", _four_regions(0.2)),
+        Case("random batch, clip_eps = 0.1", _surrogate_batch(seed + 1, 16, 0.1, 0.4)),
+        Case("first epoch: ratios all 1", _surrogate_batch(seed + 2, 8, 0.2, 0.0)),
+    ]
+
+
+def _surrogate_probe(func, case: Case) -> Observation:
+    d: SurrogateBatch = case.data
+    logp = d.logp.clone().requires_grad_(True)
+    loss = scalar_loss(func(logp, d.logp_old.clone(), d.adv.clone(), d.clip_eps))
+    if loss.requires_grad:
+        loss.backward()
+    return {"loss": float(loss.detach()), "logp_grad": grad_or_zeros(logp)}
+
+
+def _surrogate_judge(got: Observation, want: Observation, case: Case) -> str | None:
+    d: SurrogateBatch = case.data
+    r, adv, eps = d.ratio(), d.adv.double(), d.clip_eps
+    clipped = r.clamp(1 - eps, 1 + eps) * adv
+    if close(got["loss"], want["loss"]) and close(got["logp_grad"], want["logp_grad"]):
+        return None
+    if close(got["loss"], d.loss(r * adv)):
+        return ("no clipping: the plain ratio objective rewards moving pi far from pi_old; "
+                "take min(r A, clip(r, 1 - eps, 1 + eps) A)")
+    if close(got["loss"], d.loss(clipped)):
+        return ("clamping the ratio alone is not enough: a sample whose ratio moved past the clip in the *wrong* "
+                "direction then gets no gradient, so the update cannot undo it. Take the min of the clipped and "
+                "unclipped terms")
+    if close(got["loss"], d.loss(torch.maximum(r * adv, clipped))):
+        return "that is the max of the two terms; PPO takes the min, a pessimistic bound on the improvement"
+    if close(got["loss"], -want["loss"]) and not close(want["loss"], 0.0):
+        return "wrong sign: the optimiser minimises the loss, so return minus the clipped objective"
+    for other in (0.1, 0.2, 0.3):
+        if other != eps and close(got["loss"], d.loss(torch.minimum(r * adv, r.clamp(1 - other, 1 + other) * adv))):
+            return f"the clip range looks fixed at {other}; use the clip_eps argument"
+    problem = mismatch(got["loss"], want["loss"], "the loss")
+    if problem:
+        return problem + "; expected -mean(min(r A, clip(r, 1 - eps, 1 + eps) A)) with r = exp(logp - logp_old)"
+    problem = mismatch(got["logp_grad"], want["logp_grad"], "d loss / d logp")
+    return problem + "; check which samples should have zero gradient (clipped on the side that helps)"
+
+
+CLIP_STARTER = dedent('''\
+    import torch
+
+
+    def clipped_surrogate_loss(logp, logp_old, adv, clip_eps=0.2):
+        """PPO's clipped surrogate loss (to be minimised).
+
+        logp:     (B,) log pi_theta(a_t | s_t) under the current policy; carries gradients
+        logp_old: (B,) log pi_theta_old(a_t | s_t) from the rollout (constants)
+        adv:      (B,) advantages A_t (constants)
+        clip_eps: clip range epsilon > 0
+        returns:  scalar tensor -mean_t( min( r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t ) ),
+                  with r_t = pi_theta(a_t | s_t) / pi_theta_old(a_t | s_t)
+        """
+        ratio = torch.exp(logp - logp_old)
+        return -(ratio * adv).mean()
+''')
+
+CLIP_REFERENCE = dedent('''\
+    import torch
+
+
+    def clipped_surrogate_loss(logp, logp_old, adv, clip_eps=0.2):
+        """PPO's clipped surrogate loss (to be minimised); shapes as in the starter."""
+        # r_t = pi_theta(a_t | s_t) / pi_theta_old(a_t | s_t), computed in log space
+        ratio = torch.exp(logp - logp_old)
+        # L_clip = mean_t min( r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t ); the loss is -L_clip
+        unclipped = ratio * adv
+        clipped = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * adv
+        return -torch.min(unclipped, clipped).mean()
+''')
+
+CLIP_EXPLANATION = dedent('''\
+    Without clipping, the surrogate r_t * A_t keeps rewarding the optimiser for pushing r_t further in the
+    direction of A_t, for as many epochs as it is run on the same batch: the new policy can end up far from
+    the one that collected the data, where the advantages no longer mean anything. PPO takes the *minimum*
+    of the unclipped term and the term with r_t clipped to [1 - eps, 1 + eps]. The min makes it a pessimistic
+    bound: once r_t has moved past the clip in the direction that helps (r > 1 + eps with A > 0, or
+    r < 1 - eps with A < 0) the gradient is zero, but a move in the harmful direction is counted in full.
+    Clamping the ratio *without* the min gets that second half wrong: those samples get zero gradient too, so
+    the update cannot pull them back.
+''')
+
+_CLIP_RETURN = "    return -(ratio * adv).mean()\n"
+CLIP_WRONG = (
+    WrongFix(CLIP_STARTER.replace(_CLIP_RETURN,
+                                  "    return -(torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv).mean()\n"),
+             "clamps the ratio but drops the min"),
+    WrongFix(CLIP_STARTER.replace(_CLIP_RETURN,
+                                  "    clipped = torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv\n"
+                                  "    return -torch.max(ratio * adv, clipped).mean()\n"),
+             "max instead of min"),
+    WrongFix(CLIP_STARTER.replace(_CLIP_RETURN,
+                                  "    return -torch.clamp(ratio * adv, 1 - clip_eps, 1 + clip_eps).mean()\n"),
+             "clamps the product r * A instead of the ratio"),
+    WrongFix(CLIP_STARTER.replace(_CLIP_RETURN,
+                                  "    clipped = torch.clamp(ratio, 0.8, 1.2) * adv\n"
+                                  "    return -torch.min(ratio * adv, clipped).mean()\n"),
+             "hard-codes eps = 0.2"),
+    WrongFix(CLIP_STARTER.replace(_CLIP_RETURN,
+                                  "    clipped = torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv\n"
+                                  "    return -torch.min(ratio * adv, clipped)\n"),
+             "forgets the mean"),
+)
+
+CLIP_SURROGATE = Exercise(
+    id="04.clip_surrogate",
+    title="The surrogate without clipping",
+    func_name="clipped_surrogate_loss",
+    starter=CLIP_STARTER,
+    reference=CLIP_REFERENCE,
+    explanation=CLIP_EXPLANATION,
+    make_cases=_surrogate_cases,
+    probe=_surrogate_probe,
+    judge=_surrogate_judge,
+    wrong_fixes=CLIP_WRONG,
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 04.ratio_direction
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LogProbPair:
+    """logp (B,) under the current policy and logp_old (B,) under the rollout policy."""
+
+    logp: torch.Tensor
+    logp_old: torch.Tensor
+
+
+def _logprob_pair(seed: int, batch: int, level: float) -> LogProbPair:
+    g = generator(seed)
+    logp_old = randn(g, batch, scale=0.5, shift=level)
+    return LogProbPair(logp_old + randn(g, batch, scale=0.3), logp_old)
+
+
+def _ratio_cases(seed: int) -> list[Case]:
+    return [
+        Case("random batch", _logprob_pair(seed, 16, -1.5)),
+        Case("rare actions (log-probabilities near -150)", _logprob_pair(seed + 1, 8, -150.0)),
+        Case("one sample", _logprob_pair(seed + 2, 1, -0.7)),
+    ]
+
+
+def _ratio_probe(func, case: Case) -> Observation:
+    d: LogProbPair = case.data
+    logp = d.logp.clone().requires_grad_(True)
+    out = func(logp, d.logp_old.clone())
+    ratio = as_tensor(out, "your ratio", tuple(d.logp.shape))
+    if isinstance(out, torch.Tensor) and out.requires_grad:
+        out.sum().backward()
+    return {"ratio": ratio, "logp_grad": grad_or_zeros(logp)}
+
+
+def _ratio_judge(got: Observation, want: Observation, case: Case) -> str | None:
+    r = got["ratio"]
+    if close(r, want["ratio"]) and close(got["logp_grad"], want["logp_grad"]):
+        return None
+    if has_nan_or_inf(r):
+        return ("your ratio is NaN or inf: exp(logp) underflows to 0 for very negative log-probabilities, and "
+                "0 / 0 is NaN. Compute it in log space: exp(logp - logp_old)")
+    if close(r, 1.0 / torch.as_tensor(want["ratio"])) and not close(want["ratio"], 1.0):
+        return "the ratio is upside down: PPO's r = pi_new / pi_old = exp(logp - logp_old)"
+    problem = mismatch(r, want["ratio"], "ratio")
+    if problem:
+        return problem + "; expected exp(logp - logp_old) (the ratio of probabilities, not of log-probabilities)"
+    return ("the ratio's gradient w.r.t. logp is wrong (is it detached?); the clipped loss needs "
+            "d r / d logp = r, so keep it differentiable")
+
+
+RATIO_STARTER = dedent('''\
+    import torch
+
+
+    def probability_ratio(logp, logp_old):
+        """PPO's probability ratio r_t = pi_theta(a_t | s_t) / pi_theta_old(a_t | s_t).
+
+        logp:     (B,) log-probabilities under the current policy; carries gradients
+        logp_old: (B,) log-probabilities under the policy that collected the data (constants)
+        returns:  (B,) ratios, differentiable w.r.t. logp; they must stay finite even when the
+                  log-probabilities are very negative (e.g. -150 for a rare action in a large action space)
+        """
+        return torch.exp(logp_old - logp)
+''')
+
+RATIO_REFERENCE = dedent('''\
+    import torch
+
+
+    def probability_ratio(logp, logp_old):
+        """(B,) ratios pi_theta / pi_theta_old; shapes as in the starter."""
+        # r_t = pi_theta / pi_theta_old = exp(log pi_theta - log pi_theta_old), stable for tiny probabilities
+        return torch.exp(logp - logp_old)
+''')
+
+RATIO_EXPLANATION = dedent('''\
+    The ratio measures how much more (r > 1) or less (r < 1) likely the *current* policy makes the action
+    than the policy that collected it: new over old. Upside down, r grows when the action becomes *less*
+    likely, so the surrogate r * A pushes every probability the wrong way, and clipping around 1 clips the
+    wrong samples. Compute it from log-probabilities, exp(logp - logp_old): exp(logp) / exp(logp_old) is the
+    same number on paper, but for log-probabilities around -150 both exponentials underflow to 0 in float32
+    and 0 / 0 gives NaN. Keep it differentiable: the gradient of the surrogate flows through r into logp.
+''')
+
+_RATIO_RETURN = "    return torch.exp(logp_old - logp)\n"
+RATIO_WRONG = (
+    WrongFix(RATIO_STARTER.replace(_RATIO_RETURN, "    return logp / logp_old\n"),
+             "ratio of log-probabilities"),
+    WrongFix(RATIO_STARTER.replace(_RATIO_RETURN, "    return torch.exp(logp) / torch.exp(logp_old)\n"),
+             "exponentiates first: 0 / 0 = NaN for very negative log-probabilities"),
+    WrongFix(RATIO_STARTER.replace(_RATIO_RETURN, "    return torch.exp(logp - logp_old).detach()\n"),
+             "detached: no gradient reaches the policy"),
+    WrongFix(RATIO_STARTER.replace(_RATIO_RETURN, "    return 1 + (logp - logp_old)\n"),
+             "first-order approximation of the ratio"),
+)
+
+RATIO_DIRECTION = Exercise(
+    id="04.ratio_direction",
+    title="The ratio computed the wrong way round",
+    func_name="probability_ratio",
+    starter=RATIO_STARTER,
+    reference=RATIO_REFERENCE,
+    explanation=RATIO_EXPLANATION,
+    make_cases=_ratio_cases,
+    probe=_ratio_probe,
+    judge=_ratio_judge,
+    wrong_fixes=RATIO_WRONG,
+)
+
+EXERCISES = (CLIP_SURROGATE, RATIO_DIRECTION)

@@ -1,0 +1,539 @@
+"""Notebook 07 (PPO end to end): a rollout loop written for the old gym API, a time-limit truncation treated
+as termination, and a rollout that stores the clipped action."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from textwrap import dedent
+from typing import Any
+
+import numpy as np
+import torch
+
+from .compare import as_tensor, close, fmt, mismatch
+from .core import Case, CheckFailure, Exercise, Observation, WrongFix
+from .inputs import flags, generator, randn, uniform
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 07.gymnasium_api
+# ---------------------------------------------------------------------------------------------------------------
+class FakeEnv:
+    """A tiny environment with the Gymnasium 1.x API that is strict about the order of calls.
+
+    obs = [episode index, step in episode, noise] (float32, (3,)); the noise comes from the env's RNG, which
+    ``reset(seed=s)`` reseeds and ``reset()`` continues. Actions are 0 or 1; reward = 1 + 0.5 * action + noise / 10.
+    An episode terminates at a length drawn at reset from {2, ..., 7}, or is truncated by the time limit (5 steps)
+    first. ``step()`` after the episode ended raises, as stepping a finished Gymnasium env is an error.
+    """
+
+    def __init__(self, time_limit: int = 5) -> None:
+        self.time_limit = time_limit
+        self.reset_seeds: list[int | None] = []
+        self._rng = np.random.default_rng(0)
+        self._episode = -1
+        self._t: int | None = None
+        self._end = 0
+        self._noise = 0.0
+        self._over = False
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self._episode, self._t, self._noise], dtype=np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """Start an episode: returns (obs, info)."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.reset_seeds.append(seed)
+        self._episode += 1
+        self._t, self._over = 0, False
+        self._end = int(self._rng.integers(2, 8))
+        self._noise = float(self._rng.normal())
+        return self._obs(), {"episode": self._episode}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """Returns (obs, reward, terminated, truncated, info)."""
+        if self._t is None:
+            raise RuntimeError("step() was called before reset(); call env.reset(seed=...) first")
+        if self._over:
+            raise RuntimeError("step() was called after the episode ended (terminated or truncated); "
+                               "call env.reset() first")
+        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)) or action not in (0, 1):
+            raise ValueError(f"action must be 0 or 1; got {action!r}")
+        self._t += 1
+        self._noise = float(self._rng.normal())
+        reward = 1.0 + 0.5 * int(action) + 0.1 * self._noise
+        terminated = self._t >= self._end
+        truncated = not terminated and self._t >= self.time_limit
+        self._over = terminated or truncated
+        return self._obs(), reward, terminated, truncated, {}
+
+
+def fake_policy(obs: Any) -> int:
+    """action = 1 if the observation's noise is positive, else 0; obs must be one (3,) array."""
+    if not isinstance(obs, np.ndarray) or obs.shape != (3,):
+        kind = type(obs).__name__ if not isinstance(obs, np.ndarray) else f"an array of shape {obs.shape}"
+        raise TypeError(f"the policy expects one observation, an array of shape (3,); it got {kind} "
+                        "(in Gymnasium 1.x, reset() returns a pair (obs, info))")
+    return int(obs[2] > 0)
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A seed for the first reset and the number of steps to collect."""
+
+    seed: int
+    n_steps: int
+
+
+def _collect_cases(seed: int) -> list[Case]:
+    return [
+        Case("20 steps (several episodes)", Collection(seed % 10_000, 20)),
+        Case("1 step", Collection(seed % 10_000 + 1, 1)),
+        Case("40 steps", Collection(seed % 10_000 + 2, 40)),
+    ]
+
+
+_FIELDS = ("obs", "action", "reward", "terminated", "truncated", "next_obs")
+
+
+def _collect_probe(func, case: Case) -> Observation:
+    d: Collection = case.data
+    env = FakeEnv()
+    out = func(env, fake_policy, d.n_steps, d.seed)
+    try:
+        items = list(out)
+    except TypeError:
+        raise CheckFailure(f"your function returned a {type(out).__name__}; expected a list of Transition") from None
+    if len(items) != d.n_steps:
+        raise CheckFailure(f"your function returned {len(items)} transitions; expected n_steps = {d.n_steps}")
+    columns: dict[str, list[torch.Tensor]] = {name: [] for name in _FIELDS}
+    for k, item in enumerate(items):
+        if not isinstance(item, tuple) or len(item) != len(_FIELDS):
+            raise CheckFailure(f"transition {k} is not a Transition (obs, action, reward, terminated, truncated, "
+                               "next_obs)")
+        for name, value in zip(_FIELDS, item):
+            shape = (3,) if name.endswith("obs") else ()
+            columns[name].append(as_tensor(np.asarray(value, dtype=np.float64), f"transition {k}'s {name}", shape))
+    observation: Observation = {name: torch.stack(values) for name, values in columns.items()}
+    observation["reset_seeds"] = [-1 if s is None else int(s) for s in env.reset_seeds]
+    return observation
+
+
+def _collect_judge(got: Observation, want: Observation, case: Case) -> str | None:
+    d: Collection = case.data
+    seeds = got["reset_seeds"]
+    if seeds[:1] != [d.seed]:
+        return f"the first reset must use the seed: env.reset(seed=seed) (got seeds {seeds[:3]})"
+    if any(s != -1 for s in seeds[1:]):
+        return ("only the first reset takes the seed; reseeding every episode replays the same random episode "
+                "over and over. Later resets: env.reset()")
+    for k in range(d.n_steps):
+        for name in _FIELDS:
+            if close(got[name][k], want[name][k]):
+                continue
+            where = f"transition {k}"
+            if name == "terminated" and bool(want["truncated"][k]) and bool(got["terminated"][k]):
+                return (f"{where} was cut by the time limit: that is truncated=True, terminated=False. Store the two "
+                        "flags separately (done = terminated or truncated only decides when to reset)")
+            if name == "truncated":
+                return f"{where}: store the truncated flag that step() returns"
+            if name == "obs" and k > 0 and close(got["obs"][k], got["next_obs"][k - 1]):
+                return (f"{where} starts from the previous episode's final observation; after an episode ends, "
+                        "continue from the observation reset() returns: obs, info = env.reset()")
+            problem = mismatch(got[name][k], want[name][k], name)
+            return f"{where}: {problem}"
+    if len(seeds) != len(want["reset_seeds"]):
+        return f"reset() was called {len(seeds)} times; expected {len(want['reset_seeds'])} (once per episode)"
+    return None
+
+
+COLLECT_STARTER = dedent('''\
+    from typing import NamedTuple
+
+    import numpy as np
+
+
+    class Transition(NamedTuple):
+        obs: np.ndarray
+        action: int
+        reward: float
+        terminated: bool
+        truncated: bool
+        next_obs: np.ndarray
+
+
+    def collect(env, policy, n_steps, seed):
+        """Run `policy` in `env` for n_steps steps, starting new episodes as needed.
+
+        env:     a Gymnasium 1.x environment: reset(seed=...) -> (obs, info);
+                 step(action) -> (obs, reward, terminated, truncated, info)
+        policy:  function obs -> action
+        n_steps: number of transitions to collect
+        seed:    seed for the first reset only (later resets continue the env's random stream)
+        returns: list of n_steps Transition; next_obs is what step() returned (the final obs at an episode end)
+        """
+        transitions = []
+        obs = env.reset(seed=seed)
+        for _ in range(n_steps):
+            action = policy(obs)
+            next_obs, reward, done, info = env.step(action)
+            transitions.append(Transition(obs, action, reward, done, False, next_obs))
+            obs = next_obs
+            if done:
+                obs = env.reset(seed=seed)
+        return transitions
+''')
+
+_COLLECT_LOOP = COLLECT_STARTER[COLLECT_STARTER.index("    transitions = []"):]
+COLLECT_REFERENCE = COLLECT_STARTER.replace(_COLLECT_LOOP, """\
+    transitions = []
+    obs, info = env.reset(seed=seed)  # seed only the first reset
+    for _ in range(n_steps):
+        action = policy(obs)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        transitions.append(Transition(obs, action, reward, terminated, truncated, next_obs))
+        obs = next_obs
+        if terminated or truncated:  # either way the episode is over: start the next one
+            obs, info = env.reset()
+    return transitions
+""")
+
+COLLECT_EXPLANATION = dedent('''\
+    Gymnasium (the maintained successor of gym) changed two signatures in 0.26, and 1.x keeps them:
+    reset(seed=...) returns a pair (obs, info), and step() returns five values, with the old `done` split into
+    `terminated` (the task ended: no value after this state) and `truncated` (a time limit or other outside
+    cut: the state still has a value). Code written for the old API breaks loudly (a tuple where an
+    observation should be, "too many values to unpack") or, worse, quietly: storing done as terminated makes
+    every time-limit end look like a true end. Reset when either flag is set, keep both flags in the buffer,
+    and pass the seed only to the first reset - reseeding each episode replays the same episode forever.
+''')
+
+COLLECT_WRONG = (
+    WrongFix(COLLECT_REFERENCE.replace("        if terminated or truncated:", "        if terminated:"),
+             "resets only on termination: steps a truncated episode"),
+    WrongFix(COLLECT_REFERENCE.replace("Transition(obs, action, reward, terminated, truncated, next_obs)",
+                                  "Transition(obs, action, reward, terminated or truncated, truncated, next_obs)"),
+             "stores done as terminated"),
+    WrongFix(COLLECT_REFERENCE.replace("obs, info = env.reset()\n", "obs, info = env.reset(seed=seed)\n"),
+             "reseeds every episode"),
+    WrongFix(COLLECT_REFERENCE.replace("obs, info = env.reset()\n", "env.reset()\n"),
+             "resets but keeps the final observation as the next start"),
+)
+
+GYMNASIUM_API = Exercise(
+    id="07.gymnasium_api",
+    title="A rollout loop for the old gym API",
+    func_name="collect",
+    starter=COLLECT_STARTER,
+    reference=COLLECT_REFERENCE,
+    explanation=COLLECT_EXPLANATION,
+    make_cases=_collect_cases,
+    probe=_collect_probe,
+    judge=_collect_judge,
+    wrong_fixes=COLLECT_WRONG,
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 07.truncation_bootstrap
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TDBatch:
+    """reward, next_value, terminated, truncated: (T,) or (T, N); and gamma."""
+
+    reward: torch.Tensor
+    next_value: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    gamma: float
+
+    def target(self, mask: torch.Tensor) -> torch.Tensor:
+        """r + gamma * V(s') * mask, float64."""
+        return self.reward.double() + self.gamma * self.next_value.double() * mask
+
+
+def _pendulum_like(seed: int) -> TDBatch:
+    """600 steps of Pendulum-style data: reward in [-16.3, 0], truncated every 200 steps, never terminated."""
+    g = generator(seed)
+    steps = 600
+    truncated = torch.zeros(steps)
+    truncated[199::200] = 1.0
+    return TDBatch(-uniform(g, 0.0, 16.2736, steps), -uniform(g, 50.0, 400.0, steps), torch.zeros(steps),
+                   truncated, 0.99)
+
+
+def _constant_reward(gamma: float, steps: int = 30, every: int = 10) -> TDBatch:
+    """Reward 1 each step and a truncation every ``every`` steps, with the true value V = 1 / (1 - gamma)."""
+    truncated = torch.zeros(steps)
+    truncated[every - 1::every] = 1.0
+    value = 1.0 / (1.0 - gamma)
+    return TDBatch(torch.ones(steps), torch.full((steps,), value), torch.zeros(steps), truncated, gamma)
+
+
+def _mixed(seed: int, shape: tuple[int, ...]) -> TDBatch:
+    g = generator(seed)
+    terminated = flags(g, 0.15, *shape)
+    truncated = flags(g, 0.15, *shape) * (1 - terminated)
+    terminated.view(-1)[0], truncated.view(-1)[1] = 1.0, 1.0
+    truncated.view(-1)[0] = 0.0
+    terminated.view(-1)[1] = 0.0
+    return TDBatch(randn(g, *shape), randn(g, *shape, scale=3.0), terminated, truncated, 0.95)
+
+
+def _td_cases(seed: int) -> list[Case]:
+    return [
+        Case("Pendulum-style: truncated every 200 steps", _pendulum_like(seed)),
+        Case("reward 1, true values V = 1/(1 - gamma), truncated every 10 steps", _constant_reward(0.9)),
+        Case("terminations and truncations (T=32)", _mixed(seed + 1, (32,))),
+        Case("vector env (T=16, N=3)", _mixed(seed + 2, (16, 3))),
+    ]
+
+
+def _td_probe(func, case: Case) -> Observation:
+    d: TDBatch = case.data
+    out = func(d.reward.clone(), d.next_value.clone(), d.terminated.clone(), d.truncated.clone(), d.gamma)
+    return {"targets": as_tensor(out, "your targets", tuple(d.reward.shape))}
+
+
+def _td_judge(got: Observation, want: Observation, case: Case) -> str | None:
+    d: TDBatch = case.data
+    y = got["targets"]
+    if close(y, want["targets"]):
+        return None
+    term, trunc = d.terminated.double(), d.truncated.double()
+    if close(y, d.target((1 - term) * (1 - trunc))):
+        bad = int(torch.nonzero(trunc.flatten())[0])
+        return (f"at the time-limit cut (step {bad}) your target is r alone, "
+                f"{fmt(d.reward.flatten()[bad])}, a false 'nothing follows'. A truncated state still has a value: "
+                "bootstrap unless *terminated*, y = r + gamma * V(s') * (1 - terminated)")
+    if close(y, d.target(1 - trunc)):
+        return "the flags are swapped: no bootstrap after *terminated* steps; truncated steps keep the bootstrap"
+    if close(y, d.target(torch.ones_like(term))):
+        return "the target bootstraps after terminated steps too; multiply gamma * V(s') by (1 - terminated)"
+    problem = mismatch(y, want["targets"], "target")
+    return problem + "; expected r + gamma * V(s') * (1 - terminated)"
+
+
+TD_STARTER = dedent('''\
+    import torch
+
+
+    def td_targets(reward, next_value, terminated, truncated, gamma):
+        """One-step TD targets for the critic.
+
+        reward:     (T,) rewards r_t (or (T, N) for N envs, likewise below)
+        next_value: (T,) V(s_{t+1}) of the observation step() returned (at an episode end: the final observation)
+        terminated: (T,) 1.0 where the task really ended at step t (no value after it), else 0.0
+        truncated:  (T,) 1.0 where a time limit cut the episode at step t (the state still has a value), else 0.0
+        gamma:      discount in [0, 1]
+        returns:    (T,) targets y_t
+        """
+        done = torch.maximum(terminated, truncated)
+        return reward + gamma * next_value * (1.0 - done)
+''')
+
+TD_REFERENCE = dedent('''\
+    import torch
+
+
+    def td_targets(reward, next_value, terminated, truncated, gamma):
+        """One-step TD targets; shapes as in the starter."""
+        # y_t = r_t + gamma * V(s_{t+1}) * (1 - terminated_t): a truncated state keeps its bootstrap
+        return reward + gamma * next_value * (1.0 - terminated)
+''')
+
+TD_EXPLANATION = dedent('''\
+    `done = terminated or truncated` decides when to *reset*; it must not decide when to *stop bootstrapping*.
+    A time limit is not part of the task: Pendulum-v1 never terminates, it is only cut after 200 steps, and
+    the pendulum would have kept collecting (negative) reward afterwards. Zeroing V(s') there teaches the
+    critic that every 200th state is worth r alone - a false target every episode, and a value function that
+    depends on a clock the agent cannot see (Pardo et al., 2018). With reward 1 per step the true value is
+    1 / (1 - gamma) in every state; only y = r + gamma * V(s') * (1 - terminated) leaves that value unchanged
+    at a truncation. (V(s') must be the value of the real final observation, which next-step autoreset keeps.)
+''')
+
+_TD_BODY = "    done = torch.maximum(terminated, truncated)\n    return reward + gamma * next_value * (1.0 - done)\n"
+TD_WRONG = (
+    WrongFix(TD_STARTER.replace(_TD_BODY, "    return reward + gamma * next_value * (1.0 - truncated)\n"),
+             "flags swapped"),
+    WrongFix(TD_STARTER.replace(_TD_BODY, "    return reward + gamma * next_value\n"),
+             "ignores both flags: bootstraps past true terminals"),
+    WrongFix(TD_STARTER.replace(_TD_BODY,
+                                "    return reward + gamma * next_value * (1.0 - terminated) * (1.0 - truncated)\n"),
+             "the same mistake as the starter, written differently"),
+)
+
+TRUNCATION_BOOTSTRAP = Exercise(
+    id="07.truncation_bootstrap",
+    title="A time-limit truncation treated as termination",
+    func_name="td_targets",
+    starter=TD_STARTER,
+    reference=TD_REFERENCE,
+    explanation=TD_EXPLANATION,
+    make_cases=_td_cases,
+    probe=_td_probe,
+    judge=_td_judge,
+    wrong_fixes=TD_WRONG,
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 07.store_unclipped
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BoxPolicy:
+    """Gaussian means (B, act_dim) for ``n_states`` states repeated ``repeats`` times, log_std and bounds."""
+
+    means: torch.Tensor     # (n_states, act_dim)
+    log_std: torch.Tensor   # (act_dim,)
+    low: torch.Tensor       # (act_dim,)
+    high: torch.Tensor      # (act_dim,)
+    repeats: int
+    torch_seed: int
+
+    def batch_mean(self) -> torch.Tensor:
+        return self.means.repeat_interleave(self.repeats, dim=0)
+
+
+def _box_policy(seed: int) -> BoxPolicy:
+    g = generator(seed)
+    low, high = torch.tensor([-1.0, -2.0]), torch.tensor([1.0, 2.0])
+    # means near the bounds, so that a good share of samples falls outside them
+    means = torch.stack([high * 0.8, low * 0.8, randn(g, 2, scale=0.3)])
+    return BoxPolicy(means, torch.tensor([-0.4, 0.1]) + uniform(g, -0.1, 0.1, 2), low, high, 2000, seed % 2**31)
+
+
+def _unclipped_cases(seed: int) -> list[Case]:
+    return [Case("means near the action bounds", _box_policy(seed)),
+            Case("another policy", _box_policy(seed + 1))]
+
+
+def _unclipped_probe(func, case: Case) -> Observation:
+    d: BoxPolicy = case.data
+    mean = d.batch_mean()
+    n, act_dim = mean.shape
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(d.torch_seed)
+        out = func(mean.clone(), d.log_std.clone(), d.low.clone(), d.high.clone())
+    if not isinstance(out, tuple) or len(out) != 3:
+        raise CheckFailure("return three things: (action, logp, env_action)")
+    action = as_tensor(out[0], "action", (n, act_dim))
+    logp = as_tensor(out[1], "logp", (n,))
+    env_action = as_tensor(out[2], "env_action", (n, act_dim))
+    std = d.log_std.double().exp()
+    dist = torch.distributions.Normal(mean.double(), std)
+    a = action.reshape(d.means.shape[0], d.repeats, act_dim)
+    outside = (action < d.low.double()) | (action > d.high.double())
+    return {
+        "logp_error": float((logp - dist.log_prob(action).sum(dim=-1)).abs().max()),
+        "env_action_error": float((env_action - torch.maximum(torch.minimum(action, d.high.double()),
+                                                                d.low.double())).abs().max()),
+        "fraction_outside": float(outside.any(dim=-1).double().mean()),
+        "sample_std": a.std(dim=1),
+        "sample_mean": a.mean(dim=1),
+    }
+
+
+def _unclipped_judge(got: Observation, want: Observation, case: Case) -> str | None:
+    d: BoxPolicy = case.data
+    n = d.repeats
+    std = d.log_std.double().exp()[None, :].expand_as(d.means)
+    if got["fraction_outside"] == 0.0:
+        return ("every stored action lies inside the bounds: the buffer holds clipped actions. Store the sample "
+                "as drawn; only env_action is clipped")
+    # 6 standard errors, as for any sampled check
+    if bool(((torch.as_tensor(got["sample_std"]) / std - 1).abs() > 6 / math.sqrt(2 * n)).any()):
+        return "the stored actions do not have the policy's spread exp(log_std): store the raw sample"
+    if bool(((torch.as_tensor(got["sample_mean"]) - d.means.double()).abs() / std > 6 / math.sqrt(n)).any()):
+        return "the stored actions are not centred on the policy's means: store the raw sample"
+    if got["env_action_error"] > 1e-5:
+        return "env_action must be the stored action clipped to [low, high] (what env.step receives)"
+    if got["logp_error"] > 1e-3:
+        return ("logp is not log pi(action) of the *stored* action (summed over action dimensions); "
+                "PPO's ratio compares exactly these log-probabilities")
+    return None
+
+
+UNCLIPPED_STARTER = dedent('''\
+    import torch
+    from torch.distributions import Normal
+
+
+    def act(mean, log_std, low, high):
+        """Sample actions for a Box action space and return what the rollout needs.
+
+        mean:      (B, act_dim) Gaussian means from the actor
+        log_std:   (act_dim,) log standard deviations
+        low, high: (act_dim,) the environment's action bounds
+        returns:   action (B, act_dim): the sample as drawn, which the buffer stores;
+                   logp (B,): log pi(action | s), summed over action dimensions;
+                   env_action (B, act_dim): action clipped to [low, high], which is sent to env.step
+        """
+        dist = Normal(mean, log_std.exp())
+        action = torch.clamp(dist.sample(), low, high)
+        logp = dist.log_prob(action).sum(dim=-1)
+        return action, logp, action
+''')
+
+UNCLIPPED_REFERENCE = dedent('''\
+    import torch
+    from torch.distributions import Normal
+
+
+    def act(mean, log_std, low, high):
+        """Sample, store unclipped, clip only for the env; shapes as in the starter."""
+        dist = Normal(mean, log_std.exp())
+        action = dist.sample()
+        # log pi(a | s) = sum_i log N(a_i; mean_i, std_i^2), of the stored (unclipped) action
+        logp = dist.log_prob(action).sum(dim=-1)
+        # the env only accepts actions inside its bounds
+        env_action = torch.clamp(action, low, high)
+        return action, logp, env_action
+''')
+
+UNCLIPPED_EXPLANATION = dedent('''\
+    Clipping is a property of the environment, not of the policy. If the buffer stores the clipped action,
+    every sample beyond a bound collapses onto the bound, where the Gaussian density is not the probability
+    with which it was chosen: log pi(clipped) is wrong, so PPO's ratio pi_new / pi_old is computed for actions
+    the policy never took, and the gradient pushes the mean towards the bound for the wrong reason. Store the
+    sample as drawn with its own log-probability, and clip only the copy sent to env.step (as SB3 and CleanRL
+    do). An alternative is a squashed (tanh) Gaussian with the matching log-probability correction.
+''')
+
+_UNCLIPPED_BODY = ("    action = torch.clamp(dist.sample(), low, high)\n    logp = dist.log_prob(action).sum(dim=-1)\n"
+                   "    return action, logp, action\n")
+UNCLIPPED_WRONG = (
+    WrongFix(UNCLIPPED_STARTER.replace(_UNCLIPPED_BODY,
+                                       "    action = dist.sample()\n    env_action = torch.clamp(action, low, high)\n"
+                                       "    logp = dist.log_prob(env_action).sum(dim=-1)\n"
+                                       "    return action, logp, env_action\n"),
+             "stores the raw action but its log-probability is that of the clipped one"),
+    WrongFix(UNCLIPPED_STARTER.replace(_UNCLIPPED_BODY,
+                                       "    action = dist.sample()\n    logp = dist.log_prob(action).sum(dim=-1)\n"
+                                       "    return action, logp, action\n"),
+             "forgets to clip what goes to the env"),
+    WrongFix(UNCLIPPED_STARTER.replace(_UNCLIPPED_BODY,
+                                       "    action = dist.sample()\n    env_action = torch.clamp(action, low, high)\n"
+                                       "    return env_action, dist.log_prob(env_action).sum(dim=-1), env_action\n"),
+             "clips first, then stores the clipped action"),
+    WrongFix(UNCLIPPED_STARTER.replace(_UNCLIPPED_BODY,
+                                       "    action = dist.sample()\n    logp = dist.log_prob(action)\n"
+                                       "    return action, logp, torch.clamp(action, low, high)\n"),
+             "does not sum the log-probability over action dimensions"),
+)
+
+STORE_UNCLIPPED = Exercise(
+    id="07.store_unclipped",
+    title="The rollout stores the clipped action",
+    func_name="act",
+    starter=UNCLIPPED_STARTER,
+    reference=UNCLIPPED_REFERENCE,
+    explanation=UNCLIPPED_EXPLANATION,
+    make_cases=_unclipped_cases,
+    probe=_unclipped_probe,
+    judge=_unclipped_judge,
+    wrong_fixes=UNCLIPPED_WRONG,
+)
+
+EXERCISES = (GYMNASIUM_API, TRUNCATION_BOOTSTRAP, STORE_UNCLIPPED)
