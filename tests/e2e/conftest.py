@@ -1,0 +1,132 @@
+"""Fixtures for the browser tests: a private JupyterLab server and headless Debian Chromium via Playwright.
+
+Without ``/usr/bin/chromium`` (or without the ``playwright`` package) the browser tests are skipped with a
+one-line reason, which is also printed at the end of the run, so ``make test`` works on a learner's laptop.
+CI sets ``COURSE_E2E_REQUIRED=1`` (see ``.ci/run``): there a missing browser is a failure, not a skip.
+
+Playwright never downloads a browser here: it drives the system's Chromium through ``executable_path``.
+Screenshots of every state go to ``<repo>/tmp/e2e-screenshots/`` (git-ignored; ``COURSE_E2E_SHOTS`` moves it),
+emptied at the start of each run so a person sees the latest run only.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("COURSE_E2E_CHROMIUM", "/usr/bin/chromium"))
+SHOTS_DIR = Path(os.environ.get("COURSE_E2E_SHOTS", REPO / "tmp" / "e2e-screenshots"))
+REQUIRED = os.environ.get("COURSE_E2E_REQUIRED", "") not in ("", "0")
+
+# Flags that let Debian's Chromium run headless as root on a machine with a closed network: no sandbox
+# (root), no GPU, no QUIC, and none of the background services that would try to phone out.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 1000}
+
+# the fixture notebook is driven in the browser, not executed by nbval
+collect_ignore_glob = ["*.ipynb"]
+
+_SKIP_REASONS: list[str] = []
+
+
+def browser_unavailable_reason() -> str | None:
+    """Why the browser tests cannot run on this machine, or None if they can."""
+    if not CHROMIUM.exists():
+        return (f"browser test skipped: no Chromium at {CHROMIUM} "
+                "(Debian/Ubuntu: `apt-get install chromium`; other systems: set COURSE_E2E_CHROMIUM)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "browser test skipped: the `playwright` package is missing (`pip install -r requirements.txt`)"
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: drives JupyterLab in headless Chromium (skipped without Chromium)")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the skip reason once at the end, so it is seen without ``-rs``."""
+    for reason in dict.fromkeys(_SKIP_REASONS):
+        terminalreporter.write_line(reason, yellow=True)
+    if SHOTS_DIR.exists() and any(SHOTS_DIR.glob("*.png")):
+        terminalreporter.write_line(f"browser test screenshots: {SHOTS_DIR}")
+
+
+@pytest.fixture(scope="session")
+def chromium_ready() -> None:
+    """Skip (or, with COURSE_E2E_REQUIRED, fail) when the browser cannot run here."""
+    reason = browser_unavailable_reason()
+    if reason is None:
+        return
+    if REQUIRED:
+        pytest.fail(reason.replace("skipped", "cannot run (COURSE_E2E_REQUIRED is set)"), pytrace=False)
+    _SKIP_REASONS.append(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def shots_dir() -> Path:
+    """A fresh folder for this run's screenshots."""
+    shutil.rmtree(SHOTS_DIR, ignore_errors=True)
+    SHOTS_DIR.mkdir(parents=True)
+    return SHOTS_DIR
+
+
+@pytest.fixture(scope="module")
+def lab(chromium_ready):
+    """A JupyterLab server on 127.0.0.1 serving the repository root; stopped (with its kernels) afterwards."""
+    from lab_server import start_lab
+
+    server = start_lab(REPO)
+    try:
+        yield server
+    finally:
+        server.stop()
+    leftover = server.leftover_pids()
+    assert not leftover, f"processes of the JupyterLab server still running after stop(): {leftover}"
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_ready):
+    """A headless Chromium context with a fresh, temporary profile (``--user-data-dir``)."""
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="course-e2e-chromium-")
+    with sync_playwright() as pw:
+        # launch_persistent_context passes the profile as --user-data-dir; a fresh folder every run
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, viewport=VIEWPORT,
+            timeout=60_000,
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(browser):
+    """A new browser tab, closed after the test; uncaught page errors are collected in ``page.errors``."""
+    tab = browser.new_page()
+    tab.set_default_timeout(60_000)
+    tab.errors = []
+    tab.on("pageerror", lambda err: tab.errors.append(str(err)))
+    try:
+        yield tab
+    finally:
+        tab.close()
