@@ -15,7 +15,6 @@ Same rollout, advantages, agent and outer loop as A2C and PPO; only the policy s
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,7 +40,14 @@ from course_lib.rollout import Rollout
 from course_lib.training import History, UpdateRow
 from course_lib.validation import check_positive, check_positive_int, check_unit_interval
 
-__all__ = ["TRPOConfig", "TRPOLearner", "conjugate_gradient", "fisher_vector_product", "train"]
+__all__ = [
+    "TRPOConfig",
+    "TRPOLearner",
+    "conjugate_gradient",
+    "fisher_vector_product",
+    "natural_gradient_step",
+    "train",
+]
 
 
 @dataclass
@@ -140,6 +146,21 @@ def fisher_vector_product(
     return fvp
 
 
+def natural_gradient_step(
+    g: Tensor, fvp: Callable[[Tensor], Tensor], max_kl: float, cg_iters: int = 10
+) -> Tensor:
+    """The full TRPO step ``s`` (``(P,)``) for surrogate gradient ``g`` (``(P,)``) and Fisher products ``fvp``.
+
+        x = F^{-1} g  (conjugate gradient),    s = sqrt(2 delta / x^T F x) x
+
+    so that the quadratic KL model of the step, 0.5 s^T F s, equals ``max_kl`` = delta.
+    """
+    x = conjugate_gradient(fvp, g, cg_iters)
+    # s = sqrt(2 delta / x^T F x) x
+    xFx = (x @ fvp(x)).clamp_min(1e-12)
+    return torch.sqrt(2.0 * max_kl / xFx) * x
+
+
 class TRPOLearner:
     """The TRPO update: a natural-gradient policy step in the KL trust region, then Adam epochs for the critic."""
 
@@ -172,11 +193,7 @@ class TRPOLearner:
         entropy = entropy_bonus(agent.actor.entropy(dist)).item()
         g = torch.cat([x.reshape(-1) for x in torch.autograd.grad(surr_old, self.policy_params, retain_graph=True)])
         fvp = fisher_vector_product(kl_exact(dist_old, dist).mean(), self.policy_params, c.cg_damping)
-        # x = F^{-1} g
-        x = conjugate_gradient(fvp, g, c.cg_iters)
-        # s = sqrt(2 delta / x^T F x) x   puts the quadratic KL model 0.5 s^T F s exactly on delta
-        xFx = (x @ fvp(x)).clamp_min(1e-12)
-        full_step = torch.sqrt(2.0 * c.max_kl / xFx) * x
+        full_step = natural_gradient_step(g, fvp, c.max_kl, c.cg_iters)
 
         theta_old = parameters_to_vector(self.policy_params).detach()
         step_fraction = 0.0
