@@ -51,12 +51,14 @@ class ObsTransform(Protocol):
 
 
 class RewardTransform(Protocol):
-    """What the collector needs from a reward scaler, e.g. ``normalisation.RewardScaler(gamma, num_envs)``."""
+    """What the collector needs from a reward scaler: one call per step, ``(rewards, dones) -> scaled rewards``.
 
-    def __call__(
-        self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, valid: np.ndarray
-    ) -> np.ndarray:
-        """Scale one step's rewards ``(N,)``; the flags end running returns, ``valid`` (bool) masks fake steps."""
+    ``normalisation.RewardScaler`` has a richer call (``rewards, terminated, truncated, valid``); wrap it so
+    that it keeps the autoreset steps out of its statistics (see ``course_lib.algos.onpolicy``).
+    """
+
+    def __call__(self, rewards: Tensor, dones: Tensor) -> Tensor:
+        """Scale one step's rewards ``(N,)``; ``dones`` ``(N,)`` are float flags that end running returns."""
         ...
 
 
@@ -223,9 +225,8 @@ class RolloutCollector:
         obs_normaliser: optional, e.g. ``ObsNormaliser((obs_dim,))``: called on every observation batch
             (numpy ``(N, obs_dim)``) the env returns, before the policy sees it; the rollout stores the
             normalised observations. Freeze it for evaluation.
-        reward_scaler: optional, e.g. ``RewardScaler(gamma, num_envs)``: called once per step as
-            ``reward_scaler(rewards, terminated, truncated, valid)`` (numpy ``(N,)`` each; ``valid`` is False on
-            autoreset steps, which it leaves out of its statistics). The rollout stores the scaled rewards;
+        reward_scaler: optional, called once per step as ``reward_scaler(rewards, dones)`` with float32
+            tensors ``(N,)`` (see ``RewardTransform``). The rollout stores the scaled rewards;
             ``episode_returns`` stay raw.
 
     Attributes:
@@ -336,7 +337,9 @@ class RolloutCollector:
                 self._ep_length[done] = 0
 
             if self.reward_scaler is not None:
-                rewards = self.reward_scaler(rewards, terminated, truncated, valid)
+                rewards = self.reward_scaler(
+                    torch.as_tensor(rewards, dtype=torch.float32), torch.as_tensor(done, dtype=torch.float32)
+                ).numpy()
             rew_l.append(rewards)
             self._prev_done = done
             obs = self._to_policy_obs(next_obs)
