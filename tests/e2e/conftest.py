@@ -40,6 +40,7 @@ VIEWPORT = {"width": 1280, "height": 1000}
 collect_ignore_glob = ["*.ipynb"]
 
 _SKIP_REASONS: list[str] = []
+_NOTES: list[str] = []
 
 
 def browser_unavailable_reason() -> str | None:
@@ -62,6 +63,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
     """Print the skip reason once at the end, so it is seen without ``-rs``."""
     for reason in dict.fromkeys(_SKIP_REASONS):
         terminalreporter.write_line(reason, yellow=True)
+    for note in dict.fromkeys(_NOTES):
+        terminalreporter.write_line(note)
     if SHOTS_DIR.exists() and any(SHOTS_DIR.glob("*.png")):
         terminalreporter.write_line(f"browser test screenshots: {SHOTS_DIR}")
 
@@ -76,6 +79,12 @@ def chromium_ready() -> None:
         pytest.fail(reason.replace("skipped", "cannot run (COURSE_E2E_REQUIRED is set)"), pytrace=False)
     _SKIP_REASONS.append(reason)
     pytest.skip(reason)
+
+
+@pytest.fixture
+def e2e_note():
+    """A function that records a one-line note, printed at the end of the run (e.g. which notebook was used)."""
+    return _NOTES.append
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,6 @@ from playwright.sync_api import Locator, Page
 WIDGET_ERROR_TEXTS = ("Error displaying widget", "model not found", "Failed to load model class",
                       "Could not create a view")
 WIDGET_LOADING_TEXT = "Loading widget..."
-WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 TRACEBACK_TEXT = "Traceback (most recent call last)"
 
 # JavaScript: the state of code cells `indices` — "done" when every one shows an execution count,
@@ -144,12 +143,18 @@ class NotebookPage:
                  .findIndex(c => c.classList.contains('jp-mod-active'))"""))
 
     def run_through(self, cells: list[CellSource], last: int, timeout_ms: float = 240_000) -> None:
-        """Run every cell from the top down to and including cell ``last``, as a learner does: select the
-        first cell, Shift+Enter through the cells above, Ctrl+Enter on ``last`` (so no new cell is added at
-        the end). Waits until each code cell in that range shows its execution count; a traceback in any
-        output fails at once with its text."""
-        self.select(0)
-        for _ in range(last):
+        """Run every cell from the top down to and including cell ``last`` (see :meth:`run_range`)."""
+        self.run_range(cells, 0, last, timeout_ms)
+
+    def run_range(self, cells: list[CellSource], first: int, last: int, timeout_ms: float = 240_000) -> None:
+        """Run cells ``first`` .. ``last`` (inclusive) as a learner does: select ``first``, Shift+Enter through
+        the cells before ``last``, Ctrl+Enter on ``last`` (so no new cell is added at the end). Waits until
+        each code cell in the range shows its execution count; a traceback in any output fails at once with
+        its text."""
+        if not 0 <= first <= last < len(cells):
+            raise ValueError(f"need 0 <= first <= last < {len(cells)} cells; got first={first}, last={last}")
+        self.select(first)
+        for _ in range(last - first):
             self.page.keyboard.press("Shift+Enter")
         # Shift+Enter leaves the next cell active: check we are where we think before running the last one
         self.page.wait_for_function(
@@ -158,7 +163,7 @@ class NotebookPage:
                  return c && c.classList.contains('jp-mod-active'); }""",
             arg=last, timeout=10_000)
         self.page.keyboard.press("Control+Enter")
-        code = [c.index for c in cells[: last + 1] if c.cell_type == "code" and c.source.strip()]
+        code = [c.index for c in cells[first: last + 1] if c.cell_type == "code" and c.source.strip()]
         self.wait_executed(code, timeout_ms)
 
     def run_cell(self, index: int, timeout_ms: float = 120_000) -> None:
@@ -177,7 +182,8 @@ class NotebookPage:
 
     # ------------------------------------------------------------------ widgets
     def wait_widgets_settled(self, timeout_ms: float = 60_000) -> int:
-        """Wait until no widget output still says "Loading widget..."; return how many widget outputs exist.
+        """Wait until no output still says "Loading widget..."; return how many outputs are widget outputs
+        (a rendered widget view or the widget manager's error placeholder).
 
         Raises playwright's TimeoutError if a widget never renders (neither a view nor an error).
         """
@@ -186,10 +192,16 @@ class NotebookPage:
                  '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output')]
                  .some(o => o.textContent.trim() === loading)""",
             arg=WIDGET_LOADING_TEXT, timeout=timeout_ms, polling=250)
-        return self.panel.locator(f'.jp-OutputArea-output[data-mime-type="{WIDGET_VIEW_MIME}"]').count()
+        return self.rendered_widget_count() + len(self.widget_errors())
+
+    def rendered_widget_count(self) -> int:
+        """How many outputs hold a real widget view. (The widget renderer gives its output no MIME-type
+        attribute; a view is a descendant with the ``jupyter-widgets`` class, while the error placeholder
+        puts that class on the output itself and holds only text.)"""
+        return self.panel.locator(".jp-OutputArea-output:has(.jupyter-widgets)").count()
 
     def widget_errors(self) -> list[str]:
-        """Texts of widget outputs that show an error placeholder instead of a widget (empty when all good)."""
+        """Texts of outputs that show a widget error placeholder instead of a widget (empty when all good)."""
         found = []
         for out in self.panel.locator(".jp-OutputArea-output").all():
             text = out.inner_text().strip()
@@ -204,7 +216,7 @@ class NotebookPage:
             return None
         if focus is not None:
             self.cell(focus).scroll_into_view_if_needed()
-        path = self.shots_dir / f"{len(self.shots) + 1:02d}_{name}.png"
+        path = self.shots_dir / f"{len(list(self.shots_dir.glob('*.png'))) + 1:02d}_{name}.png"
         self.page.screenshot(path=str(path))
         self.shots.append(path)
         return path

@@ -60,6 +60,7 @@ class LabServer:
     home: Path                      # private temporary folder: runtime, config, settings, workspaces, log
     process: subprocess.Popen
     log_path: Path
+    env: dict[str, str] = field(default_factory=dict, repr=False)   # the server's environment
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -87,6 +88,15 @@ class LabServer:
             return self.log_path.read_text(errors="replace")[-n_chars:]
         except OSError:
             return "(no server log)"
+
+    def trust(self, notebook: Path) -> None:
+        """Trust ``notebook`` in this server's private trust database, as the "Trust Notebook" command does.
+
+        JupyterLab renders widget outputs (an "unsafe" MIME type) of a saved notebook only once it is trusted;
+        an untrusted notebook shows their text or Markdown fallback. The file itself is not changed.
+        """
+        subprocess.run([str(jupyter_executable()), "trust", str(notebook)], env=self.env, check=True,
+                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
 
     def leftover_pids(self) -> list[int]:
         """PIDs of live processes started by this server: its own group, or a kernel using its runtime folder."""
@@ -213,7 +223,7 @@ def start_lab(root: Path, timeout: float = 90.0, extra_env: dict[str, str] | Non
             start_new_session=True,  # its own process group, so stop() can signal the whole group
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
-    server = LabServer(root=root, port=port, token=token, home=home, process=process, log_path=log_path)
+    server = LabServer(root=root, port=port, token=token, home=home, process=process, log_path=log_path, env=env)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:

@@ -1,0 +1,256 @@
+"""The course in a real browser: JupyterLab from the course environment, driven in headless Chromium.
+
+1. Click-through: open the first notebook, run its cells down to a concept check, pick a wrong choice and
+   Submit (that choice's feedback appears, the score line counts the attempt), pick the right one and Submit
+   (success, one more question solved, first-attempt points unchanged), then run a debug-the-bug checker cell
+   and read its PASS/FAIL line.
+2. Every committed notebook opens without running and shows its saved widgets, not an error placeholder.
+3. A control: a notebook whose widget state was stripped *does* show the placeholder, so check 2 can fail.
+
+Expected texts come from the library itself (``check_answer`` for quiz feedback, ``quiz.Score`` for the score
+line's wording, ``exercises.check`` run here on the same cell source for the verdict), never typed in here.
+Screenshots of each state: ``tmp/e2e-screenshots/`` (see conftest.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lab_page import NotebookPage, first_cell, read_cells
+
+REPO = Path(__file__).resolve().parents[2]
+
+# The notebook the click-through drives. While it does not exist yet, the stand-in fixture is used instead
+# and the run says so; once notebook 01 is committed, set ALLOW_FIXTURE_STANDIN = False so that losing it
+# (or its concept check / exercise cells) fails the test instead of quietly falling back.
+TARGET = "notebooks/01_actor_critic_basics.ipynb"
+FIXTURE = "tests/e2e/fixture_course.ipynb"
+ALLOW_FIXTURE_STANDIN = True
+
+QUIZ_SHOW = r"""^\s*quiz\.show\(\s*["'](?P<id>\d\d\.\w+)["']"""
+EXERCISE_CHECK = r"""^\s*(?:\w+\s*=\s*)?exercises\.check\(\s*["'](?P<id>\d\d\.\w+)["']\s*,\s*(?P<func>\w+)"""
+EXERCISE_CELL = r"^# EXERCISE: {id}\s*$"
+
+PROBE_DIR = "tmp/e2e-probe"   # git-ignored; the control notebook is written here and removed afterwards
+
+pytestmark = [pytest.mark.e2e]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+def click_through_notebook(note) -> str:
+    """The notebook to click through: TARGET, or the fixture while TARGET does not exist (and say so)."""
+    if (REPO / TARGET).exists():
+        return TARGET
+    if not ALLOW_FIXTURE_STANDIN:
+        pytest.fail(f"{TARGET} is missing (ALLOW_FIXTURE_STANDIN is False)", pytrace=False)
+    note(f"browser test: {TARGET} does not exist yet; clicked through the stand-in {FIXTURE} instead")
+    return FIXTURE
+
+
+def committed_notebooks() -> list[str]:
+    """Course notebooks plus the fixture, as paths relative to the repository root."""
+    found = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "notebooks").glob("*.ipynb"))
+    return found + [FIXTURE]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def plain_segments(markdown: str, min_len: int = 12) -> list[str]:
+    """Pieces of a Markdown text that read the same once rendered: maths ($...$) cut out, emphasis and code
+    markers dropped, whitespace collapsed; only pieces of at least ``min_len`` characters."""
+    pieces = re.split(r"\$\$.+?\$\$|\$[^$]+?\$", markdown, flags=re.S)
+    out = []
+    for piece in pieces:
+        text = " ".join(re.sub(r"[*`]", "", piece).split())
+        if len(text) >= min_len:
+            out.append(text)
+    return out
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def score_pattern() -> re.Pattern:
+    """A regex for the quiz's score line, built from ``quiz.Score``'s own wording with marker numbers, so the
+    test follows the wording; groups: points, max_points, tried, total, solved, attempts."""
+    from course_lib.quiz import Score
+
+    markers = {"points": 9101, "max_points": 9102, "tried": 9103, "solved": 9104, "total": 9105}
+    sample = str(Score(notebook="NB", attempts={"q": 9106}, **markers))
+    groups = {str(v): rf"(?P<{k}>\d+(?:\.\d+)?)" for k, v in [*markers.items(), ("attempts", 9106)]}
+    groups.update({"NB": r"\d\d", "attempts": "attempts?"})  # "1 attempt" vs "2 attempts"
+    parts = re.split("(" + "|".join(groups) + ")", sample)
+    return re.compile("".join(groups.get(part, re.escape(part)) for part in parts))
+
+
+def read_score(text: str) -> dict[str, float]:
+    """Parse the score line out of a widget's text (AssertionError if it is not there)."""
+    match = score_pattern().search(squash(text))
+    assert match, f"no score line in the quiz widget's text:\n{text}"
+    return {k: float(v) for k, v in match.groupdict().items()}
+
+
+def expected_verdict(cells, check_cell, exercise_id: str, func_name: str) -> str:
+    """PASS or FAIL for the notebook's own exercise cell, computed here with the same checker."""
+    from course_lib import exercises
+    from course_lib.exercises.cells import exec_cell
+
+    source = first_cell(cells, EXERCISE_CELL.format(id=re.escape(exercise_id))).source
+    assert first_cell(cells, EXERCISE_CELL.format(id=re.escape(exercise_id))).index < check_cell.index
+    return "PASS" if exercises.check(exercise_id, exec_cell(source, func_name), quiet=True).passed else "FAIL"
+
+
+# ---------------------------------------------------------------------------------------------- tests
+
+@pytest.mark.timeout(900)
+def test_concept_check_and_exercise_click_through(lab, page, shots_dir, e2e_note):
+    from course_lib.quiz_bank import check_answer, get_question
+
+    rel = click_through_notebook(e2e_note)
+    path = REPO / rel
+    before = digest(path)
+    cells = read_cells(path)
+    quiz_cell = first_cell(cells, QUIZ_SHOW)
+    qid = re.search(QUIZ_SHOW, quiz_cell.source, re.M)["id"]
+    question = get_question(qid)
+    assert question.kind == "single", f"the first concept check {qid} should be single-choice to click through"
+    wrong = next(c for c in question.choices if not c.correct)
+    right = next(c for c in question.choices if c.correct)
+    check_cell = first_cell(cells, EXERCISE_CHECK)
+    check_match = re.search(EXERCISE_CHECK, check_cell.source, re.M)
+    exercise_id, func_name = check_match["id"], check_match["func"]
+    verdict = expected_verdict(cells, check_cell, exercise_id, func_name)
+
+    nb = NotebookPage(page, shots_dir)
+    nb.open(lab.lab_url(rel), len(cells))
+    nb.screenshot("clickthrough_opened")
+
+    # run everything down to the concept check
+    nb.run_through(cells, quiz_cell.index)
+    quiz_out = nb.outputs(quiz_cell.index)
+    radios = quiz_out.locator(".widget-radio-box label")
+    radios.first.wait_for(state="visible", timeout=30_000)
+    labels = [squash(t) for t in radios.all_inner_texts()]
+    assert labels == list(question.choice_ids), f"quiz {qid} shows choices {labels}"
+    start = read_score(quiz_out.inner_text())
+    nb.screenshot("quiz_ready", focus=quiz_cell.index)
+
+    def submit(choice_id: str) -> str:
+        radios.nth(labels.index(choice_id)).locator("input").check()
+        quiz_out.locator("button.jupyter-button", has_text="Submit").click()
+        feedback = plain_segments(check_answer(qid, choice_id).feedback)
+        assert feedback, "the bank's feedback has no plain text to look for"
+        page.wait_for_function(
+            "([el, parts]) => parts.every(p => el.innerText.replace(/\\s+/g, ' ').includes(p))",
+            arg=[quiz_out.element_handle(), feedback], timeout=30_000)
+        return quiz_out.inner_text()
+
+    # a wrong choice: its own explanation, not the right one's; one attempt counted, nothing solved
+    text = submit(wrong.id)
+    nb.screenshot("quiz_wrong_choice", focus=quiz_cell.index)
+    assert not any(p in squash(text) for p in plain_segments(right.explain)), "right answer's explanation shown"
+    after_wrong = read_score(text)
+    assert after_wrong["attempts"] == start["attempts"] + 1
+    assert after_wrong["solved"] == start["solved"]
+    assert after_wrong["points"] == start["points"]
+
+    # the right choice: success, one more solved; first-attempt points do not change on a second attempt
+    text = submit(right.id)
+    nb.screenshot("quiz_right_choice", focus=quiz_cell.index)
+    assert not any(p in squash(text) for p in plain_segments(wrong.explain)), "old feedback still shown"
+    after_right = read_score(text)
+    assert after_right["attempts"] == start["attempts"] + 2
+    assert after_right["solved"] == start["solved"] + 1
+    assert after_right["points"] == start["points"], "a second attempt must not earn first-attempt points"
+    assert after_right != start, "the score line did not change"
+
+    # the debug-the-bug checker: run on from the quiz to the check cell, read its one-line verdict
+    nb.run_range(cells, quiz_cell.index + 1, check_cell.index)
+    stdout = nb.outputs(check_cell.index).locator(
+        '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stdout"]')
+    stdout.first.wait_for(state="visible", timeout=30_000)
+    lines = [ln for ln in stdout.first.inner_text().splitlines() if ln.strip()]
+    nb.screenshot("exercise_checked", focus=check_cell.index)
+    assert len(lines) == 1, f"the checker printed {len(lines)} lines, expected one:\n" + "\n".join(lines)
+    assert lines[0].startswith(f"{verdict} — {exercise_id}"), f"checker said {lines[0]!r}, expected {verdict}"
+    assert not page.errors, f"JavaScript errors in the page: {page.errors}"
+    assert digest(path) == before, f"{rel} was modified on disk by the browser session"
+
+
+def saved_widget_outputs(path: Path) -> int:
+    """How many outputs of the saved notebook are widget views."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return sum(1 for c in cells if c["cell_type"] == "code"
+               for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {}))
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("rel", committed_notebooks())
+def test_committed_notebook_opens_without_widget_errors(lab, page, shots_dir, rel):
+    """Opened without running: first as a learner's fresh clone sees it (untrusted, so widget outputs show
+    their text fallback), then trusted (the saved widget state renders real widgets). Neither view may show
+    a widget error placeholder, and the file on disk stays as committed."""
+    path = REPO / rel
+    before = digest(path)
+    cells = read_cells(path)
+    stored = saved_widget_outputs(path)
+    nb = NotebookPage(page, shots_dir)
+
+    nb.open(lab.lab_url(rel), len(cells))
+    nb.wait_widgets_settled()
+    nb.screenshot(f"opened_untrusted_{path.stem}")
+    errors = nb.widget_errors()
+    assert not errors, f"{rel} (untrusted) shows widget error placeholders: {errors}"
+
+    lab.trust(path)
+    nb.open(lab.lab_url(rel), len(cells))
+    shown = nb.wait_widgets_settled()
+    nb.screenshot(f"opened_trusted_{path.stem}")
+    errors = nb.widget_errors()
+    assert not errors, f"{rel} (trusted) shows widget error placeholders: {errors}"
+    assert shown == stored, f"{rel}: {stored} widget outputs saved, {shown} shown"
+    rendered = nb.rendered_widget_count()
+    assert rendered == stored, f"{rel}: only {rendered} of {stored} saved widgets rendered as widgets"
+    assert digest(path) == before, f"{rel} was modified on disk by opening it"
+
+
+@pytest.mark.timeout(180)
+def test_stripped_widget_state_is_detected(lab, page, shots_dir):
+    """The control for the test above: a trusted notebook whose widget state was stripped shows the
+    placeholder, and ``widget_errors`` catches it."""
+    source = json.loads((REPO / FIXTURE).read_text(encoding="utf-8"))
+    assert source["metadata"].pop("widgets", None), "the fixture should carry saved widget state"
+    probe_dir = REPO / PROBE_DIR
+    probe_dir.mkdir(parents=True, exist_ok=True)
+    probe = probe_dir / "fixture_without_widget_state.ipynb"
+    probe.write_text(json.dumps(source), encoding="utf-8")
+    try:
+        lab.trust(probe)
+        nb = NotebookPage(page, shots_dir)
+        nb.open(lab.lab_url(probe.relative_to(REPO).as_posix()), len(source["cells"]))
+        nb.wait_widgets_settled()
+        nb.screenshot("control_stripped_widget_state")
+        errors = nb.widget_errors()
+        assert errors, "a trusted notebook without widget state should show an error placeholder"
+        assert nb.rendered_widget_count() < saved_widget_outputs(probe)
+    finally:
+        shutil.rmtree(probe_dir, ignore_errors=True)
+
+
+def test_fixture_is_current():
+    """The committed fixture matches what build_fixture.py makes now and carries saved widget state."""
+    from build_fixture import fixture_cells
+
+    saved = json.loads((REPO / FIXTURE).read_text())
+    assert [(c["cell_type"], "".join(c["source"])) for c in saved["cells"]] == [
+        (c.cell_type, c.source) for c in fixture_cells()], "stale fixture: run tests/e2e/build_fixture.py"
+    assert saved["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
