@@ -35,14 +35,17 @@ def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
     return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
-def describe_exception(err: BaseException, func: Callable[..., Any] | None = None) -> str:
+def describe_exception(err: BaseException, func: Callable[..., Any] | None = None,
+                       filename: str | None = None) -> str:
     """``"TypeError: text (line 7 of your cell: `loss.backward()`)"`` for an error raised while running ``func``.
 
     The line is the last traceback frame inside the file the learner's function was defined in (a notebook
-    cell, or the grader's ``<cell ...>`` name), so line numbers count from the top of that cell.
+    cell, or the grader's ``<cell ...>`` name), so line numbers count from the top of that cell. Without a
+    function (an error while the cell itself runs), pass the cell's ``filename`` instead.
     """
     text = f"{type(err).__name__}: {one_line(str(err))}".rstrip(": ")
-    filename = getattr(getattr(func, "__code__", None), "co_filename", None)
+    if filename is None:
+        filename = getattr(getattr(func, "__code__", None), "co_filename", None)
     frames = traceback.extract_tb(err.__traceback__) if err.__traceback__ is not None else []
     own = [f for f in frames if filename is not None and f.filename == filename]
     if own:

@@ -1,0 +1,213 @@
+"""Code that runs in the grader's worker processes, never in the grader itself.
+
+A *worker* is a long-lived ``python -I`` process that imports torch and the exercises once, then serves requests
+read as JSON lines on stdin. For each request it forks a disposable *child* that builds the test cases, runs the
+learner's cell and probes the function, then sends its observations back through a private pipe as one
+length-prefixed JSON message. The worker waits at most the time limit, kills the child's whole session, and
+answers the grader with one JSON line on stdout. No learner code ever runs in the worker itself, so one child's
+monkeypatching, endless loop or crash cannot affect the next item.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import select
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+import time
+from typing import Any
+
+HEADER = struct.Struct(">Q")     # 8-byte big-endian length before the child's message
+MAX_MESSAGE_BYTES = 32 * 2**20   # the child's reply
+MAX_FILE_BYTES = 64 * 2**20      # any file the cell writes (RLIMIT_FSIZE)
+
+
+class CappedText(io.TextIOBase):
+    """A text stream that keeps the first ``limit`` characters written to it and counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit, self.dropped = limit, 0
+        self._kept: list[str] = []
+        self._size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: Any) -> int:
+        text = str(text)
+        room = max(self.limit - self._size, 0)
+        if room:
+            self._kept.append(text[:room])
+            self._size += min(room, len(text))
+        self.dropped += max(len(text) - room, 0)
+        return len(text)
+
+    def text(self) -> str:
+        """What was kept, with a note of how much was dropped."""
+        tail = f"\n[... {self.dropped} more characters of output not shown]" if self.dropped else ""
+        return "".join(self._kept) + tail
+
+
+# ------------------------------------------------------------------------------------------------- the child
+def _limit_resources() -> None:
+    try:
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write then fails instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def _observe_cell(req: dict[str, Any]) -> dict[str, Any]:
+    """Build the cases, run the cell, probe its function: {"observations": [...]} or {"reason": "..."}."""
+    from . import get_exercise
+    from .cells import describe_exception, exec_cell, one_line
+    from .core import FAILURE, run_probe
+
+    ex = get_exercise(req["exercise_id"])
+    cases = ex.make_cases(int(req["seed"]))  # built before any learner code runs
+    filename = f"<cell {ex.id}>"
+    try:
+        func = exec_cell(req["source"], ex.func_name, filename=filename)
+    except LookupError:
+        return {"reason": f"the cell does not define a function called {ex.func_name}"}
+    except SystemExit as err:
+        return {"reason": f"the cell called sys.exit({err.code!r}) when run"}
+    except BaseException as err:  # noqa: BLE001 - anything the cell raises at its top level
+        return {"reason": "the cell raised an error when run: " + describe_exception(err, filename=filename)}
+    observations = []
+    for case in cases:
+        try:
+            observations.append(run_probe(ex, func, case))
+        except BaseException as err:  # noqa: BLE001 - e.g. KeyboardInterrupt raised by the learner's code
+            observations.append({FAILURE: f"{type(err).__name__}: {one_line(str(err))}"})
+    return {"observations": observations}
+
+
+def _child(fd: int, req: dict[str, Any], workdir: str) -> None:
+    """Body of the forked child: never returns."""
+    try:
+        os.setsid()  # its own session: the worker can kill it and everything it starts at once
+    except OSError:
+        pass
+    _limit_resources()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for std in (0, 1, 2):
+        os.dup2(devnull, std)
+    capture = CappedText(int(req.get("output_limit", 2000)))
+    sys.stdout = sys.stderr = capture
+    sys.stdin = io.StringIO("")
+    try:
+        os.chdir(workdir)
+        result = _observe_cell(req)
+    except BaseException as err:  # noqa: BLE001 - a reply must always be sent
+        result = {"reason": f"the grader could not run this item ({type(err).__name__}: {err})"}
+    from .wire import encode
+
+    result.update(nonce=req["nonce"], output=capture.text())
+    try:
+        message = encode(result).encode()
+    except (TypeError, ValueError) as err:
+        message = encode({"nonce": req["nonce"], "reason": f"unusable result ({err})"}).encode()
+    try:
+        os.write(fd, HEADER.pack(len(message)))
+        view = memoryview(message)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os._exit(0)  # skip the learner's atexit handlers and lingering threads
+
+
+# ------------------------------------------------------------------------------------------------ the worker
+def _read_message(fd: int, deadline: float) -> tuple[bytes | None, str | None]:
+    """Read one length-prefixed message before ``deadline``: (message, None) or (None, problem)."""
+    buffer = b""
+    expected: int | None = None
+    while True:
+        if expected is None and len(buffer) >= HEADER.size:
+            expected = HEADER.unpack(buffer[:HEADER.size])[0]
+            buffer = buffer[HEADER.size:]
+            if expected > MAX_MESSAGE_BYTES:
+                return None, f"the reply was too large ({expected} bytes)"
+        if expected is not None and len(buffer) >= expected:
+            return buffer[:expected], None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None, "timeout"
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            return None, "timeout"
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return None, "eof"
+        buffer += chunk
+
+
+def _kill_session(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
+
+
+def run_item(req: dict[str, Any]) -> dict[str, Any]:
+    """Fork a child for one request; return {"message": str | None, "problem": str | None, "status": str}."""
+    time_limit = float(req.get("time_limit", 20.0))
+    workdir = tempfile.mkdtemp(prefix="course-grade-")
+    read_fd, write_fd = os.pipe()
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read_fd)
+        _child(write_fd, req, workdir)
+    os.close(write_fd)
+    try:
+        message, problem = _read_message(read_fd, started + time_limit)
+    finally:
+        os.close(read_fd)
+        _kill_session(pid)  # the child and anything it started
+        _, status = os.waitpid(pid, 0)
+        shutil.rmtree(workdir, ignore_errors=True)
+    if os.WIFSIGNALED(status):
+        how = f"killed by signal {os.WTERMSIG(status)}"
+    else:
+        how = f"exit code {os.WEXITSTATUS(status)}"
+    return {
+        "message": None if message is None else message.decode("utf-8", errors="replace"),
+        "problem": problem,
+        "status": how,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def serve() -> None:
+    """The worker's main loop: one JSON request per stdin line, one JSON reply per stdout line."""
+    import numpy  # noqa: F401 - preload everything a child needs, so forks start fast
+    import torch
+    import torch._dynamo  # noqa: F401 - imported lazily by the first optimizer step otherwise (~2 s)
+
+    import course_lib.exercises  # noqa: F401
+
+    torch.set_num_threads(1)
+    out = sys.stdout.buffer
+    out.write(b"READY\n")
+    out.flush()
+    for line in sys.stdin.buffer:
+        try:
+            req = json.loads(line)
+            reply = run_item(req)
+        except Exception as err:  # noqa: BLE001 - report and keep serving
+            reply = {"message": None, "problem": f"worker error: {type(err).__name__}: {err}", "status": "",
+                     "seconds": 0.0}
+        out.write(json.dumps(reply).encode() + b"\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    serve()
