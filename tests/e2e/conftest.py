@@ -41,6 +41,7 @@ collect_ignore_glob = ["*.ipynb"]
 
 _SKIP_REASONS: list[str] = []
 _NOTES: list[str] = []
+_SHOTS_TAKEN: list[Path] = []
 
 
 def browser_unavailable_reason() -> str | None:
@@ -65,7 +66,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_line(reason, yellow=True)
     for note in dict.fromkeys(_NOTES):
         terminalreporter.write_line(note)
-    if SHOTS_DIR.exists() and any(SHOTS_DIR.glob("*.png")):
+    if _SHOTS_TAKEN and any(SHOTS_DIR.glob("*.png")):
         terminalreporter.write_line(f"browser test screenshots: {SHOTS_DIR}")
 
 
@@ -92,6 +93,7 @@ def shots_dir() -> Path:
     """A fresh folder for this run's screenshots."""
     shutil.rmtree(SHOTS_DIR, ignore_errors=True)
     SHOTS_DIR.mkdir(parents=True)
+    _SHOTS_TAKEN.append(SHOTS_DIR)
     return SHOTS_DIR
 
 

@@ -23,14 +23,18 @@ WIDGET_ERROR_TEXTS = ("Error displaying widget", "model not found", "Failed to l
 WIDGET_LOADING_TEXT = "Loading widget..."
 TRACEBACK_TEXT = "Traceback (most recent call last)"
 
-# JavaScript: the state of code cells `indices` — "done" when every one shows an execution count,
-# "error: <text>" as soon as any cell of the notebook shows a Python traceback, else false (keep waiting).
+_CELLS = "document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')"
+
+# JavaScript: the state of code cells `indices` — "done" when every one shows an execution count and the
+# kernel is idle; "error: <text>" as soon as a cell not in `mayRaise` shows a Python traceback; else false.
 _RUN_STATE_JS = """
-([indices, traceback]) => {
-  const cells = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell');
-  for (const out of document.querySelectorAll(
-      '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')) {
-    if (out.textContent.includes(traceback)) return 'error: ' + out.textContent.slice(0, 1500);
+([indices, mayRaise, traceback]) => {
+  const cells = %s;
+  for (let i = 0; i < cells.length; i++) {
+    if (mayRaise.includes(i)) continue;
+    for (const out of cells[i].querySelectorAll('.jp-OutputArea-output')) {
+      if (out.textContent.includes(traceback)) return 'error in cell ' + i + ': ' + out.textContent.slice(0, 1500);
+    }
   }
   for (const i of indices) {
     const cell = cells[i];
@@ -43,7 +47,16 @@ _RUN_STATE_JS = """
   if (indicator && indicator.getAttribute('data-status') !== 'idle') return false;
   return 'done';
 }
-"""
+""" % _CELLS
+
+# JavaScript: true when cell `i` is the active cell.
+_ACTIVE_JS = "(i) => { const c = %s[i]; return !!c && c.classList.contains('jp-mod-active'); }" % _CELLS
+
+# JavaScript: true when no cell has an output and every code cell's prompt is empty ("[ ]:").
+_CLEARED_JS = """
+() => [...%s].every(c => c.querySelectorAll('.jp-OutputArea-output').length === 0
+                        && !/\\d|\\*/.test((c.querySelector('.jp-InputPrompt') || {}).textContent || ''))
+""" % _CELLS
 
 # JavaScript: true once the visible notebook has a kernel (toolbar shows its name) and that kernel is idle.
 _KERNEL_READY_JS = """
@@ -65,12 +78,19 @@ class CellSource:
     index: int
     cell_type: str      # "code" | "markdown" | "raw"
     source: str
+    tags: tuple[str, ...] = ()
+
+    @property
+    def runs(self) -> bool:
+        """True for a code cell with something in it (the kernel gives it an execution count)."""
+        return self.cell_type == "code" and self.source.strip() != ""
 
 
 def read_cells(path: Path) -> list[CellSource]:
     """The cells of an ``.ipynb`` file, in order."""
     raw = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    return [CellSource(i, c["cell_type"], "".join(c["source"])) for i, c in enumerate(raw)]
+    return [CellSource(i, c["cell_type"], "".join(c["source"]), tuple(c.get("metadata", {}).get("tags", ())))
+            for i, c in enumerate(raw)]
 
 
 def first_cell(cells: list[CellSource], pattern: str, start: int = 0) -> CellSource:
@@ -91,7 +111,7 @@ class NotebookPage:
     def __init__(self, page: Page, shots_dir: Path | None = None) -> None:
         self.page = page
         self.shots_dir = shots_dir
-        self.shots: list[Path] = []
+        self.shots: list[Path] = []   # screenshots taken through this object, in order
 
     # ------------------------------------------------------------------ locating
     @property
@@ -123,60 +143,59 @@ class NotebookPage:
         self.page.wait_for_function(_KERNEL_READY_JS, timeout=timeout_ms, polling=100)
 
     # ------------------------------------------------------------------ running
+    def wait_active(self, index: int, timeout_ms: float = 10_000) -> None:
+        """Wait until cell ``index`` is the active cell."""
+        self.page.wait_for_function(_ACTIVE_JS, arg=index, timeout=timeout_ms)
+
     def select(self, index: int) -> None:
         """Make cell ``index`` the active cell in command mode (click its prompt, then Escape)."""
         cell = self.cell(index)
         cell.scroll_into_view_if_needed()
         cell.locator(".jp-InputPrompt").first.click()
         self.page.keyboard.press("Escape")
-        self.page.wait_for_function(
-            """(i) => { const c = document.querySelectorAll(
-                 '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')[i];
-                 return c && c.classList.contains('jp-mod-active'); }""",
-            arg=index, timeout=10_000)
+        self.wait_active(index)
 
-    def active_index(self) -> int:
-        """Index of the active cell (-1 if none)."""
-        return int(self.page.evaluate(
-            """() => [...document.querySelectorAll(
-                 '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')]
-                 .findIndex(c => c.classList.contains('jp-mod-active'))"""))
+    def menu(self, top: str, item: str, timeout_ms: float = 10_000) -> None:
+        """Click ``top`` in the menu bar, then its entry labelled exactly ``item``; wait for the menu to close."""
+        self.page.locator(".lm-MenuBar-item", has_text=top).first.click()
+        entry = self.page.locator(".lm-Menu .lm-Menu-item").filter(
+            has=self.page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")))
+        entry.first.wait_for(state="visible", timeout=timeout_ms)
+        entry.first.click()
+        self.page.locator(".lm-Menu").first.wait_for(state="detached", timeout=timeout_ms)
 
-    def run_through(self, cells: list[CellSource], last: int, timeout_ms: float = 240_000) -> None:
+    def clear_all_outputs(self, timeout_ms: float = 30_000) -> None:
+        """Edit > Clear Outputs of All Cells, and wait until every output and execution count is gone.
+
+        Committed notebooks carry outputs and counts from when they were built; clearing them first means
+        everything the test reads afterwards was produced in this browser session."""
+        self.menu("Edit", "Clear Outputs of All Cells")
+        self.page.wait_for_function(_CLEARED_JS, timeout=timeout_ms, polling=100)
+
+    def run_through(self, cells: list[CellSource], last: int, timeout_ms: float = 300_000) -> None:
         """Run every cell from the top down to and including cell ``last`` (see :meth:`run_range`)."""
         self.run_range(cells, 0, last, timeout_ms)
 
-    def run_range(self, cells: list[CellSource], first: int, last: int, timeout_ms: float = 240_000) -> None:
-        """Run cells ``first`` .. ``last`` (inclusive) as a learner does: select ``first``, Shift+Enter through
-        the cells before ``last``, Ctrl+Enter on ``last`` (so no new cell is added at the end). Waits until
-        each code cell in the range shows its execution count; a traceback in any output fails at once with
-        its text."""
+    def run_range(self, cells: list[CellSource], first: int, last: int, timeout_ms: float = 300_000) -> None:
+        """Run cells ``first`` .. ``last`` (inclusive) one at a time, as a learner does: select ``first``, then
+        Shift+Enter (Ctrl+Enter on ``last``, so no cell is added at the end), waiting after each code cell
+        until it shows its execution count. ``timeout_ms`` bounds each cell. A traceback fails at once with
+        its text, except in cells tagged ``raises-exception`` (they are meant to raise)."""
         if not 0 <= first <= last < len(cells):
             raise ValueError(f"need 0 <= first <= last < {len(cells)} cells; got first={first}, last={last}")
         self.select(first)
-        for _ in range(last - first):
-            self.page.keyboard.press("Shift+Enter")
-        # Shift+Enter leaves the next cell active: check we are where we think before running the last one
-        self.page.wait_for_function(
-            """(i) => { const c = document.querySelectorAll(
-                 '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')[i];
-                 return c && c.classList.contains('jp-mod-active'); }""",
-            arg=last, timeout=10_000)
-        self.page.keyboard.press("Control+Enter")
-        code = [c.index for c in cells[first: last + 1] if c.cell_type == "code" and c.source.strip()]
-        self.wait_executed(code, timeout_ms)
+        for cell in cells[first: last + 1]:
+            self.wait_active(cell.index)
+            self.page.keyboard.press("Control+Enter" if cell.index == last else "Shift+Enter")
+            if cell.runs:
+                self.wait_executed(cells, [cell.index], timeout_ms)
 
-    def run_cell(self, index: int, timeout_ms: float = 120_000) -> None:
-        """Run one cell (select it, Ctrl+Enter) and wait for its execution count."""
-        self.select(index)
-        self.page.keyboard.press("Control+Enter")
-        self.wait_executed([index], timeout_ms)
-
-    def wait_executed(self, indices: list[int], timeout_ms: float) -> None:
+    def wait_executed(self, cells: list[CellSource], indices: list[int], timeout_ms: float) -> None:
         """Wait until each code cell in ``indices`` shows ``[n]:`` and the kernel is idle; raise
-        AssertionError with the traceback if a cell failed."""
-        state = self.page.wait_for_function(_RUN_STATE_JS, arg=[indices, TRACEBACK_TEXT],
-                                            timeout=timeout_ms, polling=250).json_value()
+        AssertionError with the traceback if a cell not tagged ``raises-exception`` failed."""
+        may_raise = [c.index for c in cells if "raises-exception" in c.tags]
+        state = self.page.wait_for_function(_RUN_STATE_JS, arg=[indices, may_raise, TRACEBACK_TEXT],
+                                            timeout=timeout_ms, polling=200).json_value()
         if state != "done":
             raise AssertionError(f"a cell raised an exception in the browser kernel:\n{state}")
 
@@ -202,12 +221,13 @@ class NotebookPage:
 
     def widget_errors(self) -> list[str]:
         """Texts of outputs that show a widget error placeholder instead of a widget (empty when all good)."""
-        found = []
-        for out in self.panel.locator(".jp-OutputArea-output").all():
-            text = out.inner_text().strip()
-            if out.locator(".jupyter-widgets-error-widget").count() or any(e in text for e in WIDGET_ERROR_TEXTS):
-                found.append(text[:300])
-        return found
+        return list(self.page.evaluate(
+            """(texts) => [...document.querySelectorAll(
+                 '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output')]
+                 .filter(o => o.querySelector('.jupyter-widgets-error-widget') !== null
+                              || texts.some(t => o.textContent.includes(t)))
+                 .map(o => o.textContent.trim().slice(0, 300))""",
+            list(WIDGET_ERROR_TEXTS)))
 
     # ------------------------------------------------------------------ evidence
     def screenshot(self, name: str, focus: int | None = None) -> Path | None:
