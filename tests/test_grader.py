@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from course_lib import exercises, grade
@@ -393,3 +392,13 @@ def test_literal_answer_reads_the_last_assignment_without_running_anything():
     assert "no `answer = ...`" in grade.literal_answer("x = 1\n")[2]
     assert "syntax error" in grade.literal_answer("answer = (\n")[2]
     assert grade.literal_answer("%time x = 1\nanswer = 'b'\n") == (True, "b", None)
+
+
+def test_a_cell_that_grabs_too_much_memory_fails_cleanly(sandbox):
+    """The child's address space is capped a few GB above the worker's: a huge allocation raises, the item
+    scores 0 with the error, and the machine is not pushed into swap."""
+    ex = exercises.get_exercise("01.loss_sign")
+    hog = "import torch\nblock = torch.ones(2**31)  # 8 GB of float32\n" + ex.reference
+    item = grade.grade_exercise(sandbox, SEED, ex.id, grade.AnswerCell("exercise", ex.id, 1, hog))
+    assert item.points == 0 and "line 2 of your cell" in item.reason
+    assert "RuntimeError" in item.reason or "MemoryError" in item.reason

@@ -24,6 +24,7 @@ from typing import Any
 HEADER = struct.Struct(">Q")     # 8-byte big-endian length before the child's message
 MAX_MESSAGE_BYTES = 32 * 2**20   # the child's reply
 MAX_FILE_BYTES = 64 * 2**20      # any file the cell writes (RLIMIT_FSIZE)
+MAX_EXTRA_MEMORY = 2 * 2**30     # address space a child may add to what the worker already maps (RLIMIT_AS)
 
 
 class CappedText(io.TextIOBase):
@@ -55,12 +56,22 @@ class CappedText(io.TextIOBase):
 
 # ------------------------------------------------------------------------------------------------- the child
 def _limit_resources() -> None:
+    """File size and memory limits for the child: an oversized write or allocation fails with an error."""
     try:
         import resource
-
+    except ImportError:  # not on Unix: no limits
+        return
+    try:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write then fails instead of killing
         resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
-    except (ImportError, ValueError, OSError):
+    except (ValueError, OSError):
+        pass
+    try:
+        with open("/proc/self/status") as f:
+            mapped = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+        limit = mapped + MAX_EXTRA_MEMORY
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (OSError, ValueError, StopIteration):
         pass
 
 

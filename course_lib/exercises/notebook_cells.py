@@ -1,0 +1,161 @@
+"""Reading a saved notebook's answer cells without running them.
+
+An answer cell is a code cell whose first non-blank line is ``# EXERCISE: <id>`` or ``# QUIZ: <id>`` (the
+course's answer-cell conventions). This module reads notebook files (read-only), finds those cells, checks an
+exercise cell for constructs that would reach outside a self-contained function, and reads a quiz cell's
+``answer = <literal>`` with ``ast.literal_eval``. Nothing here executes a cell.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+ANSWER_RE = re.compile(r"^#\s*(EXERCISE|QUIZ):\s*(\S+)\s*$")
+FILE_NUMBER_RE = re.compile(r"^(\d\d)_")
+MAX_NOTEBOOK_BYTES = 50 * 2**20
+
+# Exercise cells must be self-contained functions. These would let a cell reach into the grader's own modules
+# (or the reference solutions) instead of fixing the bug, so a cell that uses them is not run.
+FORBIDDEN_MODULES = frozenset({"course_lib", "importlib", "gc", "inspect", "ctypes"})
+FORBIDDEN_NAMES = frozenset({
+    "__import__", "exec", "eval", "compile", "globals", "vars", "__builtins__", "__code__", "__globals__",
+    "__closure__", "__subclasses__", "f_back", "f_globals", "f_locals", "tb_frame", "gi_frame",
+})
+
+
+class NotebookError(ValueError):
+    """The file is not a readable Jupyter notebook (the message is the reason shown in the grades)."""
+
+
+@dataclass(frozen=True)
+class AnswerCell:
+    """A graded cell: kind "exercise" or "quiz", its id, its 1-based position among the cells, its source."""
+
+    kind: str
+    item_id: str
+    index: int
+    source: str
+
+
+def read_cells(path: Path) -> list[dict[str, Any]]:
+    """The cells of the nbformat-4 notebook at ``path`` (read-only); NotebookError with a reason otherwise."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_NOTEBOOK_BYTES:
+            raise NotebookError(f"file too large for a notebook ({size} bytes)")
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise NotebookError("file not found") from None
+    except IsADirectoryError:
+        raise NotebookError("this is a folder, not a notebook file") from None
+    except OSError as err:
+        raise NotebookError(f"cannot read the file ({err.strerror or err})") from None
+    try:
+        nb = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise NotebookError("not a notebook: the file is not UTF-8 text") from None
+    except ValueError as err:
+        raise NotebookError(f"not a notebook: the file is not valid JSON ({err})") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        if isinstance(nb, dict) and "worksheets" in nb:
+            raise NotebookError("an old nbformat-3 notebook; open and save it in Jupyter first")
+        raise NotebookError("not a notebook: the JSON has no list of cells")
+    return [c for c in nb["cells"] if isinstance(c, dict)]
+
+
+def cell_source(cell: dict[str, Any]) -> str:
+    """A cell's source as one string (nbformat stores it as a string or a list of lines)."""
+    src = cell.get("source", "")
+    if isinstance(src, list):
+        return "".join(s for s in src if isinstance(s, str))
+    return src if isinstance(src, str) else ""
+
+
+def find_answer_cells(cells: Sequence[dict[str, Any]]) -> list[AnswerCell]:
+    """Code cells whose first non-blank line is ``# EXERCISE: <id>`` or ``# QUIZ: <id>``, in notebook order."""
+    found = []
+    for index, cell in enumerate(cells, start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell_source(cell)
+        lines = source.splitlines()
+        first = next((line for line in lines if line.strip()), "")
+        match = ANSWER_RE.match(first.strip())
+        if match:
+            found.append(AnswerCell(match.group(1).lower(), match.group(2), index, source))
+    return found
+
+
+def strip_magics(source: str) -> str:
+    """Replace IPython line magics and shell escapes (``%...``, ``!...``) by ``pass`` (line numbers kept)."""
+    out = []
+    for line in source.splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith(("%", "!")):
+            out.append(line[: len(line) - len(stripped)] + "pass  # magic removed by the grader")
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def forbidden_uses(tree: ast.AST) -> list[str]:
+    """What in an exercise cell reaches outside a self-contained function (see FORBIDDEN_*), as short texts."""
+    problems: list[str] = []
+    for node in ast.walk(tree):
+        modules: list[str] = []
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules = [node.module]
+        for module in modules:
+            if module.split(".")[0] in FORBIDDEN_MODULES:
+                problems.append(f"import of {module} (line {node.lineno})")
+        if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
+            problems.append(f"{node.id} (line {node.lineno})")
+        if isinstance(node, ast.Attribute):
+            if node.attr in FORBIDDEN_NAMES:
+                problems.append(f".{node.attr} (line {node.lineno})")
+            if node.attr == "modules" and isinstance(node.value, ast.Name) and node.value.id == "sys":
+                problems.append(f"sys.modules (line {node.lineno})")
+    return problems
+
+
+def normalised_source(source: str) -> str:
+    """The cell body without its marker line and trailing spaces (to recognise an unchanged starter)."""
+    lines = [line.rstrip() for line in source.strip().splitlines()]
+    if lines and ANSWER_RE.match(lines[0].strip()):
+        lines = lines[1:]
+    return "\n".join(lines).strip()
+
+
+def literal_answer(source: str) -> tuple[bool, Any, str | None]:
+    """The value of the last top-level ``answer = <literal>`` in a quiz cell, never running the cell.
+
+    Returns (found, value, problem); problem explains why no usable answer was found.
+    """
+    try:
+        tree = ast.parse(strip_magics(source))
+    except SyntaxError as err:
+        return False, None, f"syntax error on line {err.lineno} of the cell: {err.msg}"
+    value_node: ast.expr | None = None
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == "answer"):
+            value_node = node.value
+        elif (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+              and node.target.id == "answer" and node.value is not None):
+            value_node = node.value
+    if value_node is None:
+        return False, None, "no `answer = ...` line in the cell"
+    try:
+        value = ast.literal_eval(value_node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None, 'answer must be written as a plain value, e.g. answer = "b", ["a", "c"] or 0.25'
+    if value is None:
+        return False, None, "not answered (answer = None)"
+    return True, value, None
