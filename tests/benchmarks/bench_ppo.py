@@ -1,0 +1,197 @@
+"""Benchmark: the course's PPO against Stable-Baselines3's PPO, same process, same seeds, one thread each.
+
+    python tests/benchmarks/bench_ppo.py                 # CartPole-v1 and Pendulum-v1, seeds 1, 2, 3 (`make bench`)
+    python tests/benchmarks/bench_ppo.py --quick         # seed 1 only
+    python tests/benchmarks/bench_ppo.py --env Pendulum-v1
+
+Runs alternate (course, SB3, course, SB3, ...) so that a change in machine load hits both. Measured per run:
+
+- steps-to-475 (CartPole): env steps at which the mean return of the last 20 finished *training* episodes first
+  reaches 475 — the same function (``course_lib.training.steps_to_threshold``) for both; SB3's episodes are
+  read from its Monitor wrapper through a callback;
+- training wall-clock seconds for 100k env steps (envs and model built inside the timer for both);
+- final evaluation: mean return of deterministic episodes (20 for CartPole, 10 for Pendulum) with the same
+  ``course_lib.training.evaluate`` for both (episode k starts from reset(seed=k)).
+
+SB3 uses the rl-baselines3-zoo hyper-parameters (hyperparams/ppo.yml). Not collected by pytest (no test_ prefix).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+torch.set_num_threads(1)
+
+from course_lib.algos import ppo  # noqa: E402
+from course_lib.training import History, evaluate, steps_to_threshold  # noqa: E402
+
+TOTAL_STEPS = 100_000
+EVAL_EPISODES = {"CartPole-v1": 20, "Pendulum-v1": 10}
+
+
+@dataclass
+class RunResult:
+    """One training run's numbers."""
+
+    steps_to_475: int | None
+    seconds: float
+    eval_mean: float
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The course's PPO
+# --------------------------------------------------------------------------------------------------------------
+
+
+def course_config(env_id: str) -> ppo.PPOConfig:
+    """The course's settings: the defaults for CartPole, ``pendulum_config()`` for Pendulum."""
+    return ppo.PPOConfig() if env_id == "CartPole-v1" else ppo.pendulum_config()
+
+
+def run_course(env_id: str, seed: int) -> RunResult:
+    """Train the course's PPO for TOTAL_STEPS and evaluate it."""
+    start = time.perf_counter()
+    agent, history = ppo.train(course_config(env_id), seed=seed, total_steps=TOTAL_STEPS, progress=False)
+    seconds = time.perf_counter() - start
+    ev = evaluate(agent, env_id, n_episodes=EVAL_EPISODES[env_id], deterministic=True, seed=0)
+    return RunResult(steps_to_threshold(history), seconds, ev.mean)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Stable-Baselines3's PPO with the zoo's hyper-parameters
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _linear(start: float):
+    """SB3 schedule: value at progress_remaining p (1 -> 0) is p * start (the zoo's ``lin_<start>``)."""
+    return lambda progress_remaining: progress_remaining * start
+
+
+def sb3_model(env_id: str, seed: int):
+    """SB3 PPO with rl-baselines3-zoo's hyperparams/ppo.yml settings for env_id (envs wrapped in Monitor)."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    if env_id == "CartPole-v1":
+        env = make_vec_env(env_id, n_envs=8, seed=seed)
+        return PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20,
+                   ent_coef=0.0, learning_rate=_linear(1e-3), clip_range=_linear(0.2), seed=seed, device="cpu")
+    env = make_vec_env(env_id, n_envs=4, seed=seed)
+    # Pendulum-v1 in the zoo: no batch_size given, so SB3's default of 64
+    return PPO("MlpPolicy", env, n_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0.0,
+               learning_rate=1e-3, clip_range=0.2, use_sde=True, sde_sample_freq=4, seed=seed, device="cpu")
+
+
+def _episode_recorder(history: History):
+    """An SB3 callback that copies every finished training episode (Monitor's info["episode"]) into history."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class EpisodeRecorder(BaseCallback):
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    history.add_episode(self.num_timesteps, info["episode"]["r"], info["episode"]["l"])
+            return True
+
+    return EpisodeRecorder()
+
+
+class SB3Policy:
+    """Adapts an SB3 model to the course's ``act(obs, deterministic)`` so both are evaluated by the same code."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        return self.model.predict(obs, deterministic=deterministic)[0]
+
+
+def run_sb3(env_id: str, seed: int) -> RunResult:
+    """Train SB3's PPO for TOTAL_STEPS (model construction included in the time) and evaluate it."""
+    history = History()
+    start = time.perf_counter()
+    model = sb3_model(env_id, seed)
+    model.learn(TOTAL_STEPS, callback=_episode_recorder(history))
+    seconds = time.perf_counter() - start
+    ev = evaluate(SB3Policy(model), env_id, n_episodes=EVAL_EPISODES[env_id], deterministic=True, seed=0)
+    return RunResult(steps_to_threshold(history), seconds, ev.mean)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _fmt_steps(s: int | None) -> str:
+    return "never" if s is None else f"{s / 1000:.1f}k"
+
+
+def _median_steps(results: list[RunResult]) -> float | None:
+    """Median steps-to-475 with 'never' counted as infinity (None if the median itself is never)."""
+    vals = sorted(np.inf if r.steps_to_475 is None else r.steps_to_475 for r in results)
+    med = statistics.median(vals)
+    return None if np.isinf(med) else float(med)
+
+
+def report(env_id: str, seeds: list[int], course: list[RunResult], sb3: list[RunResult]) -> None:
+    """Print the per-seed table, medians and course/SB3 ratios."""
+    cartpole = env_id == "CartPole-v1"
+    print(f"\n=== {env_id}: {TOTAL_STEPS // 1000}k steps, seeds {seeds} ===")
+    head = f"{'seed':>6} | {'library':>7} | " + (f"{'steps-to-475':>12} | " if cartpole else "")
+    print(head + f"{'train s':>8} | {'eval mean':>9}")
+    for seed, c, s in zip(seeds, course, sb3):
+        for name, r in (("course", c), ("SB3", s)):
+            row = f"{seed:>6} | {name:>7} | " + (f"{_fmt_steps(r.steps_to_475):>12} | " if cartpole else "")
+            print(row + f"{r.seconds:>8.1f} | {r.eval_mean:>9.1f}")
+    med_c_t = statistics.median(r.seconds for r in course)
+    med_s_t = statistics.median(r.seconds for r in sb3)
+    print(f"median train seconds: course {med_c_t:.1f}, SB3 {med_s_t:.1f}, ratio course/SB3 {med_c_t / med_s_t:.2f}")
+    if cartpole:
+        mc, ms = _median_steps(course), _median_steps(sb3)
+        ratio = "n/a" if mc is None or ms is None else f"{mc / ms:.2f}"
+        print(f"median steps-to-475: course {_fmt_steps(mc and int(mc))}, SB3 {_fmt_steps(ms and int(ms))}, "
+              f"ratio course/SB3 {ratio}")
+        print(f"median eval: course {statistics.median(r.eval_mean for r in course):.1f}, "
+              f"SB3 {statistics.median(r.eval_mean for r in sb3):.1f}")
+    else:
+        mean_c = float(np.mean([r.eval_mean for r in course]))
+        mean_s = float(np.mean([r.eval_mean for r in sb3]))
+        print(f"mean eval: course {mean_c:.1f}, SB3 {mean_s:.1f}; "
+              f"worst seed: course {min(r.eval_mean for r in course):.1f}, SB3 {min(r.eval_mean for r in sb3):.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="seed 1 only")
+    parser.add_argument("--env", default="all", choices=["all", "CartPole-v1", "Pendulum-v1"])
+    args = parser.parse_args(argv)
+    seeds = [1] if args.quick else [1, 2, 3]
+    envs = ["CartPole-v1", "Pendulum-v1"] if args.env == "all" else [args.env]
+
+    # warm-up outside the timers: both libraries' imports and torch's lazily imported optimiser machinery
+    import stable_baselines3  # noqa: F401
+
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
+    print(f"torch {torch.__version__}, stable-baselines3 {stable_baselines3.__version__}, "
+          f"threads {torch.get_num_threads()}")
+
+    for env_id in envs:
+        print(f"\ncourse config for {env_id}: {course_config(env_id)}")
+        course, sb3 = [], []
+        for seed in seeds:
+            course.append(run_course(env_id, seed))
+            print(f"  {env_id} seed {seed} course: {course[-1]}", flush=True)
+            sb3.append(run_sb3(env_id, seed))
+            print(f"  {env_id} seed {seed} SB3:    {sb3[-1]}", flush=True)
+        report(env_id, seeds, course, sb3)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
