@@ -13,9 +13,9 @@ finds the answer cells (a code cell whose first line is ``# EXERCISE: <id>`` or 
   with ``quiz_bank.check_answer``.
 
 One row per submission: the file, points per item (one column per item: ``exercise:<id>`` or ``quiz:<id>``, as
-the two kinds have separate ids), total, max, and a ``reasons`` column with a reason for every lost point. A missing answer cell scores 0 (with a reason); if an id
-appears in several cells the *last* one is graded (and the row says so). A file that cannot be read scores 0
-with the reason, and the batch goes on. Exit code 0 when every file was graded (even with zero marks), 2 for a
+the two kinds have separate ids), total, max, and a ``reasons`` column with a reason for every lost point.
+A missing answer cell scores 0 (with a reason); if an id appears in several cells the *last* one is graded
+(and the row says so). A file that cannot be read scores 0 with the reason, and the batch goes on. Exit code 0 when every file was graded (even with zero marks), 2 for a
 usage error.
 """
 from __future__ import annotations
@@ -35,9 +35,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .exercises.notebook_cells import (FILE_NUMBER_RE, AnswerCell, NotebookError, find_answer_cells,
-                                       forbidden_uses, literal_answer, normalised_source, read_cells,
-                                       strip_magics)
+from .exercises.notebook_cells import (FILE_NUMBER_RE, AnswerCell, NotebookError, drop_course_lines,
+                                       find_answer_cells, forbidden_uses, literal_answer, normalised_source,
+                                       read_cells, strip_magics)
 
 __all__ = ["AnswerCell", "ItemGrade", "SubmissionGrade", "Options", "grade_files", "grade_submission",
            "grade_exercise", "grade_quiz", "expected_items", "find_answer_cells", "forbidden_uses",
@@ -105,20 +105,25 @@ def grade_exercise(sandbox: Any, seed: int, exercise_id: str, cell: AnswerCell) 
     grade = ItemGrade(ex.id, "exercise", 0.0, ex.points)
     source = strip_magics(cell.source)
     try:
-        tree = ast.parse(source, filename=f"<cell {ex.id}>")
+        ast.parse(source, filename=f"<cell {ex.id}>")
     except SyntaxError as err:
         grade.reason = f"syntax error in cell {cell.index}, line {err.lineno} of the cell: {err.msg}"
-        return grade
-    problems = forbidden_uses(tree)
-    if problems:
-        grade.reason = ("not run: exercise cells must be self-contained functions, but this one uses "
-                        + ", ".join(problems[:3]))
         return grade
     if normalised_source(source) == normalised_source(ex.starter):
         grade.reason = "unchanged: the cell still holds the shipped buggy starter code"
         return grade
+    source, dropped = drop_course_lines(source)
+    problems = forbidden_uses(ast.parse(source))
+    if problems:
+        grade.reason = ("not run: exercise cells must be self-contained functions, but this one uses "
+                        + ", ".join(problems[:3]))
+        return grade
     outcome = sandbox.run(ex.id, source, seed)
     grade.output, grade.seconds = outcome.output, outcome.seconds
+    notes = [f"ignored {dropped} line(s) using exercises/quiz (the grader runs its own check)"] if dropped else []
+    if outcome.note:
+        notes.append(outcome.note)
+    grade.note = "; ".join(notes) or None
     if outcome.observations is None:
         grade.reason = outcome.reason or "no result"
         return grade
@@ -292,7 +297,8 @@ def _grade_item(kind: str, item_id: str, cells: list[AnswerCell], unreadable: bo
         item = grade_quiz(item_id, cell, options.quiz_dir)
     if len(cells) > 1:
         positions = ", ".join(str(c.index) for c in cells)
-        item.note = f"{len(cells)} cells are marked {item_id} (cells {positions}); graded the last one"
+        duplicate = f"{len(cells)} cells are marked {item_id} (cells {positions}); graded the last one"
+        item.note = duplicate if not item.note else f"{duplicate}; {item.note}"
     return item
 
 

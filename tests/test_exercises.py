@@ -265,6 +265,8 @@ def test_check_prints_pass_and_returns_full_points(capsys):
 def test_check_refuses_a_non_function_politely(capsys):
     result = exercises.check("01.detach_critic", "actor_loss")
     assert not result.passed and "pass the function itself" in result.message
+    with pytest.raises(ValueError, match="time_limit_s must be > 0"):
+        exercises.check("01.detach_critic", print, time_limit_s=0)
 
 
 def test_solution_only_after_an_attempt(monkeypatch, capsys):

@@ -275,7 +275,8 @@ def test_a_duplicated_answer_cell_grades_the_last_one_and_says_so(tmp_path, sand
 def test_unknown_ids_and_ids_of_other_notebooks_are_noted_and_ignored(tmp_path, sandbox, options):
     nb = fx.full_marks(NB)
     nb.cells.append(fx.exercise_cell("01.no_such_thing", "x = 1\n"))
-    nb.cells.append(fx.exercise_cell("02.terminal_bootstrap", exercises.get_exercise("02.terminal_bootstrap").reference))
+    other = exercises.get_exercise("02.terminal_bootstrap")
+    nb.cells.append(fx.exercise_cell(other.id, other.reference))
     g = _grade(fx.write(nb, tmp_path / "extra.ipynb"), sandbox, options)
     assert g.total == g.max_points
     assert "'01.no_such_thing' is not a known exercise id; ignored" in g.reasons()
@@ -402,3 +403,32 @@ def test_a_cell_that_grabs_too_much_memory_fails_cleanly(sandbox):
     item = grade.grade_exercise(sandbox, SEED, ex.id, grade.AnswerCell("exercise", ex.id, 1, hog))
     assert item.points == 0 and "line 2 of your cell" in item.reason
     assert "RuntimeError" in item.reason or "MemoryError" in item.reason
+
+
+def test_kernel_only_lines_in_an_exercise_cell_are_ignored(sandbox):
+    """A learner may import and call the in-notebook checker in the answer cell itself; those lines only matter
+    in their kernel, so the grader drops them (and says so) instead of failing the cell."""
+    ex = exercises.get_exercise("01.loss_sign")
+    body = ("from course_lib import exercises\n" + ex.reference
+            + f"\nexercises.check({ex.id!r}, {ex.func_name})\nexercises.solution({ex.id!r})\n")
+    item = grade.grade_exercise(sandbox, SEED, ex.id, grade.AnswerCell("exercise", ex.id, 1, body))
+    assert item.points == 1, item.reason
+    assert "ignored 3 line(s)" in item.note
+    # an aliased import is not a kernel-only line: it stays forbidden
+    aliased = "from course_lib import exercises as ex\n" + ex.reference
+    item = grade.grade_exercise(sandbox, SEED, ex.id, grade.AnswerCell("exercise", ex.id, 1, aliased))
+    assert item.points == 0 and "not run" in item.reason
+
+
+def test_an_error_after_the_function_is_defined_does_not_stop_its_grading(sandbox):
+    """A test call at the bottom of the cell that needs another cell's variables raises in the grader; the
+    function itself is still graded, and the note says what happened."""
+    ex = exercises.get_exercise("01.loss_sign")
+    body = ex.reference + "\nprint(policy_loss(logits_from_another_cell, actions, adv))\n"
+    item = grade.grade_exercise(sandbox, SEED, ex.id, grade.AnswerCell("exercise", ex.id, 1, body))
+    assert item.points == 1, item.reason
+    assert "NameError" in item.note and "graded anyway" in item.note
+    # the same error *before* the function is defined leaves nothing to grade
+    early = "print(logits_from_another_cell)\n" + ex.reference
+    item = grade.grade_exercise(sandbox, SEED, ex.id, grade.AnswerCell("exercise", ex.id, 1, early))
+    assert item.points == 0 and "NameError" in item.reason and "line 1 of your cell" in item.reason

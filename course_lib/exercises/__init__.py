@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..validation import check_positive
 from . import nb01, nb02, nb03, nb04, nb05, nb06, nb07  # noqa: F401
 from .core import NOTEBOOKS, CheckResult, Exercise, check_function
 from .timing import TimeLimitExceeded, time_limit
@@ -73,6 +74,7 @@ def check(exercise_id: str, func: Callable[..., Any], *, seed: int | None = None
     ``func`` become a one-line message; a check running longer than ``time_limit_s`` seconds fails.
     """
     ex = get_exercise(exercise_id)
+    time_limit_s = check_positive("time_limit_s", time_limit_s)
     _attempted.add(ex.id)
     if not callable(func):
         result = CheckResult(False, f"{ex.id}: pass the function itself, e.g. exercises.check({ex.id!r}, "

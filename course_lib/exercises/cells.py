@@ -14,14 +14,31 @@ def register_source(source: str, filename: str) -> None:
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
 
 
+def run_cell(source: str, filename: str = "<cell>") -> tuple[dict[str, Any], BaseException | None]:
+    """Execute a cell's ``source`` in a fresh namespace: (namespace, the exception it raised or None).
+
+    ``SyntaxError`` (the cell cannot be compiled) is raised, not returned; so is KeyboardInterrupt.
+    """
+    register_source(source, filename)
+    code = compile(source, filename, "exec")
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    try:
+        exec(code, namespace)  # noqa: S102 - running the cell is the point
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # noqa: BLE001 - SystemExit included: the caller reports it
+        return namespace, err
+    return namespace, None
+
+
 def exec_cell(source: str, func_name: str, filename: str = "<cell>") -> Callable[..., Any]:
     """Execute a cell's ``source`` in a fresh namespace and return the function called ``func_name``.
 
-    Raises whatever the cell raises; ``LookupError`` if the cell defines no callable of that name.
+    Raises whatever the cell raises; ``LookupError`` if the cell runs but defines no callable of that name.
     """
-    register_source(source, filename)
-    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - running the cell is the point
+    namespace, err = run_cell(source, filename)
+    if err is not None:
+        raise err
     func = namespace.get(func_name)
     if not callable(func):
         raise LookupError(f"the cell does not define a function called {func_name}")

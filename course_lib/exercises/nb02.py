@@ -298,7 +298,8 @@ Q_EXPLANATION = dedent('''\
 
 _Q_RETURN = "    return reward + gamma * next_q.max(dim=1).values\n"
 Q_WRONG = (
-    WrongFix(Q_STARTER.replace(_Q_RETURN, "    return (reward + gamma * next_q.max(dim=1).values) * (1 - terminated)\n"),
+    WrongFix(Q_STARTER.replace(_Q_RETURN,
+                               "    return (reward + gamma * next_q.max(dim=1).values) * (1 - terminated)\n"),
              "masks the reward too"),
     WrongFix(Q_STARTER.replace(_Q_RETURN, "    return reward + gamma * next_q.max(dim=1)[1] * (1 - terminated)\n"),
              "uses the argmax indices instead of the max values"),

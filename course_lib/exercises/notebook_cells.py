@@ -103,6 +103,48 @@ def strip_magics(source: str) -> str:
     return "\n".join(out) + "\n"
 
 
+COURSE_NAMES = frozenset({"exercises", "quiz"})
+
+
+def _is_course_line(node: ast.stmt) -> bool:
+    """``from course_lib import exercises, quiz`` (no aliases) or a bare call ``exercises.check(...)``."""
+    if isinstance(node, ast.ImportFrom):
+        return (node.module == "course_lib" and node.level == 0
+                and all(a.name in COURSE_NAMES and a.asname is None for a in node.names))
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        func = node.value.func
+        return (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                and func.value.id in COURSE_NAMES)
+    return False
+
+
+def drop_course_lines(source: str) -> tuple[str, int]:
+    """Blank out top-level lines that only matter in the learner's kernel (importing ``exercises`` / ``quiz``,
+    calling ``exercises.check(...)``): (new source with the same line numbers, how many were dropped).
+
+    The grader runs its own check; such lines would otherwise fail (no ``exercises`` in the child) or be refused
+    as imports of course_lib.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source, 0
+    lines = source.splitlines()
+    taken = [(n.lineno, n.end_lineno or n.lineno) for n in tree.body]
+    dropped = 0
+    for node in tree.body:
+        if not _is_course_line(node):
+            continue
+        first, last = node.lineno, node.end_lineno or node.lineno
+        shared = sum(1 for a, b in taken if a <= last and b >= first) > 1  # e.g. `x = 1; exercises.check(...)`
+        if shared:
+            continue
+        for k in range(first - 1, last):
+            lines[k] = "pass  # removed by the grader" if k == first - 1 else "pass"
+        dropped += 1
+    return "\n".join(lines) + "\n", dropped
+
+
 def forbidden_uses(tree: ast.AST) -> list[str]:
     """What in an exercise cell reaches outside a self-contained function (see FORBIDDEN_*), as short texts."""
     problems: list[str] = []

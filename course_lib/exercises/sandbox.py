@@ -40,12 +40,14 @@ class Outcome:
     reason: why there are no observations (the cell raised, timed out, crashed, ...), else None.
     output: what the cell printed, truncated.
     seconds: wall time spent on the item.
+    note: something worth telling that did not stop the check (e.g. the cell raised after defining the function).
     """
 
     observations: list[Observation] | None
     reason: str | None
     output: str
     seconds: float
+    note: str | None = None
 
 
 class WorkerStartError(RuntimeError):
@@ -207,7 +209,8 @@ def _interpret(reply: dict[str, Any], nonce: str, time_limit: float, seconds: fl
                        "", seconds)
     output = data.get("output") if isinstance(data.get("output"), str) else ""
     observations = data.get("observations")
+    note = data.get("note") if isinstance(data.get("note"), str) else None
     if isinstance(observations, list):
-        return Outcome(observations, None, output, seconds)
+        return Outcome(observations, None, output, seconds, note)
     reason = data.get("reason") if isinstance(data.get("reason"), str) else "no observations were returned"
     return Outcome(None, reason, output, seconds)

@@ -76,29 +76,40 @@ def _limit_resources() -> None:
 
 
 def _observe_cell(req: dict[str, Any]) -> dict[str, Any]:
-    """Build the cases, run the cell, probe its function: {"observations": [...]} or {"reason": "..."}."""
+    """Build the cases, run the cell, probe its function.
+
+    Returns {"observations": [...], "note": str | None} or {"reason": "..."} when there is nothing to probe.
+    """
     from . import get_exercise
-    from .cells import describe_exception, exec_cell, one_line
+    from .cells import describe_exception, one_line, run_cell
     from .core import FAILURE, run_probe
 
     ex = get_exercise(req["exercise_id"])
     cases = ex.make_cases(int(req["seed"]))  # built before any learner code runs
     filename = f"<cell {ex.id}>"
     try:
-        func = exec_cell(req["source"], ex.func_name, filename=filename)
-    except LookupError:
-        return {"reason": f"the cell does not define a function called {ex.func_name}"}
-    except SystemExit as err:
-        return {"reason": f"the cell called sys.exit({err.code!r}) when run"}
-    except BaseException as err:  # noqa: BLE001 - anything the cell raises at its top level
-        return {"reason": "the cell raised an error when run: " + describe_exception(err, filename=filename)}
+        namespace, err = run_cell(req["source"], filename)
+    except BaseException as exc:  # noqa: BLE001 - a SyntaxError the grader's parse missed, KeyboardInterrupt
+        return {"reason": "the cell could not be run: " + describe_exception(exc, filename=filename)}
+    func = namespace.get(ex.func_name)
+    if err is None:
+        problem = None
+    elif isinstance(err, SystemExit):
+        problem = f"the cell called sys.exit({err.code!r}) when run"
+    else:
+        problem = "the cell raised an error when run: " + describe_exception(err, filename=filename)
+    if not callable(func):
+        return {"reason": problem or f"the cell does not define a function called {ex.func_name}"}
+    # The function exists: an error in later top-level lines (e.g. a test call that uses another cell's
+    # variables) does not stop the grading of the function itself.
+    note = None if problem is None else f"{problem}; the function {ex.func_name} was graded anyway"
     observations = []
     for case in cases:
         try:
             observations.append(run_probe(ex, func, case))
-        except BaseException as err:  # noqa: BLE001 - e.g. KeyboardInterrupt raised by the learner's code
-            observations.append({FAILURE: f"{type(err).__name__}: {one_line(str(err))}"})
-    return {"observations": observations}
+        except BaseException as exc:  # noqa: BLE001 - e.g. KeyboardInterrupt raised by the learner's code
+            observations.append({FAILURE: f"{type(exc).__name__}: {one_line(str(exc))}"})
+    return {"observations": observations, "note": note}
 
 
 def _child(fd: int, req: dict[str, Any], workdir: str) -> None:
