@@ -1,0 +1,902 @@
+# %% [markdown]
+# # 04 · The clipped surrogate: how PPO keeps an update honest
+#
+# **After this notebook you can**
+# - write the probability ratio $r_t(\theta)$ and PPO's clipped objective $L^{CLIP}$, and explain every term;
+# - say, for any sample, whether it gets a gradient and why (the min is a *pessimistic bound*, not a cap on the loss);
+# - show with an experiment what happens when one batch is optimised for many epochs with and without clipping;
+# - read the diagnostics PPO logs (clip fraction, approximate KL, the ratio histogram) and know their healthy ranges;
+# - find and fix two classic bugs: the surrogate without clipping, and the ratio written upside down.
+#
+# **Prerequisites:** notebook 03 (advantages, GAE, the policy-gradient loss $-\mathbb{E}[\log\pi(a|s)\,\hat A]$);
+# PyTorch autograd; what an Adam step does.
+#
+# **Time:** about 45 minutes to read and try; running all cells took __RUNTIME__ s on a shared 2-core CPU
+# (measured on the last build; the central experiment is most of it).
+
+# %%
+import copy
+from dataclasses import dataclass, field
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from course_lib import exercises, plots, quiz
+from course_lib.agent import ActorCriticAgent
+from course_lib.algos import ppo
+from course_lib.envs import make_vec_env
+from course_lib.losses import kl_exact, kl_k3, policy_gradient_loss, ppo_clip_loss
+from course_lib.networks import CategoricalActor
+from course_lib.normalisation import normalise_advantages
+from course_lib.rollout import FlatBatch, RolloutCollector
+from course_lib.training import evaluate
+
+torch.set_num_threads(1)
+plots.use_course_style()
+SEED = 0
+SEEDS = (0, 1, 2)  # every comparison below runs once per seed
+torch.manual_seed(SEED)
+np.set_printoptions(precision=4, suppress=True)
+
+# %% [markdown]
+# ## 1. Intuition and terms
+#
+# Picture a surveyor who sketches the terrain from one lookout point. Near the lookout the sketch is accurate;
+# a kilometre away it is mostly guesswork. A sensible hiker walks a short way using the sketch, then climbs a
+# new lookout and draws again. Walking ten kilometres on the first sketch because "it says the valley keeps
+# going down" is how you get lost.
+#
+# In policy-gradient learning the *sketch* is the batch of experience collected by the current policy
+# $\pi_{\theta_{old}}$: its states, the actions it sampled, and advantage estimates that say which actions turned
+# out better than expected. From that batch we build a **surrogate objective** that predicts how good a changed
+# policy $\pi_\theta$ would be. The prediction is trustworthy only while $\pi_\theta$ stays close to
+# $\pi_{\theta_{old}}$. Plain policy gradient takes one step per batch, which is wasteful; optimising the same
+# batch for many steps is efficient but walks off the sketch. PPO's answer is to change the objective so that it
+# **stops paying** for moving an action's probability more than a factor $1 \pm \epsilon$ away from where it was.
+#
+# The figure below shows what "a factor $1 \pm \epsilon$" means for one state with four actions. The band is
+# *relative*: a likely action may move by several percentage points before the objective stops rewarding the
+# change, a rare action only by a fraction of a point.
+
+# %%
+p_old = np.array([0.55, 0.25, 0.15, 0.05])  # pi_old(a|s) for four actions in one state
+eps_demo = 0.2
+fig, ax = plt.subplots(figsize=(6.5, 3.0))
+x = np.arange(len(p_old))
+ax.bar(x, p_old, width=0.5, color=plots.PALETTE[0], alpha=0.7, label=r"$\pi_{old}(a|s)$")
+ax.errorbar(x, p_old, yerr=eps_demo * p_old, fmt="none", capsize=10, color="black",
+            label=rf"band $\pi_{{old}}(a|s)\,[1-\epsilon, 1+\epsilon]$, $\epsilon={eps_demo}$")
+ax.set_xticks(x, [f"action {i}" for i in x])
+ax.set_ylabel("probability")
+ax.set_title("Where the clipped objective still rewards a change (one state)")
+ax.legend(loc="upper right")
+plt.show()
+for i, p in enumerate(p_old):
+    print(f"action {i}: pi_old = {p:.2f}, band = [{p * (1 - eps_demo):.3f}, {p * (1 + eps_demo):.3f}]"
+          f"  (width {2 * eps_demo * p:.3f})")
+
+# %% [markdown]
+# **Key terms**
+#
+# | term | meaning here |
+# |---|---|
+# | old policy $\pi_{\theta_{old}}$ | the policy that collected the batch; frozen during the update |
+# | probability ratio $r_t(\theta)$ | $\pi_\theta(a_t|s_t) / \pi_{\theta_{old}}(a_t|s_t)$: how much more (>1) or less (<1) likely the new policy makes the action that was taken |
+# | surrogate objective | a function of $\theta$, estimated from the old batch, whose gradient at $\theta_{old}$ is the policy gradient |
+# | clip range $\epsilon$ | the half-width of the band $[1-\epsilon, 1+\epsilon]$ for the ratio (0.2 in the PPO paper) |
+# | epoch | one pass over the batch; PPO runs several epochs of minibatch steps per batch |
+# | clip fraction | share of samples whose ratio is outside the band: a diagnostic of how far the update went |
+# | approximate KL | an estimate of $\mathrm{KL}(\pi_{old} \,\|\, \pi_\theta)$ from the batch: another distance diagnostic |
+
+# %% [markdown]
+# ## 2. The maths
+#
+# **Policy gradient (notebook 03).** With advantages $\hat A_t$ from the batch,
+# $$\nabla_\theta J \approx \hat{\mathbb{E}}_t\big[\nabla_\theta \log \pi_\theta(a_t|s_t)\,\hat A_t\big],$$
+# where $\hat{\mathbb{E}}_t$ is the average over the batch. That is one step per batch.
+#
+# **The ratio and the plain surrogate.** The samples came from $\pi_{\theta_{old}}$. Re-weighting each one by
+# $$r_t(\theta) = \frac{\pi_\theta(a_t|s_t)}{\pi_{\theta_{old}}(a_t|s_t)} = \exp\big(\texttt{logp}_t - \texttt{logp\_old}_t\big)$$
+# gives the surrogate of conservative policy iteration (Kakade & Langford 2002), also used by TRPO:
+# $$L^{CPI}(\theta) = \hat{\mathbb{E}}_t\big[r_t(\theta)\,\hat A_t\big].$$
+# Since $\nabla_\theta r_t = r_t \nabla_\theta \log\pi_\theta(a_t|s_t)$ and $r_t = 1$ at $\theta = \theta_{old}$,
+# the gradient of $L^{CPI}$ at $\theta_{old}$ *is* the policy gradient above. Further away the estimate degrades:
+# the states, the sampled actions and the advantages all belong to the old policy. Nothing in $L^{CPI}$ says so;
+# for a sample with $\hat A_t > 0$ it keeps rewarding a larger $r_t$ for ever.
+#
+# **The clipped surrogate** (Schulman et al. 2017, eq. 7):
+# $$L^{CLIP}(\theta) = \hat{\mathbb{E}}_t\Big[\min\big(r_t(\theta)\,\hat A_t,\ \mathrm{clip}(r_t(\theta), 1-\epsilon, 1+\epsilon)\,\hat A_t\big)\Big].$$
+# Per sample, working out the min case by case:
+# $$\min(\cdot) = \begin{cases} \min(r_t,\ 1+\epsilon)\,\hat A_t & \hat A_t > 0 \\ \max(r_t,\ 1-\epsilon)\,\hat A_t & \hat A_t < 0 \end{cases}$$
+# - $\hat A_t > 0$ (a good action): raising its probability pays until $r_t = 1+\epsilon$, then the term is flat.
+#   Lowering it is never flattened: if $r_t$ fell below $1-\epsilon$ the full (worse) value $r_t \hat A_t$ counts.
+# - $\hat A_t < 0$ (a bad action): lowering its probability pays until $r_t = 1-\epsilon$, then flat.
+#   Raising it is counted in full, however far it goes.
+#
+# **Which samples get a gradient.** Writing $\texttt{logp}_t = \log\pi_\theta(a_t|s_t)$,
+# $$\frac{\partial}{\partial\,\texttt{logp}_t} \min(\cdot) = \begin{cases} 0 & \hat A_t > 0 \text{ and } r_t > 1+\epsilon, \text{ or } \hat A_t < 0 \text{ and } r_t < 1-\epsilon \\ r_t\,\hat A_t & \text{otherwise.} \end{cases}$$
+# Zero gradient happens only on the side where moving further would have *helped* the objective.
+#
+# **A pessimistic bound.** Since $\min(x, y) \le x$, every term satisfies
+# $\min(\cdot) \le r_t \hat A_t$, so $L^{CLIP}(\theta) \le L^{CPI}(\theta)$, with equality while all ratios are
+# inside the band. PPO optimises a lower bound of the plain surrogate: it ignores predicted gains beyond the band and
+# keeps every predicted loss.
+#
+# **The loss we minimise** is $-L^{CLIP}$ (the full PPO loss adds a value term and an entropy bonus, notebook 07).
+# Two diagnostics, both computed from the same batch:
+# $$\text{clip fraction} = \hat{\mathbb{E}}_t\big[\mathbf{1}[\,|r_t - 1| > \epsilon\,]\big], \qquad
+# \widehat{\mathrm{KL}}_{k3} = \hat{\mathbb{E}}_t\big[(r_t - 1) - \log r_t\big] \approx \mathrm{KL}(\pi_{old}\,\|\,\pi_\theta).$$
+# The second is never negative per sample and is unbiased for actions sampled from $\pi_{old}$ (Schulman 2020;
+# notebook 05 compares KL estimators).
+#
+# The picture the PPO paper draws (its figure 1) is one term of $L^{CLIP}$ as a function of $r$. Here it is
+# with the gradient underneath; the explorer in section 5 lets you move $\epsilon$ and $\hat A$.
+
+# %%
+def clip_term(r: np.ndarray, adv: float, clip_eps: float) -> np.ndarray:
+    """One sample's clipped surrogate min(r A, clip(r, 1 - eps, 1 + eps) A) for an array of ratios r (any shape)."""
+    # min(r A, clip(r, 1 - eps, 1 + eps) A)
+    return np.minimum(r * adv, np.clip(r, 1 - clip_eps, 1 + clip_eps) * adv)
+
+
+def clip_term_slope(r: np.ndarray, adv: float, clip_eps: float) -> np.ndarray:
+    """d/dr of clip_term: A, except 0 where the clipped (constant) term is the smaller one. Shape of r."""
+    flat = (adv > 0) & (r > 1 + clip_eps) | (adv < 0) & (r < 1 - clip_eps)
+    # d/dr min(...) = 0 on the flat side, A elsewhere
+    return np.where(flat | (adv == 0), 0.0, adv)
+
+
+def draw_clip_figure(axes, adv: float, clip_eps: float, r_mark: float | None = None) -> None:
+    """Objective (top) and its slope (bottom) against r for one advantage, on a column of two axes."""
+    r = np.linspace(0.0, 2.0, 801)
+    top, bottom = axes
+    top.plot(r, r * adv, "--", color="grey", label=r"$r\hat A$ (plain)")
+    top.plot(r, clip_term(r, adv, clip_eps), color=plots.PALETTE[0], lw=2, label=r"$L^{CLIP}$ term")
+    slope = clip_term_slope(r, adv, clip_eps)
+    bottom.plot(r, slope, color=plots.PALETTE[3], lw=2)
+    bottom.fill_between(r, 0, 1, where=slope == 0, color=plots.PALETTE[3], alpha=0.12,
+                        transform=bottom.get_xaxis_transform(), label="zero gradient")
+    for ax in axes:
+        ax.axvspan(1 - clip_eps, 1 + clip_eps, color=plots.PALETTE[2], alpha=0.1)
+        ax.axvline(1.0, color="black", lw=0.6)
+    if r_mark is not None:
+        top.plot([r_mark], [clip_term(np.array(r_mark), adv, clip_eps)], "o", color="black")
+        bottom.plot([r_mark], [clip_term_slope(np.array(r_mark), adv, clip_eps)], "o", color="black")
+    top.set_title(rf"$\hat A = {adv:+.2f}$, $\epsilon = {clip_eps:.2f}$")
+    top.set_ylabel("objective")
+    bottom.set_ylabel(r"$\partial / \partial r$")
+    bottom.set_xlabel(r"ratio $r = \pi_\theta / \pi_{old}$")
+    top.legend(loc="best", fontsize=8)
+    bottom.legend(loc="best", fontsize=8)
+
+
+fig, axes = plt.subplots(2, 2, figsize=(9, 5), sharex=True, height_ratios=(2, 1))
+draw_clip_figure(axes[:, 0], adv=1.0, clip_eps=0.2)
+draw_clip_figure(axes[:, 1], adv=-1.0, clip_eps=0.2)
+fig.suptitle("One term of the clipped surrogate (green band: [1 - eps, 1 + eps])")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The slope drawn above is the closed form from the case analysis. The next cell checks it against autograd on a
+# grid of ratios (away from the kinks at $1 \pm \epsilon$, where the derivative does not exist), and checks the
+# pessimistic bound $L^{CLIP} \le L^{CPI}$ term by term.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+r_grid = torch.linspace(0.05, 2.0, 391, dtype=torch.float64)
+worst_slope_error, worst_bound_gap = 0.0, -np.inf
+for adv_value in (-1.5, -0.3, 0.0, 0.7, 2.0):
+    for eps_value in (0.1, 0.2, 0.3):
+        away_from_kinks = ((r_grid - (1 - eps_value)).abs() > 1e-3) & ((r_grid - (1 + eps_value)).abs() > 1e-3)
+        r_t = r_grid[away_from_kinks].clone().requires_grad_(True)
+        term = torch.minimum(r_t * adv_value, torch.clamp(r_t, 1 - eps_value, 1 + eps_value) * adv_value)
+        (slope_autograd,) = torch.autograd.grad(term.sum(), r_t)
+        slope_closed = clip_term_slope(r_t.detach().numpy(), adv_value, eps_value)
+        worst_slope_error = max(worst_slope_error, float(np.abs(slope_autograd.numpy() - slope_closed).max()))
+        # pessimism: L_clip - L_cpi <= 0 for every ratio
+        gap = clip_term(r_grid.numpy(), adv_value, eps_value) - r_grid.numpy() * adv_value
+        worst_bound_gap = max(worst_bound_gap, float(gap.max()))
+print(f"largest |autograd slope - closed-form slope| on the grid: {worst_slope_error:.4f}")
+print(f"largest value of L_clip - L_cpi over all ratios, advantages and eps: {worst_bound_gap:.4f}")
+
+# %% [markdown]
+# ## 3. Build it
+#
+# First the two surrogates written small, in the notebook. Both take per-sample log-probabilities, so the ratio
+# is computed in log space (`exp(logp - logp_old)`), which stays finite when probabilities are tiny. `logp_old`
+# and `adv` are constants of the batch, detached so that no gradient flows into them.
+
+# %%
+def plain_surrogate_loss(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
+    """-L_CPI = -mean(r A) with r = exp(logp - logp_old). logp, logp_old, adv: (B,) -> scalar loss."""
+    # r_t = exp(logp_t - logp_old_t)
+    ratio = torch.exp(logp - logp_old.detach())
+    # L_CPI = mean_t r_t A_t
+    return -(ratio * adv.detach()).mean()
+
+
+def clipped_surrogate_small(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor,
+                            clip_eps: float) -> tuple[torch.Tensor, float, float]:
+    """-L_CLIP and two diagnostics. logp, logp_old, adv: (B,) -> (scalar loss, clip fraction, k3 KL estimate)."""
+    adv = adv.detach()
+    # r_t = exp(logp_t - logp_old_t)
+    ratio = torch.exp(logp - logp_old.detach())
+    # L_CLIP = mean_t min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)
+    objective = torch.minimum(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
+    with torch.no_grad():
+        # clip fraction = mean_t 1[|r_t - 1| > eps]
+        clip_fraction = ((ratio - 1).abs() > clip_eps).float().mean().item()
+        # k3 = mean_t (r_t - 1) - log r_t
+        approx_kl = ((ratio - 1) - torch.log(ratio)).mean().item()
+    return -objective.mean(), clip_fraction, approx_kl
+
+
+# %% [markdown]
+# Now the same thing from `course_lib.losses.ppo_clip_loss`, which returns the loss and a `ClipStats` named tuple.
+# Both are run on one fixed random batch (seeded), and we compare the loss, the gradient with respect to `logp`
+# and the diagnostics.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+g = torch.Generator().manual_seed(SEED)
+B = 16
+logp_old_demo = -torch.rand(B, generator=g, dtype=torch.float64) * 2.5 - 0.1   # log-probs in (-2.6, -0.1)
+logp_demo = logp_old_demo + 0.3 * torch.randn(B, generator=g, dtype=torch.float64)
+adv_demo = torch.randn(B, generator=g, dtype=torch.float64)
+
+logp_mine = logp_demo.clone().requires_grad_(True)
+loss_mine, cf_mine, kl_mine = clipped_surrogate_small(logp_mine, logp_old_demo, adv_demo, clip_eps=0.2)
+loss_mine.backward()
+
+logp_lib = logp_demo.clone().requires_grad_(True)
+loss_lib, stats_lib = ppo_clip_loss(logp_lib, logp_old_demo, adv_demo, clip_eps=0.2)
+loss_lib.backward()
+
+print(f"loss           notebook {loss_mine.item():.4f}   course_lib {loss_lib.item():.4f}")
+print(f"clip fraction  notebook {cf_mine:.4f}   course_lib {stats_lib.clip_fraction:.4f}")
+print(f"approx KL (k3) notebook {kl_mine:.4f}   course_lib {stats_lib.approx_kl:.4f}")
+print("gradients agree:", torch.allclose(logp_mine.grad, logp_lib.grad, atol=1e-12))
+print(f"plain surrogate loss on the same batch: {plain_surrogate_loss(logp_demo, logp_old_demo, adv_demo).item():.4f}"
+      "  (lower: -L_CPI <= -L_CLIP, the bound again)")
+
+# %% [markdown]
+# **The first step is the ordinary policy gradient.** Before any update, $\theta = \theta_{old}$, every ratio is
+# exactly 1, nothing is clipped, and the gradient of $-L^{CLIP}$ with respect to the *network's parameters*
+# equals that of the policy-gradient loss $-\hat{\mathbb{E}}[\log\pi_\theta(a_t|s_t)\,\hat A_t]$ from notebook 03.
+# The check below uses a small freshly initialised actor and random states.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+torch.manual_seed(SEED)
+tiny_actor = CategoricalActor(obs_dim=4, n_actions=2, hidden=(16,))
+states = torch.randn(64, 4)
+with torch.no_grad():
+    actions, logp_at_collection = tiny_actor.act(states)
+adv_tiny = torch.randn(64)
+
+
+def actor_grads(loss: torch.Tensor) -> torch.Tensor:
+    """All of tiny_actor's parameter gradients of `loss`, flattened into one vector."""
+    return torch.cat([gr.flatten() for gr in torch.autograd.grad(loss, list(tiny_actor.parameters()))])
+
+
+logp_now = tiny_actor.log_prob(tiny_actor.distribution(states), actions)
+grad_clip = actor_grads(ppo_clip_loss(logp_now, logp_at_collection, adv_tiny, clip_eps=0.2)[0])
+logp_now = tiny_actor.log_prob(tiny_actor.distribution(states), actions)
+grad_pg = actor_grads(policy_gradient_loss(logp_now, adv_tiny))
+print("ratios before the first step all equal 1:", torch.allclose(torch.exp(logp_now - logp_at_collection),
+                                                                     torch.ones(64)))
+print("d(-L_clip)/d(theta) == d(-mean(logp * A))/d(theta):", torch.allclose(grad_clip, grad_pg, atol=1e-6))
+
+# %% [markdown]
+# ### Autograd on a tiny batch: who gets a gradient?
+#
+# Six samples, one in each interesting region: ratios above and below the band with positive and negative
+# advantages, plus one sample of each sign inside the band. We differentiate the *sum* of the per-sample
+# $L^{CLIP}$ terms with respect to each sample's `logp`, so each printed number is that sample's own gradient.
+# The last column does the same for a tempting shortcut, **clamp without the min**:
+# $\hat{\mathbb{E}}[\mathrm{clip}(r_t, 1-\epsilon, 1+\epsilon)\,\hat A_t]$.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+eps = 0.2
+ratio_six = torch.tensor([1.5, 0.5, 1.5, 0.5, 1.1, 0.9], dtype=torch.float64)
+adv_six = torch.tensor([1.0, 1.0, -1.0, -1.0, 2.0, -2.0], dtype=torch.float64)
+logp_old_six = torch.full((6,), -1.0, dtype=torch.float64)
+
+
+def per_sample_grads(objective_terms) -> torch.Tensor:
+    """d(sum of per-sample terms)/d(logp) for the six samples: each entry is one sample's own gradient."""
+    logp = (logp_old_six + ratio_six.log()).requires_grad_(True)
+    r = torch.exp(logp - logp_old_six)
+    (grad,) = torch.autograd.grad(objective_terms(r).sum(), logp)
+    return grad
+
+
+grad_min = per_sample_grads(lambda r: torch.minimum(r * adv_six, torch.clamp(r, 1 - eps, 1 + eps) * adv_six))
+grad_clamp_only = per_sample_grads(lambda r: torch.clamp(r, 1 - eps, 1 + eps) * adv_six)
+print("   r      A  | min picks      | dL/dlogp (min) | closed form r*A or 0 | clamp only")
+for r_i, a_i, g_min, g_clamp in zip(ratio_six.tolist(), adv_six.tolist(), grad_min.tolist(), grad_clamp_only.tolist()):
+    helped_beyond_band = (a_i > 0 and r_i > 1 + eps) or (a_i < 0 and r_i < 1 - eps)
+    picks = "clipped (flat)" if helped_beyond_band else ("both (equal)" if abs(r_i - 1) <= eps else "unclipped")
+    closed = 0.0 if helped_beyond_band else r_i * a_i
+    print(f"{r_i:5.2f} {a_i:+6.2f}  | {picks:14s} | {g_min:+14.4f} | {closed:+20.4f} | {g_clamp:+10.4f}")
+
+# %% [markdown]
+# Read the rows:
+# - rows 1 and 4: the ratio moved past the band *in the direction the advantage asked for*. The min picks the
+#   constant clipped term, the gradient is zero: there is nothing more to gain, so the sample stops pulling.
+# - rows 2 and 3: the ratio moved past the band *the wrong way* (a good action became less likely, a bad one more
+#   likely). The min keeps the unclipped term and its full gradient $r_t \hat A_t$, which pulls the ratio back.
+# - rows 5 and 6: inside the band both terms agree and the usual ratio-weighted gradient flows.
+# - the clamp-only column: rows 2 and 3 get **zero** too. Once a sample has gone the wrong way past the band, the
+#   shortcut cannot undo it. That is why the min is there.
+#
+# ### Erratum: "the min stops the loss from getting too large"
+#
+# A common description (the source notes of this course repeat it) says the min is there to keep the loss from
+# growing too large. It does the opposite of capping. Take one bad action ($\hat A = -1$) whose probability the
+# update keeps raising:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+adv_bad = -1.0
+print("   r   | loss term -min(r A, clip(r) A) | clamp-only loss term -clip(r) A")
+for r_value in (1.0, 1.5, 2.0, 5.0, 10.0):
+    with_min = -min(r_value * adv_bad, float(np.clip(r_value, 1 - eps, 1 + eps)) * adv_bad)
+    clamp_only = -float(np.clip(r_value, 1 - eps, 1 + eps)) * adv_bad
+    print(f"{r_value:6.1f} | {with_min:30.4f} | {clamp_only:31.4f}")
+
+# %% [markdown]
+# With the min the loss grows without bound as the bad action becomes more likely, and its gradient keeps
+# pushing back. It is the clamp-only version that caps the loss (at $1+\epsilon$ here), and capping is exactly
+# what breaks it. **The right statement:** the min makes $L^{CLIP}$ a pessimistic lower bound of the plain
+# surrogate. A ratio change is ignored when it would improve the objective beyond the band, and counted in full
+# when it makes the objective worse. The gradient is zero only for samples clipped on the side that helps.
+
+# %% [markdown]
+# ## 4. Experiments: one batch, many epochs, with and without the clip
+#
+# The central question: if we keep optimising one batch, does clipping actually keep the new policy close to the
+# old one, and does that matter for how well the policy plays?
+#
+# **Set-up** (per seed, 3 seeds):
+# 1. Train a PPO agent on CartPole-v1 for a short while (16,384 steps with `course_lib.algos.ppo`'s default
+#    settings, but $\epsilon$ fixed at 0.2 rather than annealed), so the policy is decent but far from perfect.
+# 2. With that policy, collect **one** batch: 8 environments × 64 steps. Compute GAE advantages with its critic
+#    (the same $\gamma$ and $\lambda$ it was trained with) and normalise them over the batch.
+# 3. Copy the policy twice. Optimise one copy with the plain surrogate $-L^{CPI}$, the other with $-L^{CLIP}$
+#    ($\epsilon = 0.2$), for 30 epochs of 4 shuffled minibatches each, Adam with learning rate $10^{-3}$ (PPO's
+#    usual is 3 to 10 epochs; we go far beyond on purpose). Only the actor changes; the batch never does.
+# 4. After every epoch, on the batch: the ratios, the exact mean $\mathrm{KL}(\pi_{old}\,\|\,\pi_\theta)$ over its
+#    states (CartPole has two actions, so the KL is computed exactly from both distributions), the clip fraction,
+#    and the surrogate value $\hat{\mathbb{E}}[r_t \hat A_t]$ the optimiser is chasing. At selected epochs, the
+#    policy's **evaluated return**: the stochastic policy (the one the surrogate is about) on 10 fresh episodes,
+#    with the same episode seeds and sampling seed for both copies.
+#
+# The first cell trains the three starting policies (the slowest cell of the notebook).
+
+# %%
+PRETRAIN_STEPS = 16_384
+# course_lib's CartPole defaults (8 envs x 32 steps, 10 epochs, eps 0.2), with eps kept fixed instead of annealed
+pretrain_config = ppo.PPOConfig(anneal_clip=False)
+pretrained: dict[int, ActorCriticAgent] = {}
+pretrain_histories = {}
+for seed in tqdm(SEEDS, desc="pre-training PPO (one run per seed)"):
+    pretrained[seed], pretrain_histories[seed] = ppo.train(pretrain_config, seed=seed, total_steps=PRETRAIN_STEPS,
+                                                           progress=False)
+print(f"gamma = {pretrain_config.gamma}, lam = {pretrain_config.lam} (used for the batch's GAE below)")
+for seed, hist in pretrain_histories.items():
+    print(f"seed {seed}: mean return of the last 20 training episodes = {hist.recent_return_mean():.1f}")
+
+# %% [markdown]
+# The experiment itself: one function collects the batch, one optimises a copy of the policy on it and records
+# what happens after every epoch.
+
+# %%
+NUM_ENVS, NUM_STEPS = 8, 64
+EPOCHS, NUM_MINIBATCHES, LEARNING_RATE, CLIP_EPS = 30, 4, 1e-3, 0.2
+EVAL_EPOCHS = (0, 1, 2, 3, 5, 7, 10, 15, 20, 25, 30)
+EVAL_EPISODES, EVAL_SEED = 10, 10_000
+
+
+def collect_batch(agent, seed: int) -> FlatBatch:
+    """One batch of NUM_ENVS x NUM_STEPS CartPole steps from `agent`; adv = GAE advantages normalised over the batch.
+
+    Returns a FlatBatch of the valid steps: obs (B, 4), actions (B,), logp (B,) = logp_old, adv (B,), ret (B,).
+    """
+    torch.manual_seed(seed)
+    envs = make_vec_env("CartPole-v1", NUM_ENVS, seed=1_000 + seed)
+    try:
+        rollout = RolloutCollector(envs, agent.policy_step, None, NUM_STEPS).collect()
+    finally:
+        envs.close()
+    est = rollout.gae(pretrain_config.gamma, pretrain_config.lam)
+    batch = rollout.flat(est.advantages, est.returns)
+    # A <- (A - mean A) / std A, once for the whole batch (both objectives see the same advantages)
+    batch.adv = normalise_advantages(batch.adv)
+    return batch
+
+
+@dataclass
+class EpochRecord:
+    """What one optimisation run did to the policy, epoch by epoch (index 0 = before any step).
+
+    ratios: per epoch, the (B,) ratios pi_theta / pi_old on the batch. kl: exact mean KL(pi_old || pi_theta) over
+    the batch's states. kl_k3: its k3 estimate from the sampled actions. clip_fraction: share of |r - 1| > CLIP_EPS.
+    surrogate: mean(r A). returns: evaluated return at each epoch of EVAL_EPOCHS.
+    """
+
+    ratios: list[np.ndarray] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)
+    kl_k3: list[float] = field(default_factory=list)
+    clip_fraction: list[float] = field(default_factory=list)
+    surrogate: list[float] = field(default_factory=list)
+    returns: list[float] = field(default_factory=list)
+
+
+def optimise_on_batch(agent, batch: FlatBatch, objective: str, seed: int, epochs: int = EPOCHS,
+                      clip_eps: float = CLIP_EPS, eval_epochs=EVAL_EPOCHS) -> EpochRecord:
+    """Optimise a copy of `agent`'s actor on `batch` for `epochs` epochs with objective "plain" or "clip"."""
+    policy = copy.deepcopy(agent)
+    optimizer = torch.optim.Adam(policy.actor.parameters(), lr=LEARNING_RATE, eps=1e-5)
+    shuffler = torch.Generator().manual_seed(seed)  # minibatch order: independent of the evaluation's sampling
+    with torch.no_grad():
+        dist_old = policy.distribution(batch.obs)
+    record = EpochRecord()
+    for epoch in range(epochs + 1):
+        if epoch > 0:
+            for idx in torch.randperm(len(batch), generator=shuffler).chunk(NUM_MINIBATCHES):
+                mb = batch.select(idx)
+                logp = policy.actor.log_prob(policy.distribution(mb.obs), mb.actions)
+                if objective == "clip":
+                    loss = ppo_clip_loss(logp, mb.logp, mb.adv, clip_eps)[0]
+                else:
+                    loss = plain_surrogate_loss(logp, mb.logp, mb.adv)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        with torch.no_grad():
+            dist = policy.distribution(batch.obs)
+            logp = policy.actor.log_prob(dist, batch.actions)
+            ratio = torch.exp(logp - batch.logp)
+            record.ratios.append(ratio.numpy().copy())
+            record.kl.append(kl_exact(dist_old, dist).mean().item())
+            record.kl_k3.append(kl_k3(batch.logp, logp).mean().item())
+            record.clip_fraction.append(((ratio - 1).abs() > clip_eps).float().mean().item())
+            record.surrogate.append((ratio * batch.adv).mean().item())
+        if epoch in eval_epochs:
+            torch.manual_seed(EVAL_SEED)  # the same action-sampling stream for every policy evaluated
+            result = evaluate(policy, "CartPole-v1", n_episodes=EVAL_EPISODES, deterministic=False, seed=EVAL_SEED)
+            record.returns.append(result.mean)
+    return record
+
+
+# %%
+batches: dict[int, FlatBatch] = {}
+runs: dict[str, dict[int, EpochRecord]] = {"plain": {}, "clip": {}}
+for seed in tqdm(SEEDS, desc="one batch per seed, both objectives"):
+    batches[seed] = collect_batch(pretrained[seed], seed)
+    for objective in runs:
+        runs[objective][seed] = optimise_on_batch(pretrained[seed], batches[seed], objective, seed)
+print("batch sizes (valid steps):", {seed: len(b) for seed, b in batches.items()})
+
+# %%
+LABELS = {"plain": "plain surrogate $L^{CPI}$", "clip": r"clipped $L^{CLIP}$, $\epsilon=0.2$"}
+COLORS = {"plain": plots.PALETTE[3], "clip": plots.PALETTE[0]}
+epoch_axis = np.arange(EPOCHS + 1)
+fig, axes = plt.subplots(2, 2, figsize=(10, 6.5))
+panels = [
+    ("surrogate", "surrogate value mean(r A) on the batch", "linear", epoch_axis),
+    ("kl", r"exact KL$(\pi_{old}\,\|\,\pi_\theta)$ (log scale)", "log", epoch_axis[1:]),
+    ("clip_fraction", r"share of ratios outside $[1-\epsilon, 1+\epsilon]$", "linear", epoch_axis),
+    ("returns", "change in evaluated return since epoch 0", "linear", np.array(EVAL_EPOCHS)),
+]
+for ax, (name, title, scale, xs) in zip(axes.flat, panels):
+    for objective, by_seed in runs.items():
+        curves = []
+        for record in by_seed.values():
+            ys = np.asarray(getattr(record, name))
+            if name == "returns":
+                ys = ys - ys[0]  # each seed starts from a different policy: compare changes
+            curves.append((xs, ys[-len(xs):]))
+        plots.plot_seeds(ax, curves, LABELS[objective], color=COLORS[objective])
+    ax.set_yscale(scale)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("epochs on the same batch")
+axes[0, 1].axhspan(0.01, 0.02, color="grey", alpha=0.15)
+axes[0, 0].legend(fontsize=8)
+fig.suptitle("One CartPole batch optimised for 30 epochs (line: mean of 3 seeds; band: min to max)")
+plt.tight_layout()
+plt.show()
+
+# %%
+def spread(values, digits: int = 3) -> str:
+    """'mean ± std (min … max)' with `digits` decimals (plots.mean_and_spread always uses one)."""
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():.{digits}f} ± {v.std():.{digits}f} ({v.min():.{digits}f} … {v.max():.{digits}f})"
+
+
+def summary(objective: str, epoch: int) -> dict[str, list[float]]:
+    """Per-seed KL, clip fraction and largest |r - 1| after `epoch` epochs."""
+    recs = runs[objective].values()
+    return {"kl": [r.kl[epoch] for r in recs], "clip": [r.clip_fraction[epoch] for r in recs],
+            "max_dev": [float(np.abs(r.ratios[epoch] - 1).max()) for r in recs]}
+
+
+for epoch in (3, 10, EPOCHS):
+    print(f"after {epoch:2d} epochs")
+    for objective in runs:
+        s = summary(objective, epoch)
+        print(f"  {objective:5s}  KL {spread(s['kl'])}   outside band {spread(s['clip'], 2)}"
+              f"   max |r - 1| {spread(s['max_dev'], 2)}")
+kl_factor = np.mean(summary("plain", EPOCHS)["kl"]) / np.mean(summary("clip", EPOCHS)["kl"])
+print(f"\nafter {EPOCHS} epochs the plain surrogate's mean KL is {kl_factor:.0f} times the clipped one's")
+for objective in runs:
+    exact = [r.kl[EPOCHS] for r in runs[objective].values()]
+    k3 = [r.kl_k3[EPOCHS] for r in runs[objective].values()]
+    print(f"  {objective:5s}: exact KL {spread(exact)}, k3 estimate from the batch's own actions {spread(k3)}")
+print("\nevaluated return per seed: start -> after 5 epochs -> after 30 epochs (best on the way)")
+i5 = EVAL_EPOCHS.index(5)
+for objective in runs:
+    for seed, record in runs[objective].items():
+        ret = record.returns
+        print(f"  {objective:5s} seed {seed}: {ret[0]:6.1f} -> {ret[i5]:6.1f} -> {ret[-1]:6.1f}   (best {max(ret):6.1f})")
+for objective in runs:
+    change = [rec.returns[-1] - rec.returns[0] for rec in runs[objective].values()]
+    print(f"change in return after {EPOCHS} epochs, {objective:5s}: {plots.mean_and_spread(change)}")
+
+# %% [markdown]
+# **What the figure and the tables show.**
+#
+# - *Top left:* both optimisers do what they are told. The plain surrogate keeps climbing: as far as the batch
+#   can tell, every epoch is an improvement. The clipped one levels off once most of the profitable ratios
+#   have reached the edge of the band.
+# - *Top right (log scale):* the plain update's KL from the old policy keeps growing epoch after epoch; the
+#   table gives the factor by which it ends above the clipped one. The grey band marks 0.01 to 0.02, a KL
+#   per update that PPO implementations commonly aim for.
+# - *Bottom left:* with the plain surrogate most ratios leave the band within a few epochs. With clipping the
+#   share outside stays much lower, but **not zero**, and the table's largest $|r-1|$ is above $\epsilon$ for the
+#   clipped runs as well: clipping removes the *incentive* to move further, it does not *forbid* it
+#   (neighbouring samples share parameters and drag each other along). Notebook 05 picks this up (errata 6:
+#   "the clip makes a KL constraint unnecessary" is not true).
+# - *Bottom right:* the change in evaluated return since epoch 0 (each seed starts from its own policy).
+#   Compare the width of the two bands and the per-seed lines of the table. The surrogate is a reliable guide only near the old policy, so once the plain update has left that
+#   region what happens to the real return is no longer steered by the batch: read off the table which seeds
+#   gained and which lost. The clipped copies stay near the policy that collected the data, so their return can
+#   only move so far from where it started, in either direction.
+#
+# The surrogate value (top left) is the number the optimiser sees; the return (bottom right) is the number we
+# care about. Their disagreement, far from $\theta_{old}$, is the whole reason for a trust region.
+
+# %% [markdown]
+# ## 5. Explore
+#
+# **Explorer 1: the clipped objective.** Move $\epsilon$, the advantage $\hat A$ and a ratio $r$. The top plot is
+# one term of $L^{CLIP}$ against the plain $r\hat A$; the bottom plot is its slope, shaded where it is zero. The
+# line underneath says what the sample at your $r$ contributes. (Closed forms only: every move is instant.)
+
+# %%
+def explore_clip(clip_eps: float = 0.2, adv: float = 1.0, ratio: float = 1.3) -> None:
+    """Redraw the clipped-objective figure for one (eps, A) and describe the sample at `ratio`."""
+    fig, axes = plt.subplots(2, 1, figsize=(6.5, 4.6), sharex=True, height_ratios=(2, 1))
+    draw_clip_figure(axes, adv, clip_eps, r_mark=ratio)
+    plt.tight_layout()
+    plt.show()
+    value = float(clip_term(np.array(ratio), adv, clip_eps))
+    slope = float(clip_term_slope(np.array(ratio), adv, clip_eps))
+    if slope == 0.0 and adv != 0.0:
+        why = "zero gradient: the ratio is past the band on the side that helps, the clipped term is constant"
+    elif adv == 0.0:
+        why = "zero gradient: a zero advantage carries no signal"
+    elif abs(ratio - 1) <= clip_eps:
+        why = "inside the band: both terms agree, the usual ratio-weighted gradient flows"
+    else:
+        why = "past the band on the harmful side: the unclipped term counts in full and pulls the ratio back"
+    print(f"L_clip term = {value:+.3f}, d/dr = {slope:+.3f}, d/dlogp = r * d/dr = {ratio * slope:+.3f}  ->  {why}")
+
+
+widgets.interactive(
+    explore_clip,
+    clip_eps=widgets.FloatSlider(value=0.2, min=0.05, max=0.5, step=0.05, description="epsilon"),
+    adv=widgets.FloatSlider(value=1.0, min=-2.0, max=2.0, step=0.25, description="advantage"),
+    ratio=widgets.FloatSlider(value=1.3, min=0.1, max=2.0, step=0.05, description="ratio r"),
+)
+
+# %% [markdown]
+# Things to try: set $\hat A < 0$ and move $r$ from 0.5 to 1.8, watching where the slope switches on. Set
+# $\epsilon = 0.05$: the band almost vanishes, and the objective becomes flat almost immediately on the profitable
+# side. Set $\hat A = 0$.
+#
+# **Explorer 2: the ratio histogram, epoch by epoch.** The recorded ratios of the central experiment (seed chosen
+# by the second slider), on a log scale so that halving and doubling look alike. Nothing is retrained here.
+
+# %%
+def explore_ratios(epoch: int = 5, seed: int = SEED) -> None:
+    """Histograms of log-ratios on the batch after `epoch` epochs, plain vs clipped, for one seed."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    bins = np.linspace(-3, 3, 61)
+    for objective in ("plain", "clip"):
+        record = runs[objective][seed]
+        ax.hist(np.log(record.ratios[epoch]), bins=bins, alpha=0.5, color=COLORS[objective],
+                label=f"{LABELS[objective]}: KL {record.kl[epoch]:.3f}, outside band {record.clip_fraction[epoch]:.2f}")
+    for edge in (np.log(1 - CLIP_EPS), np.log(1 + CLIP_EPS)):
+        ax.axvline(edge, color="black", lw=0.8, ls="--")
+    ax.set_xlabel(r"$\log r$  (dashed: $\log(1 \pm \epsilon)$)")
+    ax.set_ylabel("samples")
+    ax.set_title(f"Ratios on the batch after {epoch} epochs (seed {seed})")
+    ax.legend(fontsize=8)
+    plt.show()
+
+
+widgets.interactive(
+    explore_ratios,
+    epoch=widgets.IntSlider(value=5, min=0, max=EPOCHS, description="epoch"),
+    seed=widgets.Dropdown(options=list(SEEDS), value=SEED, description="seed"),
+)
+
+# %% [markdown]
+# ## 6. Check your understanding
+#
+# Pick an answer and press Submit; the feedback explains each choice. Your first attempts are scored.
+
+# %%
+quiz.show("04.clip_purpose")
+
+# %%
+quiz.show("04.min_pessimistic")
+
+# %%
+quiz.show("04.zero_gradient")
+
+# %%
+quiz.show("04.clipped_value")
+
+# %%
+quiz.show("04.clip_fraction")
+
+# %%
+quiz.show("04.first_step_ratio")
+
+# %% [markdown]
+# **Graded answer cell.** If your course is graded, answers are read from cells like the one below (the first line
+# names the question; the cell assigns `answer`). Replace `None` by your number and run the cell: `quiz.check`
+# prints feedback. Left at `None`, the check only says that no number was given, and the grader scores it 0.
+
+# %%
+# QUIZ: 04.clipped_value
+answer = None  # your number, e.g. 1.5
+quiz.check("04.clipped_value", answer)
+
+# %%
+quiz.score("04")
+
+# %% [markdown]
+# ## 7. Debug the bug
+#
+# ### Exercise 04.clip_surrogate: the surrogate without clipping
+#
+# The function below is meant to return PPO's clipped surrogate loss, but it returns the plain surrogate, which
+# (section 4) lets one batch drag the policy arbitrarily far. Fix it so that it matches the docstring. The
+# checker compares your loss *and its gradient* with a reference on random batches and on one sample per region
+# of the figure in section 2, so a version that merely clamps the ratio without the min does not pass (the
+# autograd table in section 3 shows why).
+
+# %%
+# EXERCISE: 04.clip_surrogate
+import torch
+
+
+def clipped_surrogate_loss(logp, logp_old, adv, clip_eps=0.2):
+    """PPO's clipped surrogate loss (to be minimised).
+
+    logp:     (B,) log pi_theta(a_t | s_t) under the current policy; carries gradients
+    logp_old: (B,) log pi_theta_old(a_t | s_t) from the rollout (constants)
+    adv:      (B,) advantages A_t (constants)
+    clip_eps: clip range epsilon > 0
+    returns:  scalar tensor -mean_t( min( r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t ) ),
+              with r_t = pi_theta(a_t | s_t) / pi_theta_old(a_t | s_t)
+    """
+    ratio = torch.exp(logp - logp_old)
+    return -(ratio * adv).mean()
+
+# %%
+exercises.check("04.clip_surrogate", clipped_surrogate_loss);
+
+# %% [markdown]
+# As shipped, the check prints FAIL with a hint; that is expected. Edit the cell above, run it, and run the check
+# again. After at least one attempt, `exercises.solution("04.clip_surrogate")` prints a worked solution with an
+# explanation.
+#
+# ### Exercise 04.ratio_direction: the ratio upside down
+#
+# This helper should return $r_t = \pi_\theta(a_t|s_t) / \pi_{\theta_{old}}(a_t|s_t)$ from log-probabilities. Its
+# result is finite and close to 1 on the first epoch, so nothing crashes; but the surrogate built on it pushes
+# every probability the wrong way. Fix it. The checker also feeds it log-probabilities near $-150$ (a rare
+# action), where an innocent-looking rewrite produces NaN, and checks that the gradient still reaches `logp`.
+
+# %%
+# EXERCISE: 04.ratio_direction
+import torch
+
+
+def probability_ratio(logp, logp_old):
+    """PPO's probability ratio r_t = pi_theta(a_t | s_t) / pi_theta_old(a_t | s_t).
+
+    logp:     (B,) log-probabilities under the current policy; carries gradients
+    logp_old: (B,) log-probabilities under the policy that collected the data (constants)
+    returns:  (B,) ratios, differentiable w.r.t. logp; they must stay finite even when the
+              log-probabilities are very negative (e.g. -150 for a rare action in a large action space)
+    """
+    return torch.exp(logp_old - logp)
+
+# %%
+exercises.check("04.ratio_direction", probability_ratio);
+
+# %% [markdown]
+# Again FAIL is the expected first result. Once you have tried, `exercises.solution("04.ratio_direction")` shows
+# the fix and why the log-space form matters.
+
+# %% [markdown]
+# ## 8. In practice
+#
+# ### The diagnostics to watch, in a real PPO run
+#
+# The three pre-training runs of section 4 were ordinary PPO (10 epochs per batch, $\epsilon = 0.2$, learning
+# rate annealed to 0). `course_lib` logs, for every update, the clip fraction and the k3 estimate of the KL, each
+# averaged over the update's minibatch steps. The shaded bands are the ranges commonly quoted as healthy; the lines
+# printed under the plot count how many updates fell below, inside and above them.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+for ax, column, band, title in (
+    (axes[0], "clip_fraction", (0.05, 0.2), "clip fraction per update"),
+    (axes[1], "approx_kl", (0.01, 0.02), "approx KL (k3) per update"),
+):
+    curves = [(h.column("env_steps"), h.column(column)) for h in pretrain_histories.values()]
+    plots.plot_seeds(ax, curves, "PPO on CartPole", color=plots.PALETTE[0])
+    ax.axhspan(*band, color="grey", alpha=0.15, label="common rule-of-thumb range")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("env steps")
+    ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+for column, (low, high) in (("clip_fraction", (0.05, 0.2)), ("approx_kl", (0.01, 0.02))):
+    values = np.concatenate([h.column(column) for h in pretrain_histories.values()])
+    per_seed = [float(np.mean(h.column(column))) for h in pretrain_histories.values()]
+    print(f"{column:13s} mean per run {spread(per_seed, 4)};  updates below / inside / above [{low}, {high}]: "
+          f"{np.mean(values < low):.0%} / {np.mean((values >= low) & (values <= high)):.0%} / {np.mean(values > high):.0%}")
+
+# %% [markdown]
+# | diagnostic | what it measures | a common healthy range | if it is too high | if it is near zero |
+# |---|---|---|---|---|
+# | clip fraction | share of samples with $|r_t-1| > \epsilon$ in a minibatch | about 0.05 to 0.2 | steps too large for the band: lower the learning rate or the epochs, or stop early on KL | the policy barely moves: learning rate too small, or advantages all near 0 |
+# | approx KL (k3) | how far the update moved the policy | about 0.01 to 0.02 per update (many codes stop an update at 0.015 to 0.05) | the update left the trust region: early stopping (`target_kl`), smaller steps | same as above |
+# | ratio histogram | the whole distribution of $r_t$ at the end of an update | a narrow peak at 1, tails a little past $1\pm\epsilon$ | long tails, mass at extreme ratios: over-optimised batch | a spike at exactly 1: nothing learned |
+# | first-minibatch ratio | $r_t$ before any step | exactly 1 | anything else is a bug: the policy used for collection differs from the one being updated (e.g. dropout / eval mode, re-sampled or clipped actions stored) | — |
+#
+# These ranges are rules of thumb from common implementations on benchmark suites (Atari, MuJoCo), not laws. The
+# small CartPole runs above mostly sit *below* them, and they still learned (see the training returns in section 4):
+# with a learning rate annealed towards 0 the updates shrink towards the end, which is what the falling lines
+# show. What deserves attention is a change of regime within a run: a steady climb, or sudden jumps by an order
+# of magnitude.
+#
+# ### Hyper-parameters: starting points and their measured effect here
+#
+# | setting | common starting points | this notebook |
+# |---|---|---|
+# | clip range $\epsilon$ | 0.1 to 0.3; 0.2 in the PPO paper's main experiments | effect on KL measured below |
+# | epochs per batch | 3 to 10 (the paper: 10 for MuJoCo, 3 for Atari) | 10 in pre-training; 30 in section 4 on purpose |
+# | minibatches | 4 to 32 per batch | 4 in section 4 |
+# | learning rate | around $3\times10^{-4}$ (Adam), often annealed to 0 | $10^{-3}$, the library's CartPole default |
+# | advantage normalisation | on, per minibatch | per batch in section 4 (notebook 06) |
+#
+# The next cell measures how $\epsilon$ and the number of epochs change how far one update moves the policy, on
+# the same three batches as section 4 (clipped surrogate, everything else unchanged, no evaluation).
+
+# %%
+eps_values, epoch_marks = (0.1, 0.2, 0.3), (3, 10)
+print("mean KL(pi_old || pi_theta) on the batch, and share of ratios outside the band, over 3 seeds")
+mean_kl = {}
+for eps_value in eps_values:
+    records = [optimise_on_batch(pretrained[s], batches[s], "clip", s, epochs=max(epoch_marks),
+                                 clip_eps=eps_value, eval_epochs=()) for s in SEEDS]
+    for e in epoch_marks:
+        kls = [r.kl[e] for r in records]
+        outside = [r.clip_fraction[e] for r in records]
+        mean_kl[eps_value, e] = float(np.mean(kls))
+        print(f"  eps = {eps_value:.1f}, {e:2d} epochs:  KL {spread(kls, 4)}   outside band {spread(outside, 2)}")
+for e in epoch_marks:
+    print(f"after {e:2d} epochs, eps 0.3 vs eps 0.1: mean KL x {mean_kl[0.3, e] / mean_kl[0.1, e]:.1f}")
+for eps_value in eps_values:
+    print(f"eps {eps_value}: 10 vs 3 epochs: mean KL x {mean_kl[eps_value, 10] / mean_kl[eps_value, 3]:.1f}")
+plain_kl = {e: float(np.mean([r.kl[e] for r in runs["plain"].values()])) for e in epoch_marks}
+print(f"for comparison, no clipping (section 4): 10 vs 3 epochs: mean KL x {plain_kl[10] / plain_kl[3]:.1f}")
+
+# %% [markdown]
+# The printed factors answer two questions: how much further one update goes with a wider band, and how much
+# further with more epochs on the same batch. With clipping on, the band's width is the lever here: once the
+# profitable ratios sit at the band's edge, extra epochs add little, whereas without clipping (last line) the
+# extra epochs are exactly what sends the policy away. Larger learning rates and more minibatches per epoch
+# change this balance, so measure on your own task.
+#
+# **Failure signs.** Clip fraction creeping up over training (the steps are growing relative to the band);
+# approx KL jumping by an order of magnitude on some updates; ratios on the first minibatch that are not 1; the
+# entropy collapsing early while the return stalls; the policy loss falling while the return does not rise (the
+# surrogate is being over-fitted, as in section 4).
+
+# %% [markdown]
+# ## 9. Critical view and ethics
+#
+# - **A heuristic, not a guarantee.** The clip removes the incentive to move a ratio past the band; it does not
+#   bound the ratio or the KL (section 4 measured ratios past $1\pm\epsilon$ under clipping). TRPO's KL
+#   constraint (notebook 05) is the version with a guarantee attached, at a higher cost.
+# - **Implementation details matter as much as the objective.** Engstrom et al. (2020) found that much of PPO's
+#   advantage over TRPO in their experiments came from code-level choices (value clipping, reward scaling,
+#   learning-rate annealing, orthogonal initialisation), and that the clipping alone did not keep the policy
+#   inside the trust region. Claims that "PPO works because of the clip" deserve that caveat.
+# - **Only as good as the advantages.** The surrogate trusts $\hat A_t$. A poor critic, or a reward that does
+#   not say what we want, is optimised just as carefully and just as steadily.
+# - **"Predictable" is not "safe".** Small steps make training curves smoother. They say nothing about whether
+#   the behaviour that results is acceptable: a misspecified reward is followed step by small step. Settings where
+#   safety matters need explicit constraints and costs (e.g. PPO-Lagrangian in Ray, Achiam & Amodei 2019),
+#   evaluation against the constraints, and people who check.
+# - **Compute.** Reusing each batch for several epochs makes PPO more sample-efficient than plain policy
+#   gradient, but it is still an on-policy method that discards its data after each update; on tasks where
+#   environment steps are expensive (robots, people), that cost is real.
+
+# %% [markdown]
+# ## 10. Further reading
+#
+# - Schulman, Wolski, Dhariwal, Radford & Klimov (2017), *Proximal Policy Optimization Algorithms*, arXiv
+#   1707.06347. The clipped surrogate (eq. 7, figure 1 which section 2 redraws), the adaptive KL-penalty variant
+#   (section 4 of the paper) and the comparison table that includes "no clipping".
+# - Kakade & Langford (2002), *Approximately Optimal Approximate Reinforcement Learning*, ICML. Conservative
+#   policy iteration: where the ratio-weighted surrogate $L^{CPI}$ and the idea of bounded policy changes come from.
+# - Schulman, Levine, Moritz, Jordan & Abbeel (2015), *Trust Region Policy Optimization*, ICML. The same surrogate
+#   with an explicit KL constraint, solved with conjugate gradients (notebook 05).
+# - Schulman, Moritz, Levine, Jordan & Abbeel (2016), *High-Dimensional Continuous Control Using Generalized
+#   Advantage Estimation*, ICLR. The $\hat A_t$ that PPO's surrogate is weighted with (notebook 03).
+# - Engstrom, Ilyas, Santurkar, Tsipras, Janoos, Rudolph & Madry (2020), *Implementation Matters in Deep Policy
+#   Gradients: A Case Study on PPO and TRPO*, ICLR. What the clip does and does not do to the trust region.
+# - Wang, He & Tan (2019), *Truly Proximal Policy Optimization*, UAI. Shows the ratio is not actually bounded by
+#   clipping and proposes a rollback and a KL-based trigger.
+# - Andrychowicz et al. (2021), *What Matters in On-Policy Reinforcement Learning? A Large-Scale Empirical Study*,
+#   ICLR. Which choices (including $\epsilon$ and the number of epochs) matter, measured over many runs.
+# - Huang, Dossa, Raffin, Kanervisto & Wang (2022), *The 37 Implementation Details of Proximal Policy
+#   Optimization*, ICLR Blog Track. The diagnostics logged here (clip fraction, approx KL) and the details that
+#   make PPO work in practice.
+# - Schulman (2020), *Approximating KL Divergence*, blog note. The k1/k3 estimators behind `approx_kl`.
+
+# %% [markdown]
+# ## 11. Glossary and key takeaways
+#
+# | term | meaning |
+# |---|---|
+# | probability ratio $r_t$ | $\pi_\theta(a_t|s_t)/\pi_{\theta_{old}}(a_t|s_t) = \exp(\texttt{logp} - \texttt{logp\_old})$; 1 before the first step |
+# | $L^{CPI}$ | the plain surrogate $\hat{\mathbb{E}}[r_t \hat A_t]$; its gradient at $\theta_{old}$ is the policy gradient |
+# | $L^{CLIP}$ | $\hat{\mathbb{E}}[\min(r_t\hat A_t, \mathrm{clip}(r_t, 1-\epsilon, 1+\epsilon)\hat A_t)]$, a pessimistic lower bound of $L^{CPI}$ |
+# | clip range $\epsilon$ | half-width of the band around 1 beyond which a profitable ratio change earns nothing |
+# | pessimistic bound | gains beyond the band are ignored, losses are always counted |
+# | clip fraction | share of samples with $|r_t - 1| > \epsilon$ |
+# | approx KL (k3) | $\hat{\mathbb{E}}[(r_t-1) - \log r_t]$, a never-negative estimate of $\mathrm{KL}(\pi_{old}\|\pi_\theta)$ |
+# | epoch | one pass of minibatch steps over the same batch |
+# | trust region | the neighbourhood of $\pi_{old}$ in which the surrogate is a good guide |
+#
+# **Key takeaways**
+# 1. PPO reuses one batch for several epochs by optimising a surrogate, $\hat{\mathbb{E}}[r_t \hat A_t]$, that is
+#    reliable only near the policy that collected the data.
+# 2. The clip plus the min make a pessimistic bound: a sample stops contributing once its ratio has moved past
+#    $1\pm\epsilon$ in the helpful direction; a move in the harmful direction is always counted and corrected.
+#    The min does not cap the loss; clamping without it is a bug.
+# 3. Optimising one batch for many epochs without the clip sends the KL and the ratios off without limit while the
+#    surrogate promises ever more; what happens to the real return is then no longer under the batch's control.
+# 4. Clipping keeps the update much closer, but does not bound it: watch clip fraction, approx KL and the ratio
+#    histogram, and stop early when they leave their usual ranges.
+#
+# **Next:** [05 · Trust regions](05_trust_regions.ipynb): KL divergence measured properly, TRPO's constraint, early
+# stopping, and why PPO scales to large problems.
