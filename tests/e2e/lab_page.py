@@ -214,10 +214,12 @@ class NotebookPage:
         return self.rendered_widget_count() + len(self.widget_errors())
 
     def rendered_widget_count(self) -> int:
-        """How many outputs hold a real widget view. (The widget renderer gives its output no MIME-type
-        attribute; a view is a descendant with the ``jupyter-widgets`` class, while the error placeholder
-        puts that class on the output itself and holds only text.)"""
-        return self.panel.locator(".jp-OutputArea-output:has(.jupyter-widgets)").count()
+        """How many cell outputs (top level, not outputs nested inside an Output widget) hold a real widget
+        view. The widget renderer gives its output no MIME-type attribute; a view is a descendant with the
+        ``jupyter-widgets`` class, while the error placeholder puts that class on the output itself and
+        holds only text."""
+        return self.panel.locator(
+            ".jp-Cell-outputArea > .jp-OutputArea-child > .jp-OutputArea-output:has(.jupyter-widgets)").count()
 
     def widget_errors(self) -> list[str]:
         """Texts of outputs that show a widget error placeholder instead of a widget (empty when all good)."""

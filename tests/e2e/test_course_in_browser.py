@@ -198,11 +198,16 @@ def test_concept_check_and_exercise_click_through(lab, page, shots_dir, e2e_note
     assert digest(path) == before, f"{rel} was modified on disk by the browser session"
 
 
+def widget_cells(path: Path) -> list[int]:
+    """Index of the cell of each saved widget-view output (one entry per output, in order)."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return [i for i, c in enumerate(cells) if c["cell_type"] == "code"
+            for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+
+
 def saved_widget_outputs(path: Path) -> int:
     """How many outputs of the saved notebook are widget views."""
-    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    return sum(1 for c in cells if c["cell_type"] == "code"
-               for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {}))
+    return len(widget_cells(path))
 
 
 @pytest.mark.timeout(240)
@@ -215,18 +220,19 @@ def test_committed_notebook_opens_without_widget_errors(lab, page, shots_dir, re
     before = digest(path)
     cells = read_cells(path)
     stored = saved_widget_outputs(path)
+    first_widget = widget_cells(path)[0] if stored else None   # screenshots show it, not just the top
     nb = NotebookPage(page, shots_dir)
 
     nb.open(lab.lab_url(rel), len(cells))
     nb.wait_widgets_settled()
-    nb.screenshot(f"opened_untrusted_{path.stem}")
+    nb.screenshot(f"opened_untrusted_{path.stem}", focus=first_widget)
     errors = nb.widget_errors()
     assert not errors, f"{rel} (untrusted) shows widget error placeholders: {errors}"
 
     lab.trust(path)
     nb.open(lab.lab_url(rel), len(cells))
     shown = nb.wait_widgets_settled()
-    nb.screenshot(f"opened_trusted_{path.stem}")
+    nb.screenshot(f"opened_trusted_{path.stem}", focus=first_widget)
     errors = nb.widget_errors()
     assert not errors, f"{rel} (trusted) shows widget error placeholders: {errors}"
     assert shown == stored, f"{rel}: {stored} widget outputs saved, {shown} shown"
