@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -131,6 +132,11 @@ class _Worker:
                 self.proc.stdout.close()
             self.proc = None
 
+    def remove(self) -> None:
+        """Stop the worker and delete its working directory (with any item folder a killed child left)."""
+        self.close()
+        shutil.rmtree(self._cwd, ignore_errors=True)
+
 
 class Sandbox:
     """A small pool of workers; ``run`` is thread-safe (each call borrows one worker).
@@ -159,7 +165,7 @@ class Sandbox:
     def close(self) -> None:
         """Stop every worker."""
         for worker in self._all:
-            worker.close()
+            worker.remove()
 
     def run(self, exercise_id: str, source: str, seed: int, time_limit: float | None = None) -> Outcome:
         """Run one exercise cell in a fresh child; never raises for anything the cell does.

@@ -181,7 +181,7 @@ def _kill_session(pid: int) -> None:
 def run_item(req: dict[str, Any]) -> dict[str, Any]:
     """Fork a child for one request; return {"message": str | None, "problem": str | None, "status": str}."""
     time_limit = float(req.get("time_limit", 20.0))
-    workdir = tempfile.mkdtemp(prefix="course-grade-")
+    workdir = tempfile.mkdtemp(prefix="item-", dir=os.getcwd())  # inside the worker's own folder
     read_fd, write_fd = os.pipe()
     started = time.monotonic()
     pid = os.fork()
