@@ -93,10 +93,15 @@ class LabServer:
         """Trust ``notebook`` in this server's private trust database, as the "Trust Notebook" command does.
 
         JupyterLab renders widget outputs (an "unsafe" MIME type) of a saved notebook only once it is trusted;
-        an untrusted notebook shows their text or Markdown fallback. The file itself is not changed.
+        an untrusted notebook shows their text or Markdown fallback. The file itself is not changed: the
+        signature goes to the database in the server's data folder (``JUPYTER_DATA_DIR``), where the
+        server's notary looks it up the next time the notebook is opened.
         """
-        subprocess.run([str(jupyter_executable()), "trust", str(notebook)], env=self.env, check=True,
-                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        import nbformat
+        from nbformat.sign import NotebookNotary
+
+        notary = NotebookNotary(data_dir=self.env["JUPYTER_DATA_DIR"])
+        notary.sign(nbformat.read(str(notebook), as_version=4))
 
     def leftover_pids(self) -> list[int]:
         """PIDs of live processes started by this server: its own group, or a kernel using its runtime folder."""
