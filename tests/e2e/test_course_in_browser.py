@@ -148,7 +148,9 @@ def test_concept_check_and_exercise_click_through(lab, page, shots_dir, e2e_note
 
     # run everything down to the concept check
     nb.run_through(cells, quiz_cell.index)
-    quiz_out = nb.outputs(quiz_cell.index)
+    # the quiz widget of this question (a cell may show more than one): the innermost box naming its id
+    quiz_out = nb.outputs(quiz_cell.index).locator(".widget-vbox").filter(has_text=qid).last
+    quiz_out.wait_for(state="visible", timeout=60_000)
     radios = quiz_out.locator(".widget-radio-box label")
     radios.first.wait_for(state="visible", timeout=30_000)
     labels = [squash(t) for t in radios.all_inner_texts()]
