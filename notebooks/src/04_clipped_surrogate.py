@@ -11,7 +11,7 @@
 # **Prerequisites:** notebook 03 (advantages, GAE, the policy-gradient loss $-\mathbb{E}[\log\pi(a|s)\,\hat A]$);
 # PyTorch autograd; what an Adam step does.
 #
-# **Time:** about 45 minutes to read and try; running all cells took __RUNTIME__ s on a shared 2-core CPU
+# **Time:** about 45 minutes to read and try; running all cells took about 90 s on a shared 2-core CPU
 # (measured on the last build; the central experiment is most of it).
 
 # %%
@@ -338,8 +338,7 @@ for r_i, a_i, g_min, g_clamp in zip(ratio_six.tolist(), adv_six.tolist(), grad_m
 #
 # ### Erratum: "the min stops the loss from getting too large"
 #
-# A common description (the source notes of this course repeat it) says the min is there to keep the loss from
-# growing too large. It does the opposite of capping. Take one bad action ($\hat A = -1$) whose probability the
+# A description you will often meet says the min is there to keep the loss from growing too large. It does the opposite of capping. Take one bad action ($\hat A = -1$) whose probability the
 # update keeps raising:
 
 # %%
@@ -400,7 +399,7 @@ for seed, hist in pretrain_histories.items():
 # %%
 NUM_ENVS, NUM_STEPS = 8, 64
 EPOCHS, NUM_MINIBATCHES, LEARNING_RATE, CLIP_EPS = 30, 4, 1e-3, 0.2
-EVAL_EPOCHS = (0, 1, 2, 3, 5, 7, 10, 15, 20, 25, 30)
+EVAL_EPOCHS = (0, 1, 2, 3, 5, 10, 15, 20, 30)
 EVAL_EPISODES, EVAL_SEED = 10, 10_000
 
 
@@ -514,6 +513,31 @@ fig.suptitle("One CartPole batch optimised for 30 epochs (line: mean of 3 seeds;
 plt.tight_layout()
 plt.show()
 
+# %% [markdown]
+# The ratio distributions behind the bottom-left panel, pooled over the three seeds, after 1, 5 and 30 epochs.
+# (Explorer 2 in section 5 steps through every epoch and seed.)
+
+# %%
+def ratio_histogram(ax, ratios: dict[str, np.ndarray], title: str) -> None:
+    """Overlayed histograms of log r, one per objective; log-ratios beyond +-3 are piled into the end bins."""
+    bins = np.linspace(-3, 3, 61)
+    for objective, r in ratios.items():
+        ax.hist(np.clip(np.log(r), -3, 3), bins=bins, alpha=0.5, color=COLORS[objective], label=LABELS[objective])
+    for edge in (np.log(1 - CLIP_EPS), np.log(1 + CLIP_EPS)):
+        ax.axvline(edge, color="black", lw=0.8, ls="--")
+    ax.set_xlabel(r"$\log r$  (dashed: $\log(1 \pm \epsilon)$)")
+    ax.set_title(title, fontsize=10)
+
+
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharey=True)
+for ax, epoch in zip(axes, (1, 5, EPOCHS)):
+    pooled = {obj: np.concatenate([rec.ratios[epoch] for rec in runs[obj].values()]) for obj in runs}
+    ratio_histogram(ax, pooled, f"after {epoch} epoch{'s' if epoch > 1 else ''} (3 seeds pooled)")
+axes[0].set_ylabel("samples")
+axes[0].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
 # %%
 def spread(values, digits: int = 3) -> str:
     """'mean ± std (min … max)' with `digits` decimals (plots.mean_and_spread always uses one)."""
@@ -562,8 +586,8 @@ for objective in runs:
 # - *Bottom left:* with the plain surrogate most ratios leave the band within a few epochs. With clipping the
 #   share outside stays much lower, but **not zero**, and the table's largest $|r-1|$ is above $\epsilon$ for the
 #   clipped runs as well: clipping removes the *incentive* to move further, it does not *forbid* it
-#   (neighbouring samples share parameters and drag each other along). Notebook 05 picks this up (errata 6:
-#   "the clip makes a KL constraint unnecessary" is not true).
+#   (neighbouring samples share parameters and drag each other along). Notebook 05 picks this up: the
+#   claim that "no KL constraint is needed, the clip does the job" does not hold.
 # - *Bottom right:* the change in evaluated return since epoch 0 (each seed starts from its own policy).
 #   Compare the width of the two bands and the per-seed lines of the table. The surrogate is a reliable guide only near the old policy, so once the plain update has left that
 #   region what happens to the real return is no longer steered by the batch: read off the table which seeds
@@ -619,18 +643,15 @@ widgets.interactive(
 def explore_ratios(epoch: int = 5, seed: int = SEED) -> None:
     """Histograms of log-ratios on the batch after `epoch` epochs, plain vs clipped, for one seed."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    bins = np.linspace(-3, 3, 61)
-    for objective in ("plain", "clip"):
-        record = runs[objective][seed]
-        ax.hist(np.log(record.ratios[epoch]), bins=bins, alpha=0.5, color=COLORS[objective],
-                label=f"{LABELS[objective]}: KL {record.kl[epoch]:.3f}, outside band {record.clip_fraction[epoch]:.2f}")
-    for edge in (np.log(1 - CLIP_EPS), np.log(1 + CLIP_EPS)):
-        ax.axvline(edge, color="black", lw=0.8, ls="--")
-    ax.set_xlabel(r"$\log r$  (dashed: $\log(1 \pm \epsilon)$)")
+    ratio_histogram(ax, {obj: runs[obj][seed].ratios[epoch] for obj in runs},
+                    f"Ratios on the batch after {epoch} epochs (seed {seed})")
     ax.set_ylabel("samples")
-    ax.set_title(f"Ratios on the batch after {epoch} epochs (seed {seed})")
     ax.legend(fontsize=8)
     plt.show()
+    for objective in runs:
+        record = runs[objective][seed]
+        print(f"{objective:5s}: KL {record.kl[epoch]:.4f}, share outside the band {record.clip_fraction[epoch]:.2f}, "
+              f"largest r {record.ratios[epoch].max():.2f}, smallest r {record.ratios[epoch].min():.3f}")
 
 
 widgets.interactive(
@@ -775,7 +796,7 @@ for column, (low, high) in (("clip_fraction", (0.05, 0.2)), ("approx_kl", (0.01,
 # | diagnostic | what it measures | a common healthy range | if it is too high | if it is near zero |
 # |---|---|---|---|---|
 # | clip fraction | share of samples with $|r_t-1| > \epsilon$ in a minibatch | about 0.05 to 0.2 | steps too large for the band: lower the learning rate or the epochs, or stop early on KL | the policy barely moves: learning rate too small, or advantages all near 0 |
-# | approx KL (k3) | how far the update moved the policy | about 0.01 to 0.02 per update (many codes stop an update at 0.015 to 0.05) | the update left the trust region: early stopping (`target_kl`), smaller steps | same as above |
+# | approx KL (k3) | how far the update moved the policy | about 0.01 to 0.02 per update (Spinning Up, for example, stops an update once it passes 0.015) | the update left the trust region: early stopping (`target_kl`), smaller steps | same as above |
 # | ratio histogram | the whole distribution of $r_t$ at the end of an update | a narrow peak at 1, tails a little past $1\pm\epsilon$ | long tails, mass at extreme ratios: over-optimised batch | a spike at exactly 1: nothing learned |
 # | first-minibatch ratio | $r_t$ before any step | exactly 1 | anything else is a bug: the policy used for collection differs from the one being updated (e.g. dropout / eval mode, re-sampled or clipped actions stored) | — |
 #
@@ -789,7 +810,7 @@ for column, (low, high) in (("clip_fraction", (0.05, 0.2)), ("approx_kl", (0.01,
 #
 # | setting | common starting points | this notebook |
 # |---|---|---|
-# | clip range $\epsilon$ | 0.1 to 0.3; 0.2 in the PPO paper's main experiments | effect on KL measured below |
+# | clip range $\epsilon$ | 0.1 to 0.3; 0.2 did best in the PPO paper's MuJoCo comparison, its Atari runs used 0.1 | effect on KL measured below |
 # | epochs per batch | 3 to 10 (the paper: 10 for MuJoCo, 3 for Atari) | 10 in pre-training; 30 in section 4 on purpose |
 # | minibatches | 4 to 32 per batch | 4 in section 4 |
 # | learning rate | around $3\times10^{-4}$ (Adam), often annealed to 0 | $10^{-3}$, the library's CartPole default |
