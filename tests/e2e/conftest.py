@@ -131,8 +131,9 @@ def browser(chromium_ready):
 
 
 @pytest.fixture
-def page(browser):
-    """A new browser tab, closed after the test; uncaught page errors are collected in ``page.errors``."""
+def page(browser, lab):
+    """A new browser tab, closed after the test together with the kernels it started; uncaught page errors
+    are collected in ``page.errors``."""
     tab = browser.new_page()
     tab.set_default_timeout(60_000)
     tab.errors = []
@@ -141,3 +142,4 @@ def page(browser):
         yield tab
     finally:
         tab.close()
+        lab.shutdown_kernels()

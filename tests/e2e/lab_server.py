@@ -89,6 +89,17 @@ class LabServer:
         except OSError:
             return "(no server log)"
 
+    def shutdown_kernels(self) -> int:
+        """Shut down every kernel of this server (between tests, to free memory); return how many."""
+        kernels = self.api("/api/kernels") or []
+        for kernel in kernels:
+            try:
+                self.api(f"/api/kernels/{kernel['id']}", method="DELETE", timeout=30)
+            except urllib.error.HTTPError as err:
+                if err.code != 404:  # already gone is fine
+                    raise
+        return len(kernels)
+
     def trust(self, notebook: Path) -> None:
         """Trust ``notebook`` in this server's private trust database, as the "Trust Notebook" command does.
 
