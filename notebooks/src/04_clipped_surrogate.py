@@ -11,7 +11,7 @@
 # **Prerequisites:** notebook 03 (advantages, GAE, the policy-gradient loss $-\mathbb{E}[\log\pi(a|s)\,\hat A]$);
 # PyTorch autograd; what an Adam step does.
 #
-# **Time:** about 45 minutes to read and try; running all cells took about 90 s on a shared 2-core CPU
+# **Time:** about 45 minutes to read and try; running all cells took about 77 s on a shared 2-core CPU
 # (measured on the last build; the central experiment is most of it).
 
 # %%
@@ -84,12 +84,12 @@ for i, p in enumerate(p_old):
 # | term | meaning here |
 # |---|---|
 # | old policy $\pi_{\theta_{old}}$ | the policy that collected the batch; frozen during the update |
-# | probability ratio $r_t(\theta)$ | $\pi_\theta(a_t|s_t) / \pi_{\theta_{old}}(a_t|s_t)$: how much more (>1) or less (<1) likely the new policy makes the action that was taken |
+# | probability ratio $r_t(\theta)$ | $\pi_\theta(a_t \mid s_t) / \pi_{\theta_{old}}(a_t \mid s_t)$: how much more (>1) or less (<1) likely the new policy makes the action that was taken |
 # | surrogate objective | a function of $\theta$, estimated from the old batch, whose gradient at $\theta_{old}$ is the policy gradient |
-# | clip range $\epsilon$ | the half-width of the band $[1-\epsilon, 1+\epsilon]$ for the ratio (0.2 in the PPO paper) |
+# | clip range $\epsilon$ | the half-width of the band $[1-\epsilon, 1+\epsilon]$ for the ratio (0.2 is the usual default) |
 # | epoch | one pass over the batch; PPO runs several epochs of minibatch steps per batch |
 # | clip fraction | share of samples whose ratio is outside the band: a diagnostic of how far the update went |
-# | approximate KL | an estimate of $\mathrm{KL}(\pi_{old} \,\|\, \pi_\theta)$ from the batch: another distance diagnostic |
+# | approximate KL | an estimate of $\mathrm{KL}(\pi_{old} \,\Vert\, \pi_\theta)$ from the batch: another distance diagnostic |
 
 # %% [markdown]
 # ## 2. The maths
@@ -104,7 +104,8 @@ for i, p in enumerate(p_old):
 # $$L^{CPI}(\theta) = \hat{\mathbb{E}}_t\big[r_t(\theta)\,\hat A_t\big].$$
 # Since $\nabla_\theta r_t = r_t \nabla_\theta \log\pi_\theta(a_t|s_t)$ and $r_t = 1$ at $\theta = \theta_{old}$,
 # the gradient of $L^{CPI}$ at $\theta_{old}$ *is* the policy gradient above. Further away the estimate degrades:
-# the states, the sampled actions and the advantages all belong to the old policy. Nothing in $L^{CPI}$ says so;
+# the ratio corrects for *which actions* get sampled, but the states are those the old policy visited and the
+# advantages are the old policy's. Nothing in $L^{CPI}$ says so;
 # for a sample with $\hat A_t > 0$ it keeps rewarding a larger $r_t$ for ever.
 #
 # **The clipped surrogate** (Schulman et al. 2017, eq. 7):
@@ -589,9 +590,9 @@ for objective in runs:
 #   (neighbouring samples share parameters and drag each other along). Notebook 05 picks this up: the
 #   claim that "no KL constraint is needed, the clip does the job" does not hold.
 # - *Bottom right:* the change in evaluated return since epoch 0 (each seed starts from its own policy).
-#   Compare the width of the two bands and the per-seed lines of the table. The surrogate is a reliable guide only near the old policy, so once the plain update has left that
-#   region what happens to the real return is no longer steered by the batch: read off the table which seeds
-#   gained and which lost. The clipped copies stay near the policy that collected the data, so their return can
+#   Compare the width of the two bands and the per-seed lines of the table. The surrogate is a reliable guide
+#   only near the old policy, so once the plain update has left that region, what happens to the real return is
+#   no longer steered by the batch: read off the table which seeds gained and which lost. The clipped copies stay near the policy that collected the data, so their return can
 #   only move so far from where it started, in either direction.
 #
 # The surrogate value (top left) is the number the optimiser sees; the return (bottom right) is the number we
@@ -637,7 +638,7 @@ widgets.interactive(
 # side. Set $\hat A = 0$.
 #
 # **Explorer 2: the ratio histogram, epoch by epoch.** The recorded ratios of the central experiment (seed chosen
-# by the second slider), on a log scale so that halving and doubling look alike. Nothing is retrained here.
+# in the drop-down), on a log scale so that halving and doubling look alike. Nothing is retrained here.
 
 # %%
 def explore_ratios(epoch: int = 5, seed: int = SEED) -> None:
@@ -686,7 +687,8 @@ quiz.show("04.first_step_ratio")
 # %% [markdown]
 # **Graded answer cell.** If your course is graded, answers are read from cells like the one below (the first line
 # names the question; the cell assigns `answer`). Replace `None` by your number and run the cell: `quiz.check`
-# prints feedback. Left at `None`, the check only says that no number was given, and the grader scores it 0.
+# prints feedback. Left at `None`, `quiz.check` replies that no number was given and records no attempt, so the
+# cell earns no points.
 
 # %%
 # QUIZ: 04.clipped_value
@@ -795,7 +797,7 @@ for column, (low, high) in (("clip_fraction", (0.05, 0.2)), ("approx_kl", (0.01,
 # %% [markdown]
 # | diagnostic | what it measures | a common healthy range | if it is too high | if it is near zero |
 # |---|---|---|---|---|
-# | clip fraction | share of samples with $|r_t-1| > \epsilon$ in a minibatch | about 0.05 to 0.2 | steps too large for the band: lower the learning rate or the epochs, or stop early on KL | the policy barely moves: learning rate too small, or advantages all near 0 |
+# | clip fraction | share of samples with $\lvert r_t-1 \rvert > \epsilon$ in a minibatch | about 0.05 to 0.2 | steps too large for the band: lower the learning rate or the epochs, or stop early on KL | the policy barely moves: learning rate too small, or advantages all near 0 |
 # | approx KL (k3) | how far the update moved the policy | about 0.01 to 0.02 per update (Spinning Up, for example, stops an update once it passes 0.015) | the update left the trust region: early stopping (`target_kl`), smaller steps | same as above |
 # | ratio histogram | the whole distribution of $r_t$ at the end of an update | a narrow peak at 1, tails a little past $1\pm\epsilon$ | long tails, mass at extreme ratios: over-optimised batch | a spike at exactly 1: nothing learned |
 # | first-minibatch ratio | $r_t$ before any step | exactly 1 | anything else is a bug: the policy used for collection differs from the one being updated (e.g. dropout / eval mode, re-sampled or clipped actions stored) | — |
@@ -898,13 +900,13 @@ print(f"for comparison, no clipping (section 4): 10 vs 3 epochs: mean KL x {plai
 #
 # | term | meaning |
 # |---|---|
-# | probability ratio $r_t$ | $\pi_\theta(a_t|s_t)/\pi_{\theta_{old}}(a_t|s_t) = \exp(\texttt{logp} - \texttt{logp\_old})$; 1 before the first step |
+# | probability ratio $r_t$ | $\pi_\theta(a_t \mid s_t)/\pi_{\theta_{old}}(a_t \mid s_t) = \exp(\texttt{logp} - \texttt{logp\_old})$; 1 before the first step |
 # | $L^{CPI}$ | the plain surrogate $\hat{\mathbb{E}}[r_t \hat A_t]$; its gradient at $\theta_{old}$ is the policy gradient |
 # | $L^{CLIP}$ | $\hat{\mathbb{E}}[\min(r_t\hat A_t, \mathrm{clip}(r_t, 1-\epsilon, 1+\epsilon)\hat A_t)]$, a pessimistic lower bound of $L^{CPI}$ |
 # | clip range $\epsilon$ | half-width of the band around 1 beyond which a profitable ratio change earns nothing |
 # | pessimistic bound | gains beyond the band are ignored, losses are always counted |
-# | clip fraction | share of samples with $|r_t - 1| > \epsilon$ |
-# | approx KL (k3) | $\hat{\mathbb{E}}[(r_t-1) - \log r_t]$, a never-negative estimate of $\mathrm{KL}(\pi_{old}\|\pi_\theta)$ |
+# | clip fraction | share of samples with $\lvert r_t - 1 \rvert > \epsilon$ |
+# | approx KL (k3) | $\hat{\mathbb{E}}[(r_t-1) - \log r_t]$, a never-negative estimate of $\mathrm{KL}(\pi_{old} \Vert \pi_\theta)$ |
 # | epoch | one pass of minibatch steps over the same batch |
 # | trust region | the neighbourhood of $\pi_{old}$ in which the surrogate is a good guide |
 #
