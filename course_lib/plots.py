@@ -107,7 +107,8 @@ def learning_curves(runs: Mapping[str, Sequence], y: str = "episode_return_mean"
     return ax
 
 
-def mean_and_spread(values: Sequence[float]) -> str:
-    """Format per-seed values as 'mean ± std (min … max)' for tables printed beside a plot."""
+def mean_and_spread(values: Sequence[float], digits: int = 1) -> str:
+    """Format per-seed values as 'mean ± std (min … max)' with ``digits`` decimals, for tables beside a plot."""
     v = np.asarray(values, dtype=float)
-    return f"{v.mean():.1f} ± {v.std():.1f} ({v.min():.1f} … {v.max():.1f})"
+    f = f".{digits}f"
+    return f"{v.mean():{f}} ± {v.std():{f}} ({v.min():{f}} … {v.max():{f}})"

@@ -54,3 +54,4 @@ def test_learning_curves_draws_one_line_per_label():
 
 def test_mean_and_spread_format():
     assert plots.mean_and_spread([1.0, 2.0, 3.0]) == "2.0 ± 0.8 (1.0 … 3.0)"
+    assert plots.mean_and_spread([0.001, 0.003], digits=4) == "0.0020 ± 0.0010 (0.0010 … 0.0030)"
