@@ -1050,7 +1050,7 @@ def reinforce_loss(logp, returns, values):
     return -(logp * returns).mean()
 
 # %%
-exercises.check("03.baseline", reinforce_loss)
+exercises.check("03.baseline", reinforce_loss);
 
 # %% [markdown]
 # After a real attempt, `exercises.solution("03.baseline")` prints a worked solution with an explanation.
@@ -1081,7 +1081,7 @@ def update_actor(optimizer, logp, adv):
     return loss
 
 # %%
-exercises.check("03.scalar_loss", update_actor)
+exercises.check("03.scalar_loss", update_actor);
 
 # %% [markdown]
 # After a real attempt, `exercises.solution("03.scalar_loss")` prints a worked solution with an explanation.
