@@ -102,6 +102,7 @@ def lab(chromium_ready):
     """A JupyterLab server on 127.0.0.1 serving the repository root; stopped (with its kernels) afterwards."""
     from lab_server import start_lab
 
+    checkpoints_before = set(_checkpoint_dirs())
     server = start_lab(REPO)
     try:
         yield server
@@ -109,6 +110,13 @@ def lab(chromium_ready):
         server.stop()
     leftover = server.leftover_pids()
     assert not leftover, f"processes of the JupyterLab server still running after stop(): {leftover}"
+    added = sorted(set(_checkpoint_dirs()) - checkpoints_before)
+    assert not added, f"the browser session wrote checkpoint folders into the repository: {added}"
+
+
+def _checkpoint_dirs() -> list[Path]:
+    """Jupyter checkpoint folders inside the repository (outside .venv)."""
+    return [p for p in REPO.rglob(".ipynb_checkpoints") if ".venv" not in p.parts]
 
 
 @pytest.fixture(scope="module")

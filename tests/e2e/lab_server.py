@@ -2,8 +2,8 @@
 
 The server is the course environment's own ``jupyter lab`` (the one next to the running Python), bound to
 127.0.0.1 on a free port with a token chosen here, serving the repository root. Everything the server writes
-(runtime files, settings, workspaces, trust database) goes to a fresh temporary folder, and the lab settings
-turn autosave off, so a browser test never rewrites a committed notebook.
+(runtime files, settings, workspaces, trust database, checkpoints) goes to a fresh temporary folder, and the
+lab settings turn autosave off, so a browser test never rewrites a committed notebook or adds files beside it.
 
 ``LabServer.stop()`` always leaves nothing running: it asks the server to shut down (which stops its kernels),
 then terminates the process group it started, then kills any kernel still holding a connection file in the
@@ -228,6 +228,8 @@ def start_lab(root: Path, timeout: float = 90.0, extra_env: dict[str, str] | Non
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
         "--ServerApp.terminals_enabled=False",
+        # Lab checkpoints a notebook when it opens it; keep those copies out of the repository
+        f"--FileCheckpoints.checkpoint_dir={home / 'checkpoints'}",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
