@@ -17,8 +17,8 @@
 #
 # **Prerequisites:** notebook 01 (actor, critic, TD error); Python, NumPy and a little PyTorch.
 #
-# **Time:** about 60 minutes to read and try the widgets; running all cells took **about 95 s** on a 2-core CPU
-# shared with other jobs (measured when this notebook was built; an idle machine is faster). The longer
+# **Time:** about 60 minutes to read and try the widgets; running all cells took **70–105 s** on a 2-core CPU
+# shared with other jobs (measured over several builds; an idle machine is faster). The longer
 # experiments were run once by scripts in `notebooks/scripts/` and are loaded from `notebooks/data/`.
 #
 # The section titles follow the course skeleton: intuition, maths, build it, experiments, explore, check your
@@ -36,7 +36,6 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import display
 from tqdm.auto import tqdm
 
 from course_lib import exercises, plots, quiz
@@ -395,15 +394,15 @@ print(f"bins {check_bins}, seed {SEEDS[0]}, first {len(live_returns)} episodes: 
       f"identical episode by episode: {np.array_equal(live_returns, stored['prefix_returns'])}")
 
 # %%
-def table_summary(runs):
-    """Per grid: table entries, mean visited fraction, last-100 training return and greedy evaluation return."""
+def group_by_grid(runs):
+    """The stored runs grouped by grid: {bins per dimension (tuple of 4): [one run dict per seed]}."""
     by_bins = {}
     for r in runs:
         by_bins.setdefault(tuple(r["bins"]), []).append(r)
     return by_bins
 
 
-tables_by_bins = table_summary(tables["runs"])
+tables_by_bins = group_by_grid(tables["runs"])
 print(f"{'grid':>14} {'entries':>8} {'visited':>8}   {'last-100 training return':>28}   "
       f"{'greedy eval return (' + str(tables['eval_episodes']) + ' episodes)':>34} {'env steps':>9}")
 for grid_bins, runs in tables_by_bins.items():
@@ -494,10 +493,10 @@ plt.show()
 
 # %% [markdown]
 # With a budget this short and three seeds, compare the gap between the two means with their spread (the
-# min … max ranges) before reading anything into the ranking. What does not depend on luck: DQN's small network (its parameter
-# count is in the table) covers CartPole's continuous state with no grid at all, and its value estimates stay
-# within the bound that a reward of 1 per step allows. DQN also spends more computation per env step (a gradient step on a replayed minibatch every
-# 4 steps); the wall-clock column shows it.
+# min … max ranges) before reading anything into the ranking. What does not depend on luck: DQN's small
+# network (its parameter count is in the table) covers CartPole's continuous state with no grid at all, and its
+# value estimates stay within the bound that a reward of 1 per step allows. DQN also spends more computation per
+# env step (a gradient step on a replayed minibatch every 4 steps); the wall-clock column shows it.
 #
 # The same two settings with a 50,000-step budget, run once by `notebooks/scripts/nb02_head_to_head.py`
 # (stored in `data/nb02_head_to_head.json`; the cell checks that the stored settings are the ones above):
@@ -585,9 +584,10 @@ for d in (1, 2, 3, 4, 5):
 # %% [markdown]
 # Read the table row by row: the grid's cost multiplies by 11 with every added action dimension (and its answer
 # is only as fine as the grid), while gradient ascent costs the same for every $d$ but gives no guarantee: the
-# "worst start" column shows starts that stopped at a local maximum far below the best one. And this search is needed **at every step to act, and for every sample of every minibatch to
-# build the target** $\max_{a'} Q(s', a')$. Methods that keep a Q-function for continuous actions add an actor
-# to do this search for them (DDPG, TD3, SAC; see Further reading).
+# "worst start" column shows starts that stopped at a local maximum far below the best one. And this search is
+# needed **at every step to act, and for every sample of every minibatch to build the target**
+# $\max_{a'} Q(s', a')$. Methods that keep a Q-function for continuous actions add an actor to do this search
+# for them (DDPG, TD3, SAC; see Further reading).
 #
 # With one action dimension, discretising is cheap, and it can work very well. The measured experiment, run once
 # by `notebooks/scripts/nb02_pendulum.py` (stored in `data/nb02_pendulum.json`), compares on Pendulum-v1 with the
@@ -983,8 +983,12 @@ def select_action(actor, obs):
 exercises.check("02.continuous_sampling", select_action);
 
 # %% [markdown]
-# After you have tried, `exercises.solution("02.continuous_sampling")` shows a worked solution and explains why
-# the quick fix `actor(obs).sample()` fails too.
+# After you have tried, `exercises.solution("02.continuous_sampling")` shows a worked solution.
+#
+# **Erratum (a fix that circulates for this bug).** `action = actor(state).sample()` does not run: an actor
+# like the one above returns a tensor of means, and a tensor has no `.sample()`. The distribution has to be
+# built first, from the mean and the standard deviation, and then sampled. Store that sample as it is (its
+# log-probability is what the policy gradient needs) and clip only the copy you send to `env.step`.
 #
 # ### 7.2 A Q target that bootstraps past the end
 #
@@ -1026,6 +1030,10 @@ exercises.check("02.terminal_bootstrap", q_targets);
 # | DQN target network | copied every 500 env steps | not varied here; it keeps the target $y$ from moving with every gradient step |
 # | A2C | 8 envs × 8 steps, lr $10^{-3}$ constant | cheap per env step (section 4.3's wall-clock column) |
 # | action discretisation | 3, 5, 11 torques | fine for one dimension (section 4.4); the output count is $k^d$ |
+#
+# Learning rates are often quoted as a rule ("actor $10^{-4}$, critic $10^{-3}$"). They are starting points at
+# best: the A2C above trains actor and critic with one optimiser at $10^{-3}$ and learns CartPole (section 4.3),
+# and the right values change with the network, the batch size and the reward scale.
 #
 # **Diagnostics and healthy ranges**
 #
@@ -1088,6 +1096,12 @@ exercises.check("02.terminal_bootstrap", q_targets);
 #   output branch per action dimension instead of $k^d$ joint outputs.
 # * **Pardo et al. (2018)**, "Time Limits in Reinforcement Learning": why `truncated` must keep its bootstrap.
 # * **Henderson et al. (2018)**, "Deep Reinforcement Learning that Matters": seeds, variance and fair comparisons.
+#
+# *A note on dates:* DDPG, TD3, SAC and TRPO are sometimes listed as "post-2020" research. They are not: TRPO
+# is from 2015, DDPG from 2015/16, TD3 and SAC from 2018. Work on these questions that does date from after 2020
+# includes Andrychowicz et al. (2021), "What Matters in On-Policy Reinforcement Learning?", a large study of
+# the design choices of on-policy actor-critics, and Huang et al. (2022), "The 37 Implementation Details of
+# Proximal Policy Optimization".
 
 # %% [markdown]
 # ## 11. Glossary and key takeaways
