@@ -340,7 +340,7 @@ def test_ppo_continuous_stores_unclipped_actions_and_learns_log_std():
 
 
 def test_a2c_single_step_matches_manual_gradient():
-    config = a2c.A2CConfig(num_envs=2, num_steps=16, max_grad_norm=None, ent_coef=0.01)
+    config = a2c.A2CConfig(num_envs=2, num_steps=16, max_grad_norm=None, ent_coef=0.01, gae=False, norm_adv=False)
     agent, rollout = _rollout(config)
     manual = ActorCriticAgent(agent.spec)
     manual.load_state_dict(agent.state_dict())

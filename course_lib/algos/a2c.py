@@ -4,8 +4,8 @@ One update = one gradient step on the whole rollout (N envs x T steps), minimisi
 
     loss = -E[log pi(a_t|s_t) A_t] + c1 * 0.5 E[(V(s_t) - R_t)^2] - c2 * H
 
-with A_t from GAE(gamma, lam), or (``gae=False``, the classic A2C) from n-step returns bootstrapped at the end of
-the rollout: R_t = r_t + gamma r_{t+1} + ... + gamma^{T-t} V(s_T). Compare with ``ppo.py``: the same rollout,
+with A_t from GAE(gamma, lam) (the default), or (``gae=False``, the classic A2C) from n-step returns bootstrapped
+at the end of the rollout: R_t = r_t + gamma r_{t+1} + ... + gamma^{T-t} V(s_T). Compare with ``ppo.py``: the same rollout,
 advantages, networks and outer loop; PPO replaces the single step by several epochs on a clipped objective.
 """
 from __future__ import annotations
@@ -32,16 +32,19 @@ __all__ = ["A2CConfig", "A2CLearner", "train"]
 
 @dataclass
 class A2CConfig(ActorCriticConfig):
-    """A2C's settings; the defaults solve CartPole-v1 (n-step returns with T = 8, 8 envs)."""
+    """A2C's settings; the defaults solve CartPole-v1 (8 envs x 8 steps, GAE(0.9), normalised advantages).
+
+    The classic A2C (Mnih et al. 2016) uses n-step returns: ``gae=False`` (then ``lam`` is unused).
+    """
 
     num_envs: int = 8
     num_steps: int = 8
     gamma: float = 0.99
-    gae: bool = False
-    lam: float = 1.0
+    gae: bool = True
+    lam: float = 0.9
     learning_rate: float = 1e-3
     anneal_lr: bool = True
-    norm_adv: bool = False
+    norm_adv: bool = True
     ent_coef: float = 0.0
     vf_coef: float = 0.5
     max_grad_norm: float | None = 0.5

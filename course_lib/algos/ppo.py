@@ -56,9 +56,9 @@ class PPOConfig(ActorCriticConfig):
     num_steps: int = 32
     gamma: float = 0.98
     lam: float = 0.8
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     anneal_lr: bool = True
-    update_epochs: int = 10
+    update_epochs: int = 20
     """K: passes over the rollout per update."""
     num_minibatches: int = 1
     """Minibatches per epoch; each has about N * T / num_minibatches samples."""
