@@ -294,3 +294,12 @@ def test_list_exercises_by_number_or_name_and_unknown_values_are_rejected():
         exercises.list_exercises("08")
     with pytest.raises(ValueError, match="exercise_id must be one of: 01.detach_critic"):
         exercises.get_exercise("01.nope")
+
+
+def test_check_result_displays_as_one_short_line_in_ipython():
+    from IPython.lib.pretty import pretty
+
+    from course_lib.exercises import CheckResult
+
+    assert pretty(CheckResult(False, "long hint " * 20, 0, 2)) == "<CheckResult FAIL: 0/2 points>"
+    assert pretty(CheckResult(True, "ok", 2, 2)) == "<CheckResult PASS: 2/2 points>"

@@ -58,6 +58,11 @@ class CheckResult:
     def __str__(self) -> str:
         return ("PASS" if self.passed else "FAIL") + " — " + self.message
 
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        """Short display in Jupyter when a check cell ends with the call (check() already printed the message)."""
+        verdict = "PASS" if self.passed else "FAIL"
+        printer.text(f"<CheckResult {verdict}: {self.points:g}/{self.max_points:g} points>")
+
 
 @dataclass(frozen=True)
 class Case:
