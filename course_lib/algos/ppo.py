@@ -50,7 +50,12 @@ _OBJECTIVES = ("clip", "unclipped", "kl_penalty")
 
 @dataclass
 class PPOConfig(ActorCriticConfig):
-    """PPO's settings. The defaults solve CartPole-v1 quickly; see ``pendulum_config()`` for Pendulum-v1."""
+    """PPO's settings. The defaults solve CartPole-v1 quickly; see ``pendulum_config()`` for Pendulum-v1.
+
+    CartPole defaults: rollout size (8 envs x 32 steps), gamma = 0.98 and lam = 0.8 as tuned by rl-baselines3-zoo;
+    20 epochs on one full-batch minibatch at lr 2e-3 (annealed, like the clip range) chosen by a 6-seed sweep
+    (median steps-to-475 about 23k; every seed within 50k).
+    """
 
     num_envs: int = 8
     num_steps: int = 32
