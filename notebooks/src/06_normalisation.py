@@ -14,8 +14,9 @@
 # **Prerequisites:** notebook 03 (advantages, baselines, GAE) and notebook 04 (PPO's clipped surrogate and its
 # minibatch loop); what mean, variance and standard deviation are.
 #
-# **Time:** about 50 minutes to read and try; running all cells took about (not yet measured) on a shared 2-core CPU
-# (measured on the last build). The long central experiment (15 training runs) is precomputed by a script and loaded.
+# **Time:** about 50 minutes to read and try; running all cells took 30 to 50 s on a shared 2-core CPU
+# (measured on the last builds, while other jobs used the same machine). The long central experiment (15 training
+# runs) is precomputed by a script and loaded.
 
 # %%
 import copy
@@ -66,7 +67,7 @@ np.set_printoptions(precision=4, suppress=True)
 #   on a curve: each sample is measured against the others in the same minibatch. The ranking inside the sitting
 #   survives; a small sitting gives a noisy curve.
 # - **Rewards** are *divided* by a running estimate of the spread of the discounted return, so that the critic's
-#   targets are of order 1 whatever the task's units. They are never shifted (the payroll's hourly fee).
+#   targets are of order 1 whatever the task's units. They are never shifted: that would be the payroll's hourly fee.
 # - **Observations** are standardised feature by feature with running statistics, like a calibration sheet that
 #   converts each sensor to common units. The sheet is part of the instrument: it is saved with the agent and not
 #   changed while the agent is being tested.
@@ -100,7 +101,8 @@ def draw_pipeline() -> None:
     box(0.52, 0.50, "RewardScaler\n$r\\,/\\,\\mathrm{std}(G)$, no shift", normaliser)
     box(0.84, 0.50, "GAE$(\\gamma, \\lambda)$\n$\\hat A_t$,  $R_t = \\hat A_t + V_t$", plain)
     box(0.52, 0.10, "value loss\n$(V - R)^2$, raw $\\hat A$ inside $R$", plain)
-    box(0.84, 0.10, "$(\\hat A - \\mathrm{mean})\\,/\\,\\mathrm{std}$\nper minibatch $\\rightarrow$ policy loss", normaliser)
+    box(0.84, 0.10, "$(\\hat A - \\mathrm{mean})\\,/\\,\\mathrm{std}$\nper minibatch $\\rightarrow$ policy loss",
+        normaliser)
     arrow(0.10, 0.62, 0.19, 0.84)
     arrow(0.12, 0.535, 0.20, 0.50)
     arrow(0.31, 0.88, 0.40, 0.88)
@@ -153,9 +155,10 @@ draw_pipeline()
 # 2. **Scaling** by $1/(\sigma+\epsilon) > 0$ is the same for every sample: the direction is unchanged, only the
 #    length. With plain SGD that is a learning rate that adapts per batch. PPO uses **Adam**, whose step
 #    $m_t/(\sqrt{v_t}+\epsilon_{Adam})$ does not change when every gradient is multiplied by the same constant (checked
-#    below). So under Adam the scale matters only *relative to something*: between batches (a batch with huge
-#    advantages no longer outweighs the others) and against the other terms of the loss (the entropy bonus
-#    $c_2 H$ and, with a shared network or one global gradient-norm clip, the value loss).
+#    below), as long as the gradients stay well above $\epsilon_{Adam}$ (section 4.6 meets a case where they do not).
+#    So under Adam the scale matters only *relative to something*: between batches (a batch with huge advantages no
+#    longer outweighs the others) and against the other terms of the loss (the entropy bonus $c_2 H$ and, with a
+#    shared network or one global gradient-norm clip, the value loss).
 #
 # What normalisation **does not change**: the order of the advantages inside the batch, the ratio and the clip,
 # and the critic's targets $R_t = \hat A_t + V(s_t)$, which are built from the *raw* advantages. What it **does
@@ -186,7 +189,7 @@ draw_pipeline()
 # worth
 # $$G(k) = c\,\frac{1-\gamma^{k}}{1-\gamma},$$
 # which grows with $k$ if $c > 0$, does not depend on $k$ if $c = 0$, and shrinks with $k$ if $c < 0$. In an episodic
-# task the sign of the per-step reward decides whether the agent wants to live or to die.
+# task the sign of the per-step reward decides whether the agent wants its episodes long or short.
 #
 # ### 2.3 Observation normalisation with running statistics
 #
@@ -237,7 +240,7 @@ print(f"|E_a[grad log pi]| for a categorical policy, exact sum over actions: {ex
 print(f"|l_bar| on one batch of 32 sampled actions (Gaussian actor):          {g_score.norm().item():.4f}")
 
 
-def adam_steps(loss_factor: float, optimiser: str, steps: int = 5) -> torch.Tensor:
+def parameter_change(loss_factor: float, optimiser: str, steps: int = 5) -> torch.Tensor:
     """Parameter change of a fresh copy of `tiny` after `steps` steps on loss_factor * (policy loss)."""
     model = copy.deepcopy(tiny)
     start = torch.cat([p.detach().flatten() for p in model.parameters()])
@@ -253,7 +256,7 @@ def adam_steps(loss_factor: float, optimiser: str, steps: int = 5) -> torch.Tens
 
 
 for name in ("adam", "sgd"):
-    change_1, change_100 = adam_steps(1.0, name), adam_steps(100.0, name)
+    change_1, change_100 = parameter_change(1.0, name), parameter_change(100.0, name)
     print(f"{name}: size of the parameter change with the loss x 100, relative to x 1: "
           f"{(change_100.norm() / change_1.norm()).item():.4f}")
 
@@ -392,8 +395,8 @@ print(f"rewards x 100: largest change of any scaled reward {np.abs(lib_100 - lib
 
 # %% [markdown]
 # The last line is the point of dividing by the return's std: the learner sees **the same numbers** whether the
-# environment pays in cents or in euros, so one set of hyper-parameters fits both. (Up to $\epsilon$ and the clip,
-# PPO with reward scaling trains identically on the two.)
+# environment pays in cents or in euros, so one set of hyper-parameters fits both. (Up to $\epsilon$, the clip and
+# floating-point rounding, PPO with reward scaling trains identically on the two.)
 #
 # ### 3.4 Observation statistics that travel with the agent
 #
@@ -428,9 +431,9 @@ print("the same probe through a fresh normaliser (mean 0, var 1: the raw observa
 #
 # ### 4.1 Advantages of a real batch, at the start of training
 #
-# One rollout of PPO's Pendulum settings (`ppo.pendulum_config()`: 4 envs × 256 steps, $\gamma = 0.9$,
-# $\lambda = 0.95$) with a freshly initialised agent and **raw** rewards, then GAE. The critic knows nothing yet
-# and predicts values near 0, while Pendulum's rewards lie between about $-16.3$ and $0$.
+# One rollout with PPO's Pendulum settings (`ppo.pendulum_config()`, the numbers that matter are printed below), a
+# freshly initialised agent and **raw** rewards, then GAE. The critic knows nothing yet and predicts values near 0,
+# while Pendulum's rewards lie between about $-16.3$ and $0$.
 
 # %%
 cfg = ppo.pendulum_config()
@@ -471,7 +474,7 @@ axes[2].set_ylabel(f"per minibatch of {MB_SIZE}")
 axes[2].set_title("the same samples, two normalisations", fontsize=10)
 plt.tight_layout()
 plt.show()
-print(f"batch of B = {B} valid steps")
+print(f"{cfg.num_envs} envs x {cfg.num_steps} steps, gamma {cfg.gamma}, lam {cfg.lam}: batch of B = {B} valid steps")
 print(f"raw advantages: mean {adv_raw.mean():.2f}, std {adv_raw.std(correction=0):.2f}, "
       f"share negative {(adv_raw < 0).double().mean():.0%}")
 print(f"normalised per batch: share negative {(adv_batch_norm < 0).double().mean():.0%}")
@@ -485,10 +488,10 @@ print(f"rank order kept by per-batch normalisation: {bool(torch.equal(adv_raw.ar
 # Read the left panel with 2.1 in mind: at the start of training the raw advantages are essentially all **negative**,
 # because the untrained critic overestimates every state. A plain policy gradient would push the probability of
 # *every* sampled action down. After normalisation (middle) the samples above the batch average are pushed up and
-# those below it down (the printed share), ranked exactly as before. Per-minibatch statistics (orange, right) are estimates from fewer samples: the same
-# sample gets a slightly different weight depending on which minibatch it lands in. The printed spread of the
-# minibatch means and stds is that estimation noise; the explorer in section 5 shows how it grows as minibatches
-# shrink.
+# those below it down (the printed share), ranked exactly as before. Per-minibatch statistics (orange, right) are
+# estimates from fewer samples: the same sample gets a slightly different weight depending on which minibatch it
+# lands in. The printed spread of the minibatch means and stds is that estimation noise; the explorer in section 5
+# shows how it grows as minibatches shrink.
 #
 # ### 4.2 How much noise does centring remove from the gradient?
 #
@@ -688,13 +691,14 @@ for label, hists in shift_histories.items():
 # %% [markdown]
 # The two runs differ only by the constant added to the rewards, and the printed episode lengths move in opposite
 # directions: with the shifted rewards PPO learns, correctly, what it is now paid for, which is letting the pole
-# fall as fast as possible. Scaling was on in both runs and changed nothing about *what* was learned.
+# fall as fast as possible. Scaling was on in both runs and cannot undo a shift: dividing by a positive number
+# keeps the sign of every reward.
 #
 # **The right version.** Advantages are centred and scaled per (mini)batch: that happens after GAE, inside the
 # update, and only weights the policy loss. Rewards are only **scaled**, by a running std of the discounted return
 # computed with the algorithm's own $\gamma$ (Engstrom et al. 2020; Huang et al. 2022; Gymnasium's `NormalizeReward`
 # and SB3's `VecNormalize` do the same). A shift is harmless only when the episode length does not depend on the
-# policy, as in Pendulum, whose episodes always run for 200 steps.
+# policy, as in Pendulum, whose episodes always end at the 200-step time limit (bootstrapped, not terminated).
 #
 # ### 4.5 Observation normalisation on Pendulum
 #
@@ -763,14 +767,14 @@ print(f"if evaluation kept updating them, 2000 random-policy observations would 
 # The weights alone are not the agent: without its statistics the same network sees inputs on a scale it never
 # trained on, and the evaluation above collapses. A normaliser that keeps updating during evaluation does less
 # damage after 100k training observations (last line: the statistics barely move), but the evaluation then depends
-# on what was evaluated and in which order, and evaluation data leaks into the agent; early in training, when the
-# counts are small, the drift is large. Exercise 06.frozen_obs_norm in section 7 is that bug.
+# on what was evaluated and in which order, and evaluation data leaks into the agent. Early in training the counts
+# are small, and since a new batch enters the merge with weight $n_b/n$, the same data would move the statistics
+# much further. Exercise 06.frozen_obs_norm in section 7 is that bug.
 #
 # ### 4.6 The central experiment: PPO on Pendulum with and without each normalisation
 #
-# **Set-up.** `course_lib.algos.ppo` with `ppo.pendulum_config()` (4 envs × 256 steps, 10 epochs of 4 minibatches,
-# $\gamma = 0.9$, $\lambda = 0.95$, learning rate $10^{-3}$ annealed, $\epsilon = 0.2$, global gradient-norm clip 0.5),
-# 100,000 steps per run, 3 seeds per variant. Only the three switches change:
+# **Set-up.** `course_lib.algos.ppo` with `ppo.pendulum_config()` (its settings, as stored with the results, are
+# printed under the plot), 100,000 steps per run, 3 seeds per variant. Only the three switches change:
 #
 # | variant | advantage normalisation (per minibatch) | reward scaling | observation normalisation |
 # |---|---|---|---|
@@ -780,7 +784,7 @@ print(f"if evaluation kept updating them, 2000 random-policy observations would 
 # | no_obs | on | on | **off** (the library's default for Pendulum) |
 # | none | off | off | off |
 #
-# Fifteen runs of about a minute each do not fit into this notebook, so
+# Fifteen runs of one to three minutes each (on this shared machine) do not fit into this notebook, so
 # `notebooks/scripts/nb06_pendulum_ablation.py` ran them once and saved the learning curves and evaluations to
 # `notebooks/data/nb06_pendulum_ablation.json` (regenerate with
 # `.venv/bin/python notebooks/scripts/nb06_pendulum_ablation.py` from the repository root). Each final policy was
@@ -814,6 +818,11 @@ fig.suptitle(f"PPO on Pendulum-v1, {ablation['total_steps']:,} steps (line: mean
 plt.tight_layout()
 plt.show()
 
+base = ablation["base_config"]
+print(f"settings: {base['num_envs']} envs x {base['num_steps']} steps, {base['update_epochs']} epochs of "
+      f"{base['num_minibatches']} minibatches, gamma {base['gamma']}, lam {base['lam']}, learning rate "
+      f"{base['learning_rate']} (annealed: {base['anneal_lr']}), clip eps {base['clip_eps']}, global gradient-norm "
+      f"clip {base['max_grad_norm']}, Adam eps {base['adam_eps']}")
 print(f"final evaluation ({ablation['eval_episodes']} deterministic episodes per run; per-seed means summarised)")
 final_eval = {}
 for variant, runs in runs_by_variant.items():
@@ -878,11 +887,12 @@ for variant in VARIANT_ORDER:
 #   harmful. That is surprising enough to look for the reason, in the next cell.
 #
 # **Why advantage normalisation hurts when rewards are not scaled.** One minibatch of 256 samples from the batch of
-# 4.1 (fresh agent), the loss PPO minimises (clipped policy loss $+\,0.5\,\times$ value loss), with raw rewards and
+# 4.1 (fresh agent), the loss PPO minimises (clipped policy loss $+\,c_1\,\times$ value loss), with raw rewards and
 # with the rewards divided by the divisor the $\gamma = 0.9$ scaler settled on in 4.3. `pendulum_config` clips the
-# global gradient norm (actor and critic together) to 0.5. The last column is the size of Adam's *first* step for
-# each actor parameter, as a fraction of the learning rate, $|g|/(|g| + \epsilon_{Adam})$ with
-# $\epsilon_{Adam} = 10^{-5}$, averaged over the actor's parameters.
+# global gradient norm, actor and critic together (the limit is printed with the table). The last column is the
+# size of Adam's *first* step for each actor parameter, as a fraction of the learning rate,
+# $|g|/(|g| + \epsilon_{Adam})$ (Adam's first step is exactly that, since its moment estimates start from the first
+# gradient), averaged over the actor's parameters.
 
 # %%
 def loss_gradients(rewards_divisor: float, norm_adv: bool) -> tuple[float, float, float, float]:
@@ -909,6 +919,7 @@ def loss_gradients(rewards_divisor: float, norm_adv: bool) -> tuple[float, float
 
 
 divisor = scalers[0.9].std
+print(f"global gradient-norm clip {cfg.max_grad_norm}, Adam eps {cfg.adam_eps}")
 print(f"rewards           adv. normalisation  |g_actor|  |g_critic|  clip coefficient  Adam first step (x lr)")
 for label, d in (("raw", 1.0), (f"divided by {divisor:.1f}", divisor)):
     for norm_adv in (True, False):
@@ -951,7 +962,7 @@ def explore_minibatch(size: int = 16) -> None:
     axes[0].set_xlabel("in units of the full batch's std")
     axes[0].set_title(f"400 minibatches of {size}", fontsize=10)
     axes[0].legend(fontsize=8)
-    s = noise_summary(minibatch_gradients(adv_raw, size, draws=200, seed=size))
+    s = noise_summary(minibatch_gradients(adv_raw, size, draws=120, seed=size))
     names = ["raw", "centred", "normalised"]
     axes[1].bar(names, [s[f"cos_{k}"] for k in names], color=[plots.PALETTE[3], plots.PALETTE[2], plots.PALETTE[0]])
     axes[1].set_ylim(-0.2, 1)
@@ -1029,8 +1040,8 @@ quiz.show("06.obs_norm_eval")
 # %% [markdown]
 # **Graded answer cell.** If your course is graded, answers are read from cells like the one below: its first line
 # names the question, and the cell assigns `answer` (here a number). Replace `None` with your answer and run the
-# cell; `quiz.check` prints feedback. Left at `None`, `quiz.check` says it cannot check the answer (no error), and the
-# grader gives the cell 0 points with the same reason.
+# cell; `quiz.check` prints feedback. Left at `None`, `quiz.check` says it cannot check the answer (no error and no
+# attempt recorded), and the grader gives the cell 0 points with the reason "not answered".
 
 # %%
 # QUIZ: 06.advantage_normalisation_value
