@@ -1,0 +1,1114 @@
+# %% [markdown]
+# # 01 · Actor-critic basics: an actor that acts, a critic that judges
+#
+# **After this notebook you can**
+#
+# 1. say what the actor and the critic each learn, and write the policy-gradient estimate with an advantage;
+# 2. write the critic's regression target and the TD error, and tell a *terminated* step from a *truncated* one
+#    (the Gymnasium 1.x API);
+# 3. build a one-step (TD(0)) actor-critic in about fifty lines of PyTorch, and explain why the TD error must
+#    be detached *and* why detaching $V(s)$ alone is not enough;
+# 4. train the course library's A2C on CartPole-v1 over three seeds and read its learning curves and diagnostics;
+# 5. look inside a trained agent: compare the critic's $V(s_t)$ with the return that really followed, and read
+#    the actor's action probabilities along an episode.
+#
+# **Prerequisites:** Python and PyTorch basics (tensors, autograd, an optimiser step); the vocabulary of Markov
+# decision processes (state, action, reward, discount $\gamma$, return). No earlier notebook is needed.
+#
+# **Time:** about 45 minutes to read and try. Running all cells takes **1 to 2 minutes** on a 2-core CPU without a
+# GPU: about 25 s of CPU time; measured 108 s wall-clock when this notebook was last built, on a machine shared
+# with other jobs.
+#
+# **Contents:** 1 Intuition · 2 Maths · 3 Build it · 4 Experiments · 5 Explore · 6 Check your understanding ·
+# 7 Debug the bug · 8 In practice · 9 Critical view · 10 Further reading · 11 Glossary and takeaways
+
+# %% tags=["nb01-td0"]
+import copy
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import gymnasium as gym
+import ipywidgets as widgets
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.distributions import Categorical
+from tqdm.auto import tqdm
+
+from course_lib import exercises, plots, quiz
+from course_lib.training import History, UpdateRow
+
+torch.set_num_threads(1)
+plots.use_course_style()
+SEED = 0
+SEEDS = [SEED, SEED + 1, SEED + 2]
+torch.manual_seed(SEED)
+print("torch", torch.__version__, "| gymnasium", gym.__version__)
+
+# %% [markdown]
+# ## 1. Intuition and terms
+#
+# Think of a learner driver and an instructor in the passenger seat. The **learner (the actor)** decides what
+# to do: steer, brake, accelerate. The **instructor (the critic)** never touches the wheel. What the instructor
+# does is keep a running guess of *how well this drive will go from here*. After each manoeuvre the instructor
+# compares two things: the guess made a moment ago, and what actually happened (the immediate outcome plus the
+# new guess from the new situation). The difference is a **surprise**. A pleasant surprise tells the learner
+# "whatever you just did, do it a bit more often in situations like this"; an unpleasant one says the opposite.
+# The instructor uses the same surprise to correct their own guessing.
+#
+# Two things the analogy gets right, and one it hides:
+#
+# * the critic **does not know the right action**: it only scores situations, and its score is only as good as
+#   what it has learned so far;
+# * the feedback is a **difference** (better or worse than expected), not the raw score: a good situation is not
+#   a reason to repeat an action unless the action made it better than expected (section 2 makes this exact);
+# * unlike a human instructor, the critic starts out *knowing nothing*; both learn at the same time, which is
+#   where most of the practical trouble comes from.
+#
+# In reinforcement-learning terms, on CartPole-v1 (push a cart left or right so that the pole on it stays up;
+# reward $+1$ per step, at most 500 steps):
+
+# %%
+def draw_actor_critic_loop() -> None:
+    """A small diagram of one step of an actor-critic agent interacting with its environment."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 5.1)
+    ax.axis("off")
+    boxes = {
+        "actor": (0.4, 3.0, "Actor  $\\pi_\\theta(a\\mid s)$\nchooses the action", plots.PALETTE[0]),
+        "critic": (6.4, 3.0, "Critic  $V_\\phi(s)$\npredicts the return", plots.PALETTE[1]),
+        "env": (3.4, 0.3, "Environment\n(CartPole-v1)", plots.PALETTE[2]),
+    }
+    for x, y, text, colour in boxes.values():
+        face = matplotlib.colors.to_rgba(colour, alpha=0.15)
+        ax.add_patch(plt.Rectangle((x, y), 3.2, 1.5, facecolor=face, edgecolor=colour, lw=2))
+        ax.text(x + 1.6, y + 0.75, text, ha="center", va="center", fontsize=10)
+
+    def arrow(xy_from, xy_to, label, label_xy, style="-", colour="0.2"):
+        ax.annotate("", xy=xy_to, xytext=xy_from,
+                    arrowprops=dict(arrowstyle="->", lw=1.8, color=colour, linestyle=style))
+        ax.text(*label_xy, label, fontsize=9, ha="center", va="center", color=colour)
+
+    arrow((1.2, 3.0), (3.4, 1.05), "action $a_t$", (1.6, 1.8))
+    arrow((4.3, 1.8), (3.0, 3.0), "state $s_t$", (4.35, 2.45))
+    arrow((6.6, 1.8), (7.6, 3.0), "$s_t,\\ r_t,\\ s_{t+1}$,\nterminated?", (8.5, 2.3))
+    arrow((6.4, 3.75), (3.6, 3.75), "TD error $\\delta_t$ (detached)", (5.0, 4.1), style="--",
+          colour=plots.PALETTE[3])
+    ax.text(5.0, 3.3, "better or worse\nthan expected?", fontsize=9, ha="center", va="center", color=plots.PALETTE[3])
+    ax.set_title("One step of a one-step actor-critic", fontsize=11, pad=12)
+    plt.show()
+
+
+draw_actor_critic_loop()
+
+# %% [markdown]
+# | term | symbol / code name | meaning |
+# |---|---|---|
+# | policy (actor) | $\pi_\theta(a \mid s)$, `actor` | a network with parameters $\theta$ that outputs a distribution over actions; here two **logits** (left, right) |
+# | state value (critic) | $V_\phi(s)$, `critic` | a network with parameters $\phi$ that predicts the expected discounted return from state $s$ when following $\pi_\theta$ |
+# | return | $G_t = \sum_{k \ge 0} \gamma^k r_{t+k}$, `ret` | the discounted sum of rewards that actually followed step $t$ |
+# | action value | $Q^\pi(s, a)$ | expected return after taking $a$ in $s$, then following $\pi$ |
+# | advantage | $A^\pi(s, a) = Q^\pi(s, a) - V^\pi(s)$, `adv` | how much better $a$ is than what $\pi$ does on average in $s$ |
+# | TD error | $\delta_t = r_t + \gamma (1 - \text{terminated}_t) V_\phi(s_{t+1}) - V_\phi(s_t)$, `delta` | the critic's one-step surprise; a one-sample estimate of the advantage |
+# | terminated / truncated | `terminated`, `truncated` | the episode really ended (pole fell) / a time limit cut it (500 steps): after a truncation the state still has value |
+#
+# A first concept check (click an answer, then **Submit**; you can retry):
+
+# %%
+quiz.show("01.critic_role")
+
+# %% [markdown]
+# ## 2. The maths
+#
+# ### 2.1 What the actor maximises and the policy-gradient theorem
+# The actor's objective is the expected discounted return of its policy,
+# $J(\theta) = \mathbb{E}_{\pi_\theta}\big[\sum_t \gamma^t r_t\big]$. The policy-gradient theorem
+# (Sutton, McAllester, Singh & Mansour 2000) says its gradient can be estimated from the agent's own experience
+# without differentiating the environment:
+#
+# $$\nabla_\theta J(\theta) \;\propto\; \mathbb{E}_{s \sim d^{\pi},\, a \sim \pi_\theta}\big[\nabla_\theta \log \pi_\theta(a \mid s)\; Q^{\pi}(s, a)\big].$$
+#
+# Read it as: *raise the log-probability of each action in proportion to how good it turned out*.
+# ($d^\pi$ is how often the policy visits each state; "$\propto$" hides a positive constant, which the learning
+# rate absorbs.)
+#
+# ### 2.2 Why an *advantage*: subtracting a baseline changes nothing on average
+# For any function $b(s)$ that does not depend on the action,
+#
+# $$\mathbb{E}_{a \sim \pi_\theta}\big[\nabla_\theta \log \pi_\theta(a \mid s)\, b(s)\big]
+#   = b(s) \sum_a \pi_\theta(a \mid s) \frac{\nabla_\theta \pi_\theta(a \mid s)}{\pi_\theta(a \mid s)}
+#   = b(s)\, \nabla_\theta \underbrace{\textstyle\sum_a \pi_\theta(a \mid s)}_{=\,1} = 0 .$$
+#
+# So we may replace $Q^\pi$ by $Q^\pi - b$ without changing the expected gradient; the usual choice
+# $b = V^\pi$ gives the **advantage** $A^\pi(s, a) = Q^\pi(s, a) - V^\pi(s)$, which is positive exactly for
+# better-than-average actions and usually has a much smaller spread than $Q$:
+#
+# $$\nabla_\theta J(\theta) \;\propto\; \mathbb{E}\big[\nabla_\theta \log \pi_\theta(a \mid s)\; A^{\pi}(s, a)\big].$$
+#
+# The same identity has a second consequence that the source notes miss (erratum 9 below): weighting by
+# $V(s)$ **alone** has expected gradient *zero*. It is pure noise, not a learning signal.
+#
+# ### 2.3 The critic's regression target
+# The critic is trained by regression: make $V_\phi(s_t)$ close to a target $y_t$,
+#
+# $$L(\phi) = \tfrac12\, \mathbb{E}_t\big[(V_\phi(s_t) - y_t)^2\big], \qquad
+#   y_t = r_t + \gamma\,(1 - \text{terminated}_t)\, V_\phi(s_{t+1}) \quad \text{(one-step, TD(0) target)} .$$
+#
+# The target is held **constant** when differentiating (only $V_\phi(s_t)$ gets a gradient; this is the usual
+# "semi-gradient" TD update). Other targets are possible: the full Monte Carlo return $G_t$ (no bias, high
+# variance) or an $n$-step return $r_t + \dots + \gamma^{n-1} r_{t+n-1} + \gamma^n V_\phi(s_{t+n})$, which the
+# library's A2C uses with $n$ up to 8.
+#
+# ### 2.4 The TD error is a one-sample advantage
+# The critic's error on one transition is the **TD error**
+#
+# $$\delta_t = r_t + \gamma\,(1 - \text{terminated}_t)\, V_\phi(s_{t+1}) - V_\phi(s_t) = y_t - V_\phi(s_t).$$
+#
+# If the critic were exact ($V_\phi = V^\pi$), then averaging over what the environment does next,
+# $\mathbb{E}[\delta_t \mid s_t, a_t] = Q^\pi(s_t, a_t) - V^\pi(s_t) = A^\pi(s_t, a_t)$: one transition gives an
+# unbiased (but noisy) sample of the advantage. With a learned, imperfect critic it is a *biased* estimate with
+# low variance; that trade-off (and how GAE tunes it) is the subject of notebook 03.
+#
+# ### 2.5 The two updates
+# Putting it together, with two learning rates $\alpha_\theta$ (actor) and $\alpha_\phi$ (critic):
+#
+# $$\theta \leftarrow \theta + \alpha_\theta\, \delta_t\, \nabla_\theta \log \pi_\theta(a_t \mid s_t), \qquad
+#   \phi \leftarrow \phi + \alpha_\phi\, \delta_t\, \nabla_\phi V_\phi(s_t).$$
+#
+# In PyTorch we *minimise* losses, so the actor's loss is
+# $L_{\text{actor}} = -\,\text{mean}_t\big[\text{sg}(\delta_t) \log \pi_\theta(a_t \mid s_t)\big]$, where
+# $\text{sg}$ ("stop gradient") is `.detach()`: the advantage is a fixed weight, not something to optimise. The
+# critic's loss is $L(\phi)$ above (its gradient is $-\delta_t \nabla_\phi V_\phi(s_t)$).
+#
+# *A detail:* Sutton & Barto's episodic one-step actor-critic (section 13.5) also multiplies the actor's step by
+# $\gamma^t$. Practical implementations (A2C, PPO, and ours) drop that factor; Nota & Thomas (2020) show that
+# the resulting update is then, in general, not the gradient of any objective, although it works well in practice.
+#
+# ### 2.6 Terminated versus truncated (Gymnasium 1.x)
+# `env.step(a)` returns **five** values, `obs, reward, terminated, truncated, info`. Only `terminated` (the pole
+# fell) removes the bootstrap term: nothing can be earned after a real end. `truncated` (the 500-step time
+# limit) is *not* part of the task: the state where the clock ran out still has value, so the target
+# bootstraps from $V(s_{\text{final}})$ (Pardo et al. 2018). That is why the formulas above carry
+# $(1 - \text{terminated}_t)$ and not $(1 - \text{done}_t)$.
+#
+# **Check the identities on numbers.** A single state with three actions, logits $\theta$, and known action
+# values $Q$. We compute, exactly (summing over actions instead of sampling), the mean and the variance of the
+# one-sample gradient estimate $\nabla_\theta \log \pi_\theta(a)\, w(a)$ for three choices of the weight $w$.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+theta = torch.tensor([0.3, -0.2, 0.1], requires_grad=True)  # logits of pi over 3 actions
+q_values = torch.tensor([1.0, 3.0, 2.0])  # Q(s, a), known exactly in this toy problem
+pi = torch.softmax(theta, dim=0).detach()
+v_state = (pi * q_values).sum()  # V(s) = sum_a pi(a) Q(s, a)
+# grad_theta log pi(a), one row per action, by autograd
+scores = torch.stack([torch.autograd.grad(torch.log_softmax(theta, 0)[a], theta)[0] for a in range(3)])
+# the true gradient of J = sum_a pi(a) Q(a)
+true_grad = torch.autograd.grad((torch.softmax(theta, 0) * q_values).sum(), theta)[0]
+print("pi =", pi.numpy().round(4), " V(s) =", round(v_state.item(), 4))
+print("true gradient of J            :", true_grad.numpy().round(4))
+for name, w in [("w = V(s)          ", v_state.expand(3)), ("w = Q(s, a)       ", q_values),
+                ("w = A = Q(s,a)-V(s)", q_values - v_state)]:
+    samples = scores * w[:, None]  # (3 actions, 3 params): the estimate if action a is drawn
+    mean = (pi[:, None] * samples).sum(0)  # E_a[...]
+    # total variance: E_a || estimate - mean ||^2
+    var = (pi * ((samples - mean) ** 2).sum(1)).sum()
+    print(f"{name}: mean = {mean.numpy().round(4)}  total variance = {var.item():.4f}")
+
+# %% [markdown]
+# Reading the table: weighting by $Q$ and by $A$ give **the same mean, the true gradient**, but the advantage
+# has a smaller variance (the common part $V(s)$ of every action's value, which only adds noise, is gone).
+# Weighting by $V(s)$ gives mean **zero**, with a variance that is not zero: every update is noise.
+#
+# **The TD target at a real end and at a time limit.** One transition with $r = 1$, $\gamma = 0.99$ and
+# $V(s_{t+1}) = 40$, once as a termination and once as a truncation:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def td_target(reward: float, next_value: float, terminated: bool, gamma: float) -> float:
+    """y = r + gamma * (1 - terminated) * V(s'); truncation does not change the formula."""
+    return reward + gamma * (1.0 - float(terminated)) * next_value
+
+
+print("terminated (pole fell):   y =", round(td_target(1.0, 40.0, terminated=True, gamma=0.99), 4))
+print("truncated (time limit):   y =", round(td_target(1.0, 40.0, terminated=False, gamma=0.99), 4))
+
+# %% [markdown]
+# ### Erratum 1: the Gymnasium 1.x API
+# **The common version** (old `gym`, and the source notes): `import gym`, `state = env.reset()` and
+# `next_state, reward, done, _ = env.step(a)`. **Why it fails now:** `gym` is unmaintained; its successor
+# Gymnasium returns `(obs, info)` from `reset` and five values from `step`, so the old unpacking raises an error
+# (below), and code that folds `terminated` and `truncated` into one `done` bootstraps wrongly at time limits.
+# **The right version:** `obs, info = env.reset(seed=...)`, then
+# `obs, reward, terminated, truncated, info = env.step(action)`. A 3-step time limit shows both flags:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+env = gym.make("CartPole-v1", max_episode_steps=3)
+obs, info = env.reset(seed=SEED)
+print("reset returned obs", obs.round(4), "and info", info)
+try:
+    next_state, reward, done, _ = env.step(0)  # the old 4-value unpacking
+except ValueError as err:
+    print("old API:", err)
+obs, info = env.reset(seed=SEED)
+for t in range(3):
+    obs, reward, terminated, truncated, info = env.step(t % 2)
+    print(f"step {t}: reward={reward} terminated={terminated} truncated={truncated} obs={obs.round(4)}")
+env.close()
+
+# %% [markdown]
+# After the third step the episode is over because of the time limit (`truncated=True`) while the pole is still
+# up (`terminated=False`): its TD target must bootstrap from $V$ of that last observation.
+#
+# ## 3. Build it: a one-step actor-critic
+#
+# ### 3.1 Two small networks, and why the actor outputs logits (erratum 11)
+# Both networks are small MLPs: 4 observation numbers in, two tanh hidden layers of 64 units. The actor ends in
+# **two logits** (one per action), the critic in **one number**. The source notes end the actor with
+# `nn.Softmax` and build `Categorical(probs)`. That works as long as no probability gets tiny; but a softmax can
+# underflow to exactly 0 in float32. Then a hand-written `torch.log(probs)` gives $-\infty$, and
+# `Categorical(probs=...)` quietly clamps the probability to about $10^{-7}$: the log-probability is wrong and its
+# gradient is exactly zero, so the actor can no longer learn about that action. Passing the logits
+# (`Categorical(logits=...)`) computes $\log \pi$ with a log-softmax, which stays exact:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+logits = torch.tensor([[0.0, -120.0]], requires_grad=True)  # an actor that is very sure of action 0
+probs = torch.softmax(logits, dim=-1)
+logp_from_probs = Categorical(probs=probs).log_prob(torch.tensor([1]))
+logp_from_logits = Categorical(logits=logits).log_prob(torch.tensor([1]))
+print("softmax probabilities     :", probs.detach().numpy())
+print("torch.log(softmax)[1]     :", torch.log(probs)[0, 1].item())
+print("log pi(1) via probs       :", round(logp_from_probs.item(), 4))
+print("log pi(1) via logits      :", logp_from_logits.item())
+grad_probs = torch.autograd.grad(logp_from_probs.sum(), logits)[0]
+grad_logits = torch.autograd.grad(logp_from_logits.sum(), logits)[0]
+print("gradient via probs        :", grad_probs.numpy())
+print("gradient via logits       :", grad_logits.numpy())
+
+# %% tags=["nb01-td0"]
+def make_net(in_dim: int, out_dim: int, hidden: int = 64) -> nn.Sequential:
+    """An MLP (B, in_dim) -> (B, out_dim) with two tanh hidden layers; the last layer is linear.
+
+    For the actor, out_dim = number of actions and the outputs are logits; for the critic, out_dim = 1.
+    """
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden), nn.Tanh(),
+        nn.Linear(hidden, hidden), nn.Tanh(),
+        nn.Linear(hidden, out_dim),
+    )
+
+
+# %% [markdown]
+# ### 3.2 The losses of one TD(0) update
+# One function turns a batch of transitions into the two losses. It follows section 2.5 line by line; the
+# argument `actor_weight` exists only for the erratum-9 experiment in section 4 (`"td_error"` is the correct
+# choice).
+
+# %% tags=["nb01-td0"]
+class TD0Losses(NamedTuple):
+    """Result of `td0_losses`: two scalar losses to minimise, plus detached statistics."""
+
+    actor_loss: Tensor  # scalar, gradient flows to the actor only
+    critic_loss: Tensor  # scalar, gradient flows to the critic only
+    delta: Tensor  # (B,) TD errors, detached
+    entropy: Tensor  # scalar, mean entropy of pi(.|s_t), detached
+
+
+def td0_losses(actor: nn.Module, critic: nn.Module, obs: Tensor, actions: Tensor, rewards: Tensor,
+               next_obs: Tensor, terminated: Tensor, gamma: float, valid: Tensor | None = None,
+               actor_weight: str = "td_error") -> TD0Losses:
+    """Actor and critic losses of a one-step actor-critic on a batch of B transitions.
+
+    obs, next_obs: (B, obs_dim) states s_t and s_{t+1}; actions: (B,) int64; rewards, terminated: (B,) float
+    (terminated = 1.0 where s_{t+1} ends the episode for real). valid: (B,) float mask, 0.0 for steps to leave
+    out (default: all 1.0). actor_weight: "td_error" (correct) or "value" (the common wrong fix, V(s) alone).
+    """
+    if actor_weight not in ("td_error", "value"):
+        raise ValueError(f"actor_weight must be 'td_error' or 'value', got {actor_weight!r}")
+    valid = torch.ones_like(rewards) if valid is None else valid
+    n_valid = valid.sum()
+    dist = Categorical(logits=actor(obs))  # erratum 11: logits, not softmax
+    logp = dist.log_prob(actions)  # log pi(a_t | s_t), (B,)
+    values = critic(obs).squeeze(-1)  # V(s_t), (B,)
+    with torch.no_grad():  # the target is a constant (semi-gradient TD)
+        # y_t = r_t + gamma * (1 - terminated_t) * V(s_{t+1})
+        target = rewards + gamma * (1.0 - terminated) * critic(next_obs).squeeze(-1)
+    # delta_t = y_t - V(s_t), detached: a fixed weight for the actor
+    delta = (target - values).detach()
+    weight = delta if actor_weight == "td_error" else values.detach()
+    # L_actor = -mean_t[ sg(delta_t) * log pi(a_t | s_t) ]
+    actor_loss = -(weight * logp * valid).sum() / n_valid
+    # L_critic = 1/2 mean_t[ (V(s_t) - y_t)^2 ]
+    critic_loss = 0.5 * ((values - target) ** 2 * valid).sum() / n_valid
+    entropy = ((dist.entropy() * valid).sum() / n_valid).detach()
+    return TD0Losses(actor_loss, critic_loss, delta, entropy)
+
+
+# %% [markdown]
+# On a fixed batch (seeded networks and inputs), these are the numbers; the cell also shows what goes wrong
+# without the `.detach()`: the actor's loss sends gradient into the critic's weights, which then learn to make
+# the actor's loss small instead of predicting returns.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+torch.manual_seed(SEED)
+demo_actor, demo_critic = make_net(4, 2), make_net(4, 1)
+batch = dict(
+    obs=torch.randn(6, 4), actions=torch.tensor([0, 1, 1, 0, 1, 0]), rewards=torch.ones(6),
+    next_obs=torch.randn(6, 4), terminated=torch.tensor([0.0, 0.0, 0.0, 1.0, 0.0, 0.0]),
+)
+out = td0_losses(demo_actor, demo_critic, gamma=0.99, **batch)
+print("delta       =", out.delta.numpy().round(4))
+print("actor loss  =", round(out.actor_loss.item(), 4), "  critic loss =", round(out.critic_loss.item(), 4))
+
+
+def critic_grad_norm_from_actor_loss(detach: bool) -> float:
+    """Norm of d(actor loss)/d(critic weights) on the demo batch, with or without detaching delta."""
+    demo_critic.zero_grad(set_to_none=True)
+    logp = Categorical(logits=demo_actor(batch["obs"])).log_prob(batch["actions"])
+    values = demo_critic(batch["obs"]).squeeze(-1)
+    target = batch["rewards"] + 0.99 * (1 - batch["terminated"]) * demo_critic(batch["next_obs"]).squeeze(-1)
+    delta = target - values
+    loss = -((delta.detach() if detach else delta) * logp).mean()
+    loss.backward()
+    grads = [p.grad.flatten() for p in demo_critic.parameters() if p.grad is not None]
+    return torch.cat(grads).norm().item() if grads else 0.0
+
+
+print("gradient reaching the critic from the actor loss, no detach:", round(critic_grad_norm_from_actor_loss(False), 4))
+print("gradient reaching the critic from the actor loss, detached: ", round(critic_grad_norm_from_actor_loss(True), 4))
+
+# %% [markdown]
+# ### 3.3 The same pieces from `course_lib`
+# The library has each piece as a tested function: `advantages.td_errors`, `advantages.n_step_returns` (with
+# $n = 1$ it is exactly our TD target), `losses.policy_gradient_loss`, `losses.value_loss`, and the networks
+# `networks.CategoricalActor` / `networks.Critic` (same layer sizes; the library initialises them
+# orthogonally). We copy the library networks' weights into ours and check that both give the same numbers and
+# the same gradients on the same batch.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from course_lib.advantages import n_step_returns, td_errors
+from course_lib.losses import policy_gradient_loss, value_loss
+from course_lib.networks import CategoricalActor, Critic
+
+torch.manual_seed(SEED)
+lib_actor, lib_critic = CategoricalActor(4, 2, hidden=(64, 64)), Critic(4, hidden=(64, 64))
+my_actor, my_critic = make_net(4, 2), make_net(4, 1)
+my_actor.load_state_dict(lib_actor.net.state_dict())
+my_critic.load_state_dict(lib_critic.net.state_dict())
+
+mine = td0_losses(my_actor, my_critic, gamma=0.99, **batch)
+# the library version of the same update
+values = lib_critic(batch["obs"])
+next_values = lib_critic(batch["next_obs"]).detach()
+delta_lib = td_errors(batch["rewards"], values, next_values, batch["terminated"], gamma=0.99)
+target_lib = n_step_returns(batch["rewards"], values, next_values, batch["terminated"],
+                            torch.zeros(6), gamma=0.99, n=1).returns
+logp_lib = lib_actor.log_prob(lib_actor.distribution(batch["obs"]), batch["actions"])
+actor_loss_lib = policy_gradient_loss(logp_lib, delta_lib.detach())
+critic_loss_lib = value_loss(values, target_lib)
+
+grads_mine = torch.autograd.grad(mine.actor_loss + mine.critic_loss,
+                                 list(my_actor.parameters()) + list(my_critic.parameters()))
+grads_lib = torch.autograd.grad(actor_loss_lib + critic_loss_lib,
+                                list(lib_actor.parameters()) + list(lib_critic.parameters()))
+print("actor loss : mine", round(mine.actor_loss.item(), 4), "| course_lib", round(actor_loss_lib.item(), 4))
+print("critic loss: mine", round(mine.critic_loss.item(), 4), "| course_lib", round(critic_loss_lib.item(), 4))
+print("TD errors agree:", torch.allclose(mine.delta, delta_lib.detach(), atol=1e-6))
+print("all gradients agree:", all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads_mine, grads_lib)))
+
+# %% [markdown]
+# ### 3.4 The training loop
+# Updating after every single step of a single environment is the textbook algorithm, but in Python it spends
+# most of its time on overhead. We run **16 CartPole copies side by side** (a Gymnasium vector env) and make one
+# TD(0) update per vector step from the 16 transitions: still a one-step actor-critic, with a less noisy
+# gradient.
+#
+# One Gymnasium 1.x detail matters here: vector envs **reset a finished copy on the next call to `step`**
+# ("next-step autoreset"). On that call the copy ignores our action and returns its first observation of the
+# new episode with reward 0. That transition (last observation of the old episode → first of the new) never
+# happened, so we mask it out with `valid = not done_on_previous_step`. Because the step on which an episode
+# ends returns the *real* final observation, the truncated case needs no special code: $V(s_{t+1})$ is already
+# $V(s_{\text{final}})$.
+
+# %% tags=["nb01-td0"]
+def train_td0(seed: int, total_steps: int, num_envs: int = 16, lr_actor: float = 1e-3, lr_critic: float = 3e-3,
+              gamma: float = 0.99, actor_weight: str = "td_error", snapshots: list | None = None,
+              snapshot_every: int = 100) -> History:
+    """Train a one-step actor-critic on CartPole-v1 for `total_steps` env steps (all copies counted).
+
+    Returns a course_lib History: one UpdateRow per update and one Episode per finished training episode.
+    If a list is passed as `snapshots`, (env steps, actor state_dict, critic state_dict) tuples are appended to
+    it before training and every `snapshot_every` updates (this does not change the run).
+    """
+    torch.manual_seed(seed)
+    envs = gym.make_vec("CartPole-v1", num_envs=num_envs)
+    assert envs.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+    obs_dim, n_actions = envs.single_observation_space.shape[0], int(envs.single_action_space.n)
+    actor, critic = make_net(obs_dim, n_actions), make_net(obs_dim, 1)
+    # two optimisers, two learning rates (fused=True: the same Adam maths in fewer, faster CPU kernels)
+    opt_actor = torch.optim.Adam(actor.parameters(), lr=lr_actor, fused=True)
+    opt_critic = torch.optim.Adam(critic.parameters(), lr=lr_critic, fused=True)
+
+    history = History()
+    if snapshots is not None:
+        snapshots.append((0, copy.deepcopy(actor.state_dict()), copy.deepcopy(critic.state_dict())))
+    obs, _ = envs.reset(seed=seed)
+    prev_done = np.zeros(num_envs, dtype=bool)
+    ep_return, ep_length = np.zeros(num_envs), np.zeros(num_envs, dtype=int)
+    steps = 0
+    while steps < total_steps:
+        obs_t = torch.as_tensor(obs, dtype=torch.float32)
+        with torch.no_grad():
+            actions = Categorical(logits=actor(obs_t)).sample()
+        next_obs, rewards, terminated, truncated, _ = envs.step(actions.numpy())
+        steps += num_envs
+        valid = ~prev_done  # False for the fake "reset" transition of next-step autoreset
+        ep_return += rewards * valid
+        ep_length += valid
+        done = terminated | truncated
+        for i in np.flatnonzero(done):
+            history.add_episode(steps, ep_return[i], ep_length[i])
+            ep_return[i], ep_length[i] = 0.0, 0
+
+        if valid.any():
+            out = td0_losses(actor, critic, obs_t, actions,
+                             torch.as_tensor(rewards, dtype=torch.float32),
+                             torch.as_tensor(next_obs, dtype=torch.float32),
+                             torch.as_tensor(terminated, dtype=torch.float32), gamma,
+                             valid=torch.as_tensor(valid, dtype=torch.float32), actor_weight=actor_weight)
+            opt_actor.zero_grad()
+            out.actor_loss.backward()
+            opt_actor.step()
+            opt_critic.zero_grad()
+            out.critic_loss.backward()
+            opt_critic.step()
+            history.append(UpdateRow(steps, history.recent_return_mean(20), policy_loss=out.actor_loss.item(),
+                                     value_loss=out.critic_loss.item(), entropy=out.entropy.item()))
+            if snapshots is not None and len(history) % snapshot_every == 0:
+                snapshots.append((steps, copy.deepcopy(actor.state_dict()), copy.deepcopy(critic.state_dict())))
+        prev_done, obs = done, next_obs
+    envs.close()
+    return history
+
+
+# %% [markdown]
+# ## 4. Experiments
+#
+# ### 4.1 Our one-step actor-critic on CartPole, three seeds
+# Every run below is seeded; the curves show the mean over seeds of "mean return of the last 20 training
+# episodes" (the maximum is 500; the cell also measures two reference levels, a policy that picks at random and
+# one that always pushes left), with the band spanning the worst to the best seed. The runs are short (16 000 env steps each) so that the notebook stays fast. The seed-0 run also keeps a
+# copy of both networks every 100 updates, for section 4.4.
+
+# %%
+def spread(values, fmt: str = ".1f") -> str:
+    """'mean ± std (min … max)' of per-seed values, with a chosen number format (e.g. ".3f")."""
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():{fmt}} ± {v.std():{fmt}} ({v.min():{fmt}} … {v.max():{fmt}})"
+
+
+def fixed_policy_return(choose, n_episodes: int = 100, seed: int = SEED) -> float:
+    """Mean undiscounted return of a policy that ignores the state: choose(rng) -> action, per step."""
+    env, rng, total = gym.make("CartPole-v1"), np.random.default_rng(seed), 0.0
+    for k in range(n_episodes):
+        env.reset(seed=seed + k)
+        done = False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(choose(rng))
+            total += reward
+            done = terminated or truncated
+    env.close()
+    return total / n_episodes
+
+
+RANDOM_RETURN = fixed_policy_return(lambda rng: int(rng.integers(2)))
+ALWAYS_LEFT_RETURN = fixed_policy_return(lambda rng: 0)
+print(f"reference levels over 100 episodes: random policy {RANDOM_RETURN:.1f}, always push left {ALWAYS_LEFT_RETURN:.1f}")
+
+TD0_STEPS = 16_000
+td0_snapshots: list = []  # (env steps, actor weights, critic weights) of the seed-0 run
+td0_runs, value_weighted_runs = [], []
+with tqdm(total=2 * len(SEEDS), desc="one-step actor-critic runs") as bar:
+    for seed in SEEDS:
+        td0_runs.append(train_td0(seed, TD0_STEPS, snapshots=td0_snapshots if seed == SEED else None))
+        bar.update()
+    for seed in SEEDS:
+        value_weighted_runs.append(train_td0(seed, TD0_STEPS, actor_weight="value"))
+        bar.update()
+
+# %% [markdown]
+# ### 4.2 Erratum 9: detaching is necessary, but $V(s)$ is not an advantage
+# **The common claim** (the source notes' debug challenge): the fix for a critic that leaks into the actor's
+# loss is `actor_loss = -log_prob * critic(state).detach()`. **Why it fails:** detaching stops the leak, but the
+# weight is still $V(s)$, and section 2.2 showed that its expected gradient is zero: the actor gets noise
+# instead of a signal. **The right version:** weight by an advantage estimate, detached, e.g. the TD error
+# $r + \gamma (1 - \text{terminated}) V(s') - V(s)$. Same code, same seeds, only the weight differs:
+
+# %%
+fig, ax = plt.subplots()
+plots.learning_curves({"weight = TD error (correct)": td0_runs,
+                       "weight = V(s) detached (erratum 9)": value_weighted_runs}, ax=ax,
+                      title="One-step actor-critic on CartPole-v1")
+ax.axhline(RANDOM_RETURN, color="0.5", lw=1, ls=":")
+ax.text(TD0_STEPS, RANDOM_RETURN + 3, "random policy", color="0.4", fontsize=8, ha="right")
+plt.show()
+for label, runs in [("TD error  ", td0_runs), ("V(s) alone", value_weighted_runs)]:
+    finals = [h.recent_return_mean(20) for h in runs]
+    entropies = [h.column("entropy")[-50:].mean() for h in runs]
+    print(f"weight = {label}: final mean return (last 20 episodes) {spread(finals)};"
+          f" policy entropy over the last 50 updates {spread(entropies, '.3f')} nats")
+
+# %% [markdown]
+# The printed numbers are what the plot shows at its right end. With the TD error every seed ends well above
+# the random policy's level. With $V(s)$ alone no seed gets clearly above it: every sampled action is pushed up
+# by a positive weight, the pushes cancel only on average, and the random walk they cause tends to drift
+# towards a policy that mostly pushes one way, which scores *below* random (the always-push-left level printed
+# in section 4.1 is where that ends). For reference, the entropy of a 50/50 choice is $\ln 2 \approx 0.693$ nats; lower means more
+# decided. Note that a falling entropy alone does not say whether the policy learned something or collapsed:
+# both runs end with similar entropies, only the returns tell them apart.
+#
+# ### 4.3 The library's A2C, three seeds
+# `course_lib.algos.a2c` is the synchronous version of A3C (Mnih et al. 2016). We set it up as the classic A2C,
+# which is our actor-critic with the usual engineering: 8 environments stepped 8 times per update, **multi-step
+# returns** instead of one-step targets (each step's return runs to the end of the 8-step rollout, then
+# bootstraps from $V$: between 1 and 8 rewards), one optimiser over both networks with the value loss weighted
+# by $c_1 = 0.5$, gradient-norm clipping, orthogonal initialisation and a learning rate that decays to 0. Every
+# setting the text relies on is written out below. (The library's default A2C uses GAE($\lambda$) advantages
+# instead, the subject of notebook 03.) The library also records diagnostics after every update.
+
+# %%
+from course_lib.algos import a2c
+from course_lib.training import steps_to_threshold
+
+A2C_STEPS = 30_000
+a2c_config = a2c.A2CConfig(
+    num_envs=8, num_steps=8,  # 8 envs x 8 steps = 64 env steps per update
+    gae=False,  # classic A2C: returns run to the rollout's end, then bootstrap from V
+    norm_adv=False,  # plain advantages R_t - V(s_t), as in the maths above
+    learning_rate=1e-3, anneal_lr=True,  # one Adam optimiser for both networks, rate decaying to 0
+    vf_coef=0.5, max_grad_norm=0.5, ent_coef=0.0,
+)
+print(a2c_config)
+a2c_runs, a2c_agents = [], []
+for seed in tqdm(SEEDS, desc="A2C runs"):
+    agent, hist = a2c.train(a2c_config, seed=seed, total_steps=A2C_STEPS, progress=False)
+    a2c_runs.append(hist)
+    a2c_agents.append(agent)
+print(f"{len(a2c_runs[0])} updates of {a2c_config.batch_size} env steps each per run")
+
+# %%
+fig, ax = plt.subplots()
+plots.learning_curves({"A2C (course_lib, up to 8-step returns)": a2c_runs, "one-step actor-critic (ours)": td0_runs},
+                      ax=ax, title="CartPole-v1: mean return of the last 20 training episodes")
+plt.show()
+for seed, h in zip(SEEDS, a2c_runs):
+    print(f"A2C seed {seed}: final mean return {h.recent_return_mean(20):6.1f}; "
+          f"first reached 195: {steps_to_threshold(h, 195.0)} env steps")
+print("A2C final mean return over seeds:", spread([h.recent_return_mean(20) for h in a2c_runs]))
+print(f"ours at {TD0_STEPS:,} steps over seeds:", spread([h.recent_return_mean(20) for h in td0_runs]))
+
+# %% [markdown]
+# Compare the two where both exist (our runs stop at 16 000 steps). They are not an ablation: A2C differs from
+# our loop in several ways at once (listed above); notebook 03 takes the $n$-step and GAE part apart.
+# The diagnostics the library logs tell us *how* the learning went. **Explained variance**
+# $1 - \mathrm{Var}[R - V] / \mathrm{Var}[R]$ measures how much of the spread of the critic's targets $R$ its
+# predictions account for (1 = all of it, 0 = no better than a constant, negative = worse); **entropy** measures
+# how random the policy still is.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+plots.learning_curves({"A2C": a2c_runs}, y="explained_variance", ax=axes[0], title="critic: explained variance")
+plots.learning_curves({"A2C": a2c_runs}, y="entropy", ax=axes[1], title="actor: policy entropy (nats)")
+axes[1].axhline(np.log(2), color="0.5", ls=":", lw=1)
+plt.tight_layout()
+plt.show()
+for name in ("explained_variance", "entropy", "approx_kl"):
+    first = [np.nanmean(h.column(name)[:20]) for h in a2c_runs]
+    last = [np.nanmean(h.column(name)[-20:]) for h in a2c_runs]
+    fmt = ".2e" if name == "approx_kl" else ".3f"
+    print(f"{name:19s} first 20 updates {spread(first, fmt)} | last 20 updates {spread(last, fmt)}")
+
+# %% [markdown]
+# (The band is the spread over seeds; `approx_kl` is how far each update moved the policy, an estimate of
+# $\mathrm{KL}(\pi_{\text{old}} \Vert \pi_{\text{new}})$ that notebook 05 explains.) The entropy falls from
+# $\ln 2$ as the actor becomes more decisive. The explained variance is the surprise: compare the first and last
+# 20 updates above. A critic that explains little of its targets is **lagging behind**; section 4.4 measures by
+# how much.
+
+# %% [markdown]
+# ### 4.4 Look inside: the critic's prediction against what really happened
+# We let an agent play one episode from a fixed start, sampling its actions, and record along the episode
+#
+# * the critic's prediction $V(s_t)$;
+# * the discounted return that really followed, $G_t = \sum_k \gamma^k r_{t+k}$, cut where the episode ended;
+# * if the episode was **truncated** at 500 steps, also $G_t + \gamma^{T-t} V(s_T)$: the realised part plus the
+#   critic's value of the final state. The critic is trained to predict this one, because the time limit is not
+#   part of the task (section 2.6);
+# * the actor's probability of pushing right, $\pi(\text{right} \mid s_t)$, next to the pole's angle.
+#
+# An agent here is any function that maps a batch of observations to (action probabilities, values).
+
+# %%
+from course_lib.advantages import discounted_returns
+
+
+class EpisodeTrace(NamedTuple):
+    """One episode seen through an agent; arrays of shape (T,) unless noted."""
+
+    obs: np.ndarray  # (T, 4) observations s_t
+    p_right: np.ndarray  # pi(right | s_t)
+    values: np.ndarray  # V(s_t)
+    ret: np.ndarray  # realised discounted return G_t, cut at the episode's end
+    ret_boot: np.ndarray  # G_t + gamma^(T-t) V(s_T) if truncated, else equal to ret
+    truncated: bool
+
+
+@torch.no_grad()
+def play_episode(policy_and_value, seed: int, gamma: float = 0.99) -> EpisodeTrace:
+    """Play one CartPole-v1 episode from reset(seed=seed), sampling actions from the agent's policy.
+
+    policy_and_value: maps obs (1, 4) to (probs (1, 2), values (1,)).
+    """
+    env = gym.make("CartPole-v1")
+    obs, _ = env.reset(seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    observations, p_right, values, rewards = [], [], [], []
+    terminated = truncated = False
+    while not (terminated or truncated):
+        probs, value = policy_and_value(torch.as_tensor(obs, dtype=torch.float32)[None])
+        action = torch.multinomial(probs[0], 1, generator=gen).item()
+        observations.append(obs)
+        p_right.append(probs[0, 1].item())
+        values.append(value.item())
+        obs, reward, terminated, truncated, _ = env.step(action)
+        rewards.append(reward)
+    env.close()
+    T = len(rewards)
+    term_flags, trunc_flags = torch.zeros(T), torch.zeros(T)
+    (term_flags if terminated else trunc_flags)[-1] = 1.0
+    rewards_t = torch.tensor(rewards)
+    # only the last entry matters: the bootstrap V(s_T) of a truncated episode
+    next_values = torch.zeros(T)
+    next_values[-1] = policy_and_value(torch.as_tensor(obs, dtype=torch.float32)[None])[1].item()
+    ret = discounted_returns(rewards_t, term_flags, trunc_flags, gamma)
+    ret_boot = discounted_returns(rewards_t, term_flags, trunc_flags, gamma, next_values=next_values)
+    return EpisodeTrace(np.array(observations), np.array(p_right), np.array(values), ret.numpy(),
+                        ret_boot.numpy(), bool(truncated))
+
+
+def a2c_policy_and_value(agent):
+    """The (probs, values) function of a course_lib ActorCriticAgent."""
+    return lambda obs: (agent.distribution(obs).probs, agent.value(obs))
+
+
+def td0_policy_and_value(snapshot):
+    """The (probs, values) function of one snapshot (env steps, actor weights, critic weights) of train_td0."""
+    actor, critic = make_net(4, 2), make_net(4, 1)
+    actor.load_state_dict(snapshot[1])
+    critic.load_state_dict(snapshot[2])
+    return lambda obs: (torch.softmax(actor(obs), dim=-1), critic(obs).squeeze(-1))
+
+
+EPISODE_SEED = 1234
+for name, agents in [("A2C", [a2c_policy_and_value(a) for a in a2c_agents]),
+                     ("ours", [td0_policy_and_value(td0_snapshots[-1])])]:
+    for seed, agent in zip(SEEDS, agents):
+        tr = play_episode(agent, EPISODE_SEED)
+        print(f"{name:4s} seed {seed}, end of training: V(s_0) = {tr.values[0]:5.1f}, realised return G_0 ="
+              f" {tr.ret_boot[0]:5.1f} ({len(tr.values)} steps)")
+
+# %% [markdown]
+# With these settings and this short budget, A2C's critic predicts far less than what follows:
+# it has not caught up with its improving actor. Its targets bootstrap from its own (too low) predictions, so the
+# value of rewards far ahead propagates back only a few steps per update, and one shared optimiser with a
+# learning rate decaying to 0 over a few hundred updates (printed in section 4.3) moves it slowly. (Try it:
+# train for 160 000 steps and compare $V(s_0)$ again; it takes about a minute.)
+#
+# Why does the actor improve anyway? A2C's advantage is $A_t = R_t - V(s_t)$ with the multi-step return
+# $R_t = r_t + \dots + \gamma^{n-1} r_{t+n-1} + \gamma^n V(s_{t+n})$ ($n \le 8$: up to the rollout's end). The
+# $-V(s_t)$ part is a baseline, and by
+# section 2.2 even a poor baseline adds no bias; it just fails to remove noise. The bootstrap term
+# $\gamma^n V(s_{t+n})$ does carry the critic's error: with $V$ too low and nearly flat, the actor mostly learns
+# from what happens within the next few steps, such as the pole falling. On CartPole that is enough; on a task
+# whose rewards come much later it would not be.
+#
+# Our one-step actor-critic, with a separate critic learning rate three times the actor's, keeps up better. We
+# look inside its seed-0 run at two moments, early (after 100 updates) and at the end of training, playing the
+# same episode start:
+
+# %%
+def draw_trace(axes, trace: EpisodeTrace, title: str) -> None:
+    """Top axis: V(s_t) against the realised returns; bottom axis: pi(right|s_t) and the pole angle."""
+    t = np.arange(len(trace.values))
+    axes[0].plot(t, trace.values, label="critic $V(s_t)$", lw=2)
+    axes[0].plot(t, trace.ret, label="realised $G_t$", ls="--")
+    if trace.truncated:
+        axes[0].plot(t, trace.ret_boot, label="$G_t + \\gamma^{T-t} V(s_T)$", ls=":")
+    axes[0].set_title(title, fontsize=10)
+    axes[0].set_ylabel("discounted return")
+    axes[0].legend(fontsize=8)
+    axes[1].plot(t, trace.p_right, lw=1, color=plots.PALETTE[3])
+    axes[1].set_ylim(-0.05, 1.05)
+    axes[1].set_ylabel("$\\pi$(right $\\mid s_t$)")
+    axes[1].set_xlabel("step t of the episode")
+    twin = axes[1].twinx()
+    twin.plot(t, np.degrees(trace.obs[:, 2]), lw=1, color="0.4", alpha=0.6)
+    twin.set_ylabel("pole angle (deg)", color="0.4")
+
+
+def trace_summary(trace: EpisodeTrace) -> str:
+    """The numbers a trace plot shows, in one line."""
+    end = "truncated at the time limit" if trace.truncated else "terminated (pole fell)"
+    err = np.abs(trace.values - trace.ret_boot).mean()
+    sure = np.maximum(trace.p_right, 1 - trace.p_right).mean()
+    # how closely pi(right | s_t) follows the pole's angular velocity (observation index 3)
+    corr = np.corrcoef(trace.p_right, trace.obs[:, 3])[0, 1]
+    return (f"{len(trace.values)} steps, {end}; V(s_0) = {trace.values[0]:.1f} vs G_0 = {trace.ret_boot[0]:.1f};"
+            f" mean |V(s_t) - G_t| = {err:.1f};\n    mean max(pi(left), pi(right)) = {sure:.2f};"
+            f" correlation of pi(right) with the pole's angular velocity = {corr:.2f}")
+
+
+traces = [play_episode(td0_policy_and_value(s), EPISODE_SEED) for s in td0_snapshots]  # every checkpoint
+early, late = 1, len(traces) - 1
+fig, axes = plt.subplots(2, 2, figsize=(11, 5.5), sharex="col", gridspec_kw={"height_ratios": [3, 2]})
+for col, k in enumerate((early, late)):
+    draw_trace(axes[:, col], traces[k], f"after {td0_snapshots[k][0]:,} env steps")
+    print(f"after {td0_snapshots[k][0]:>6,} env steps: {trace_summary(traces[k])}")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# What to look for (the printed lines give the numbers):
+#
+# * **Early**, the episode is short and the critic's values hardly change along it: the critic predicts about
+#   the same for every state, and less than what follows. The actor already leans the right way, as its
+#   $\pi(\text{right} \mid s_t)$ follows the pole's angular velocity (the printed correlation), but timidly: its
+#   probabilities stay in a band around 0.5.
+# * **Late**, the episode is longer, $V(s_0)$ is closer to $G_0$, and the critic's values now change along the
+#   episode: it has started to tell safer states from more dangerous ones. It still sits below the realised
+#   return, the lag of bootstrapped targets (section 2.4). If an episode ends at the time limit instead (try the
+#   slider below), the realised $G_t$ must fall to 0 when the clock runs out, but $V(s_t)$ should not: it
+#   follows the bootstrapped target, since the agent's value ignores the time limit.
+# * The actor is now far more decisive (compare the mean of its larger probability, early and late) and still
+#   follows the angular velocity: it pushes right when the pole swings right, which moves the cart back under
+#   the pole.
+#
+# ## 5. Explore
+#
+# ### 5.1 Step through training
+# The slider picks one of the saved checkpoints of our seed-0 run (every 100 updates = 1 600 env steps; 0 is
+# the untrained agent); the plot is the same episode start played by that checkpoint. All episodes were played
+# above, so moving the slider only redraws. Watch when the critic starts to predict the length of the episode,
+# and when the actor's probabilities leave 0.5.
+
+# %%
+def show_checkpoint(checkpoint: int) -> None:
+    """Draw the episode played by one checkpoint and print its numbers."""
+    fig, axes = plt.subplots(2, 1, figsize=(8, 5), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    draw_trace(axes, traces[checkpoint], f"checkpoint {checkpoint}: after {td0_snapshots[checkpoint][0]:,} env steps")
+    plt.tight_layout()
+    plt.show()
+    print(trace_summary(traces[checkpoint]))
+
+
+widgets.interactive(show_checkpoint, checkpoint=widgets.IntSlider(
+    value=len(traces) - 1, min=0, max=len(traces) - 1, step=1, description="checkpoint", continuous_update=False))
+
+# %% [markdown]
+# ### 5.2 The actor's and the critic's learning rates
+# The source notes' hyper-parameter table gives "actor 1e-4, critic 1e-3". Is that a law? The grid below was
+# measured with **exactly the code of this notebook** (`train_td0` above, 16 000 steps, the same three seeds)
+# for 4 × 4 pairs of learning rates: 48 runs, too many to run here. The script
+# `notebooks/scripts/nb01_lr_grid.py` reads the tagged code cells of this notebook's source, runs the grid and
+# writes `notebooks/data/nb01_lr_grid.json` (regenerate with
+# `.venv/bin/python notebooks/scripts/nb01_lr_grid.py`, a few minutes on 2 cores). The first line below checks
+# that the file matches the live runs of section 4.1 (same settings, same seeds).
+
+# %%
+def find_data(name: str) -> Path:
+    """notebooks/data/<name>, found from the notebook folder or from the repository root."""
+    for base in (Path.cwd(), *Path.cwd().parents):
+        for candidate in (base / "data" / name, base / "notebooks" / "data" / name):
+            if candidate.exists():
+                return candidate
+    raise FileNotFoundError(f"{name} not found; run notebooks/scripts/nb01_lr_grid.py to create it")
+
+
+lr_grid = json.loads(find_data("nb01_lr_grid.json").read_text())
+grid_runs = {(r["lr_actor"], r["lr_critic"], r["seed"]): r for r in lr_grid["runs"]}
+lrs_actor, lrs_critic = lr_grid["lr_actor"], lr_grid["lr_critic"]
+live = [round(h.recent_return_mean(20), 6) for h in td0_runs]
+stored = [round(grid_runs[(1e-3, 3e-3, s)]["final_return"], 6) for s in SEEDS]
+print("grid file matches the live runs of section 4.1:", live == stored, "| live", live, "| file", stored)
+
+
+def show_lr_pair(lr_actor: float, lr_critic: float) -> None:
+    """Learning curves of the three seeds for one (actor, critic) learning-rate pair, from the grid file."""
+    runs = [grid_runs[(lr_actor, lr_critic, s)] for s in lr_grid["seeds"]]
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    plots.plot_seeds(ax, [(np.array(r["curve_steps"]), np.array(r["curve_return"])) for r in runs],
+                     label=f"actor {lr_actor:g}, critic {lr_critic:g} (ratio {lr_critic / lr_actor:g})")
+    ax.set_ylim(0, 510)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("mean return, last 20 episodes")
+    ax.legend(loc="upper left")
+    plt.show()
+    print("final mean return per seed:", [round(r["final_return"], 1) for r in runs])
+
+
+widgets.interactive(
+    show_lr_pair,
+    lr_actor=widgets.SelectionSlider(options=lrs_actor, value=1e-3, description="actor lr", continuous_update=False),
+    lr_critic=widgets.SelectionSlider(options=lrs_critic, value=3e-3, description="critic lr",
+                                      continuous_update=False),
+)
+
+# %% [markdown]
+# ## 6. Check your understanding
+# Each check gives feedback on the choice you submit; retries are allowed (the score counts first attempts).
+
+# %%
+quiz.show("01.td_error_advantage")
+
+# %%
+quiz.show("01.detach_critic")
+
+# %%
+quiz.show("01.td_error_terminal")
+
+# %%
+quiz.show("01.actor_output")
+
+# %% [markdown]
+# **A graded answer cell.** When your instructor collects notebooks, answers are read from cells that start
+# with `# QUIZ: <question id>` and assign `answer = ...` (a choice id such as `"b"`, a list of ids, or a
+# number). Replace `None` with your answer to the terminal-step question above and run the cell; until then it
+# only says why it cannot mark it (and a grader gives it 0 points).
+
+# %%
+# QUIZ: 01.td_error_terminal
+answer = None
+quiz.check("01.td_error_terminal", answer)
+
+# %% [markdown]
+# ## 7. Debug the bug
+# Each exercise below is a small function with a bug that produces no error message, only wrong learning.
+# Edit the function in its cell, run it, then run the check cell below it: it tests your function against a
+# reference on random batches and edge cases and prints PASS, or FAIL with a hint. (Before you change anything,
+# the check shows the FAIL the bug causes; that is expected.)
+#
+# ### 7.1 The critic leaks into the actor's loss
+# The function should return the actor's loss of a one-step actor-critic for a batch. It uses the critic
+# without `.detach()`, *and* it weights $\log \pi$ by the wrong quantity. Fix both (section 2.5 has the formula;
+# mind terminated next states).
+
+# %%
+# EXERCISE: 01.detach_critic
+import torch
+
+
+def actor_loss(logp, critic, obs, reward, next_obs, terminated, gamma):
+    """One-step actor-critic loss for the actor (to be minimised).
+
+    logp:       (B,) log pi(a_t | s_t) of the actions taken; carries gradients to the actor
+    critic:     module mapping (B, obs_dim) observations to (B,) values V(s)
+    obs:        (B, obs_dim) states s_t
+    reward:     (B,) rewards r_t
+    next_obs:   (B, obs_dim) next states s_{t+1}
+    terminated: (B,) 1.0 where s_{t+1} ends the episode (no value after it), else 0.0
+    gamma:      discount factor in [0, 1]
+    returns:    scalar tensor; its gradient must reach the actor (through logp) and never the critic
+    """
+    value = critic(obs)
+    return -(logp * value).mean()
+
+# %%
+result = exercises.check("01.detach_critic", actor_loss)
+
+# %% [markdown]
+# Stuck after a real attempt? Run `exercises.solution("01.detach_critic")` in a new cell for a worked solution
+# with an explanation (it appears only after you have run the check at least once).
+#
+# ### 7.2 The update descends the objective
+# This policy-gradient loss runs without errors, and the agent gets *worse* the longer it trains. Find out why
+# and fix it. (A quick test you can run yourself: after one optimiser step on this loss, should the probability
+# of an action with a positive advantage go up or down?)
+
+# %%
+# EXERCISE: 01.loss_sign
+import torch
+
+
+def policy_loss(logits, actions, adv):
+    """Policy-gradient loss for a categorical policy, to be minimised by a torch optimiser.
+
+    logits:  (B, A) unnormalised action scores of pi(. | s_t)
+    actions: (B,) int64 actions taken
+    adv:     (B,) advantages A_t (constants)
+    returns: scalar tensor L such that a gradient *descent* step on L is a gradient *ascent* step on
+             J = mean_t( A_t * log pi(a_t | s_t) )
+    """
+    logp = torch.log_softmax(logits, dim=-1).gather(1, actions.unsqueeze(1)).squeeze(1)
+    return (logp * adv).mean()
+
+# %%
+result = exercises.check("01.loss_sign", policy_loss)
+
+# %% [markdown]
+# After trying, `exercises.solution("01.loss_sign")` shows the worked solution.
+#
+# ## 8. In practice
+#
+# **Hyper-parameters: starting points with their measured effect.** The heat-map summarises the grid of
+# section 5.2: the mean over three seeds of the final return of our one-step actor-critic after 16 000 steps,
+# for each pair of learning rates (printed below as a table as well).
+
+# %%
+final_grid = np.array([[np.mean([grid_runs[(la, lc, s)]["final_return"] for s in lr_grid["seeds"]])
+                        for lc in lrs_critic] for la in lrs_actor])
+fig, ax = plt.subplots(figsize=(5.5, 4))
+im = ax.imshow(final_grid, origin="lower", cmap="viridis", vmin=0, vmax=500)
+ax.set_xticks(range(len(lrs_critic)), [f"{x:g}" for x in lrs_critic])
+ax.set_yticks(range(len(lrs_actor)), [f"{x:g}" for x in lrs_actor])
+ax.set_xlabel("critic learning rate")
+ax.set_ylabel("actor learning rate")
+ax.grid(False)
+for i in range(len(lrs_actor)):
+    for j in range(len(lrs_critic)):
+        ax.text(j, i, f"{final_grid[i, j]:.0f}", ha="center", va="center",
+                color="white" if final_grid[i, j] < 250 else "black")
+fig.colorbar(im, label="final mean return (3 seeds)")
+ax.set_title(f"One-step actor-critic, {lr_grid['total_steps']:,} steps")
+plt.show()
+print("rows: actor lr; columns: critic lr", lrs_critic)
+for la, row in zip(lrs_actor, final_grid):
+    print(f"actor {la:<7g}", " ".join(f"{x:7.1f}" for x in row))
+best = np.unravel_index(final_grid.argmax(), final_grid.shape)
+print(f"best pair in this grid: actor {lrs_actor[best[0]]:g}, critic {lrs_critic[best[1]]:g}"
+      f" ({final_grid[best]:.1f}); the notes' pair actor 0.0001, critic 0.001:"
+      f" {final_grid[lrs_actor.index(1e-4), lrs_critic.index(1e-3)]:.1f}")
+
+# %% [markdown]
+# How to read it (erratum 15): learning rates are starting points to tune, not laws. Look at the table for three
+# patterns. A slow critic (the left column) holds back every actor, whatever the actor's own rate: the actor
+# follows whatever the critic says, so a critic that lags behind the returns gives stale feedback. The notes' pair
+# (actor $10^{-4}$, critic $10^{-3}$) learns, but is not the best pair at this budget. And when both rates are
+# large the policy can collapse to "always push the same way", with returns near 9 (the per-seed curves in
+# section 5.2 show which cells do this). With three seeds, differences of a few tens of return points between
+# neighbouring cells are within the noise; the best pair also depends on the network, the optimiser, the batch
+# and the budget, so measure on your own problem.
+#
+# | setting | starting point | what this notebook measured |
+# |---|---|---|
+# | actor / critic learning rate (Adam, separate optimisers) | $10^{-3}$ / $3 \cdot 10^{-3}$ for a one-step actor-critic on CartPole | the grid above: a slow critic holds every actor back; the notes' pair learns, but not fastest; both large can collapse the policy |
+# | one optimiser for both (A2C) | $10^{-3}$ decaying to 0, value-loss weight $c_1 = 0.5$ | section 4.3's curves |
+# | $\gamma$ | 0.99 | used throughout; $1/(1-\gamma) = 100$ sets the scale of $V$ on CartPole |
+# | steps before bootstrapping | 1 (TD(0)) to 8 (A2C) | not isolated here (section 4.3 changes several things at once); notebook 03 measures the trade-off |
+# | gradient-norm clipping | 0.5 (A2C's default) | not measured here; a safety net against rare huge steps |
+# | entropy bonus | 0 on CartPole | added when the entropy collapses too early (section 4.2 shows what collapse looks like) |
+#
+# **Diagnostics to watch, with healthy ranges on this task**
+#
+# * *Episode return* (mean of the last 20 episodes): rising, clearly above the random policy's level measured
+#   in section 4.1.
+# * *Policy entropy*: starts at $\ln 2 \approx 0.69$ for two actions and decreases as the actor grows decisive.
+#   A falling entropy alone proves nothing: in section 4.2 the $V(s)$-weighted runs lose entropy as fast as the
+#   good ones while their returns stay low. Entropy falling while returns stay low is the sign of a collapse.
+# * *Explained variance of the critic*: should climb towards 1 as the critic catches up with its targets. With
+#   A2C's settings at this short budget it stays near 0 (section 4.3), and section 4.4 shows what that means: a
+#   critic far below the returns. Staying near 0 for long means the actor gets little help from its critic
+#   (noisier gradients, a shorter effective horizon); a larger critic learning rate (the grid above) or a longer
+#   run are the first things to try.
+# * *Value loss*: its scale follows the returns' ($V$ grows towards $1/(1-\gamma) = 100$), so watch its trend
+#   and the explained variance rather than its raw size.
+#
+# **Common failure signs:** returns at or below the random level, near what "always push the same way" scores,
+# with a falling entropy (a collapsed policy: check the sign of the loss, what weights $\log \pi$, the actor's
+# learning rate); returns that rise and then crash (often an actor learning rate that is too high, or a critic
+# that lags behind); NaN losses (softmax-then-log probabilities, or a far too large learning rate); a critic
+# that looks fine but an actor that never improves (the weight is $V(s)$ instead of an advantage, or the TD
+# error was not detached and a shared optimiser trains the critic on the actor's loss).
+#
+# ## 9. Critical view and ethics
+#
+# * **The critic is a learned opinion.** The actor follows it, including its mistakes: where the critic
+#   over-estimates a region of states, the actor is drawn there. The method works best with a critic that is
+#   accurate *for the current policy*, while that policy keeps changing; section 4.4 showed how far behind a
+#   critic can be.
+# * **Three seeds on CartPole prove little.** The spreads printed above are wide; results of small RL
+#   experiments are known to swing with seeds and implementation details (Henderson et al. 2018). Read our
+#   comparisons as illustrations, and report seeds and spread whenever you compare methods.
+# * **The critic learns the reward you wrote, not the one you meant.** If a reward is a proxy (clicks for
+#   satisfaction, speed for safety), the critic will faithfully predict the proxy and the actor will maximise it.
+#   An optimiser does not correct a mis-specified reward, it exploits it, and the people affected by a deployed
+#   policy rarely see what it was paid for.
+# * **Cost.** These runs take seconds; headline actor-critic results in the literature used compute budgets many
+#   orders of magnitude larger. Small, well-understood experiments first is also the cheaper habit.
+#
+# ## 10. Further reading
+#
+# * Barto, Sutton & Anderson (1983), *Neuronlike adaptive elements that can solve difficult learning control
+#   problems*: the original actor-critic (an "associative search element" and an "adaptive critic element"),
+#   on pole balancing.
+# * Williams (1992), *Simple statistical gradient-following algorithms for connectionist reinforcement
+#   learning*: REINFORCE, the policy gradient from Monte Carlo returns, and the idea of a baseline.
+# * Sutton, McAllester, Singh & Mansour (2000), *Policy gradient methods for reinforcement learning with
+#   function approximation*: the policy-gradient theorem with learned function approximators.
+# * Konda & Tsitsiklis (2000), *Actor-critic algorithms*: convergence of actor-critic with a critic that learns
+#   faster than the actor (two time scales).
+# * Sutton & Barto (2018), *Reinforcement Learning: An Introduction*, 2nd ed., chapter 13 (13.5: one-step
+#   actor-critic; 13.4: baselines).
+# * Mnih et al. (2016), *Asynchronous methods for deep reinforcement learning*: A3C, of which the library's A2C
+#   is the synchronous variant.
+# * Schulman, Moritz, Levine, Jordan & Abbeel (2016), *High-dimensional continuous control using generalized
+#   advantage estimation*: GAE, the bridge between one-step TD errors and Monte Carlo returns (notebook 03).
+# * Pardo, Tavakoli, Levdik & Kormushev (2018), *Time limits in reinforcement learning*: why truncation must
+#   bootstrap.
+# * Nota & Thomas (2020), *Is the policy gradient a gradient?*: what dropping the $\gamma^t$ factor does.
+# * Henderson, Islam, Bachman, Pineau, Precup & Meger (2018), *Deep reinforcement learning that matters*: seeds,
+#   variance and reporting.
+# * Later actor-critic methods, with their real dates (the source notes list them as "post-2020", which is
+#   wrong): SAC (Haarnoja et al. 2018) adds an entropy term for exploration; TD3 (Fujimoto, van Hoof & Meger
+#   2018) stabilises deterministic actor-critics with twin critics and delayed updates; IMPALA / V-trace
+#   (Espeholt et al. 2018) corrects for slightly off-policy data in distributed training. Genuinely post-2020:
+#   Andrychowicz et al. (2021), *What matters in on-policy reinforcement learning?*, and Huang et al. (2022),
+#   *The 37 implementation details of proximal policy optimization*.
+#
+# ## 11. Glossary and key takeaways
+#
+# | term | meaning |
+# |---|---|
+# | actor | the policy network $\pi_\theta(a \mid s)$; here it outputs logits |
+# | critic | the value network $V_\phi(s)$: predicted discounted return from $s$ under the current policy |
+# | advantage | $A(s, a) = Q(s, a) - V(s)$: how much better than usual an action was |
+# | TD error | $\delta_t = r_t + \gamma (1 - \text{terminated}_t) V(s_{t+1}) - V(s_t)$: a one-sample advantage |
+# | TD target | $y_t = r_t + \gamma (1 - \text{terminated}_t) V(s_{t+1})$: the critic's regression target, held constant |
+# | semi-gradient | differentiating the critic's loss through $V(s_t)$ only, not through the target |
+# | terminated / truncated | a real end (no value after it) / a time limit (bootstrap from the final state) |
+# | next-step autoreset | Gymnasium 1.x vector envs reset a finished copy on the following `step`; that transition is fake |
+# | explained variance | $1 - \mathrm{Var}[R - V]/\mathrm{Var}[R]$: the share of the returns' spread the critic predicts |
+# | entropy | how random the policy is; $\ln 2$ for a 50/50 choice between two actions |
+#
+# **Key takeaways**
+#
+# 1. The actor is trained with $\nabla \log \pi(a \mid s)$ times an **advantage**; the critic is trained by
+#    regression on a TD (or $n$-step) target. A baseline such as $V(s)$ changes nothing on average and removes
+#    noise, but $V(s)$ on its own carries no signal at all.
+# 2. The TD error is the simplest advantage estimate: one transition, low variance, biased by the critic's
+#    errors.
+# 3. **Detach** the advantage in the actor's loss, and **do not bootstrap after `terminated`**, but do after
+#    `truncated`.
+# 4. Output **logits** and build `Categorical(logits=...)`.
+# 5. Learning rates, batch sizes and target lengths are starting points; measure their effect over several
+#    seeds, and watch entropy and explained variance, not only the return.
+#
+# **Next:** [02 · Beyond Q-learning](02_beyond_q_learning.ipynb): where value-based methods like DQN shine,
+# where they break (continuous actions), and what actor-critic methods add.
