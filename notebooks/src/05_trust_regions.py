@@ -1,0 +1,1473 @@
+# %% [markdown]
+# # 05 · Trust regions: measuring how far a policy moves, TRPO, and why PPO scales
+#
+# **After this notebook you can**
+# - compute the KL divergence between two policies exactly (categorical and Gaussian) and estimate it from sampled
+#   actions with the k1 and k3 estimators, and say why a formula that weights samples by $\pi_{old}(a)$ again is wrong;
+# - write TRPO's constrained problem and follow one TRPO update on a real batch: natural gradient, Fisher-vector
+#   products, conjugate gradient, the step scaled to the KL bound, and the backtracking line search;
+# - compare TRPO, PPO-clip and PPO with an adaptive KL penalty by their returns *and* by the KL of every update;
+# - show with a measurement that the clip does not bound the KL, and what KL early stopping does and does not fix;
+# - measure vector-environment throughput on your machine and explain how PPO-style training is scaled further.
+#
+# **Prerequisites:** notebook 04 (the ratio $r_t(\theta)$ and the clipped surrogate), notebook 03 (advantages, GAE);
+# PyTorch autograd; a little linear algebra (a matrix-vector product, a quadratic form).
+#
+# **Time:** about 60 minutes to read and try; running all cells took about 45 s on a shared 2-core
+# CPU (measured on the last build). The longer training comparisons are loaded from a file written by
+# `notebooks/scripts/nb05_runs.py` (section 4 says how to regenerate it).
+
+# %%
+import copy
+import json
+import math
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch.distributions import Categorical, Normal
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+from tqdm.auto import tqdm
+
+from course_lib import exercises, plots, quiz
+from course_lib.algos import ppo, trpo
+from course_lib.algos.onpolicy import make_agent
+from course_lib.envs import make_vec_env
+from course_lib.losses import kl_exact, kl_k1, kl_k3, ppo_clip_loss
+from course_lib.normalisation import normalise_advantages
+from course_lib.rollout import RolloutCollector
+
+torch.set_num_threads(1)
+plots.use_course_style()
+SEED = 0
+SEEDS = (0, 1, 2)  # every comparison below runs once per seed
+torch.manual_seed(SEED)
+np.set_printoptions(precision=4, suppress=True)
+
+# %% tags=["nb05-runs"]
+# The training runs of section 4. notebooks/scripts/nb05_runs.py executes this very cell (found by its tag) to
+# produce the stored results, and the notebook re-runs the start of some of them live to check the file.
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from course_lib.algos import ppo, trpo
+from course_lib.algos.onpolicy import run_onpolicy
+from course_lib.losses import kl_exact
+from course_lib.training import steps_to_threshold
+
+# One rollout = 8 envs x 128 steps = 1024 env steps for every algorithm; gamma, lam and networks are shared.
+# Learning rates and the clip range stay constant (no annealing), so a schedule cannot shrink late updates.
+SHARED = dict(env_id="CartPole-v1", num_envs=8, num_steps=128, gamma=0.99, lam=0.95, hidden=(64, 64))
+PPO_SHARED = dict(SHARED, learning_rate=3e-4, anneal_lr=False, anneal_clip=False, num_minibatches=4,
+                  update_epochs=10)
+COMPARE_CONFIGS = {
+    "TRPO": trpo.TRPOConfig(**SHARED, learning_rate=1e-3, max_kl=0.01),
+    "PPO-clip": ppo.PPOConfig(**PPO_SHARED, clip_eps=0.2),
+    "PPO-KL": ppo.PPOConfig(**PPO_SHARED, objective="kl_penalty", kl_target=0.01, kl_beta_init=1.0),
+}
+COMPARE_STEPS = 50_176  # 49 updates of 1024 steps
+
+# Sample efficiency against batch size (num_steps per env, 8 envs) and minibatches per epoch (PPO-clip as above).
+BATCH_STEPS = (32, 128, 512)      # batch sizes 256, 1024, 4096
+BATCH_MINIBATCHES = (1, 4, 16)
+BATCH_TOTAL_STEPS = 49_152        # a multiple of every batch size
+
+
+def batch_config(num_steps: int, num_minibatches: int) -> ppo.PPOConfig:
+    """PPO-clip of the comparison with another rollout length (8 envs) and number of minibatches."""
+    return ppo.PPOConfig(**dict(PPO_SHARED, num_steps=num_steps, num_minibatches=num_minibatches), clip_eps=0.2)
+
+
+@dataclass
+class UpdateKL:
+    """Measured on the whole rollout after each update (one entry per update).
+
+    kl: exact mean KL(pi_old || pi_new) over the rollout's states. max_ratio / min_ratio: the extreme
+    pi_new(a|s) / pi_old(a|s) over the actions that were taken.
+    """
+
+    kl: list[float] = field(default_factory=list)
+    max_ratio: list[float] = field(default_factory=list)
+    min_ratio: list[float] = field(default_factory=list)
+
+
+class MeasureKL:
+    """Wraps a course_lib learner: the same update, plus the exact KL between the policy before and after it."""
+
+    def __init__(self, learner, record: UpdateKL) -> None:
+        self.learner, self.record = learner, record
+
+    def update(self, rollout, frac_remaining: float):
+        agent = self.learner.agent
+        batch = rollout.flat()  # valid steps: obs (B, 4), actions (B,), logp (B,) = log pi_old(a|s)
+        with torch.no_grad():
+            dist_old = agent.distribution(batch.obs)
+        row = self.learner.update(rollout, frac_remaining)
+        with torch.no_grad():
+            dist_new = agent.distribution(batch.obs)
+            # KL(pi_old || pi_new): exact per state (the full distributions), averaged over the rollout's states
+            self.record.kl.append(kl_exact(dist_old, dist_new).mean().item())
+            # r = pi_new(a|s) / pi_old(a|s) for the actions that were taken
+            ratio = torch.exp(agent.actor.log_prob(dist_new, batch.actions) - batch.logp)
+            self.record.max_ratio.append(ratio.max().item())
+            self.record.min_ratio.append(ratio.min().item())
+        return row
+
+
+def train_measured(config, seed: int, total_steps: int):
+    """Train PPO or TRPO (by the config's type) with course_lib; return (History, UpdateKL, seconds)."""
+    learner_class = trpo.TRPOLearner if isinstance(config, trpo.TRPOConfig) else ppo.PPOLearner
+    record = UpdateKL()
+    start = time.perf_counter()
+    _, history = run_onpolicy(config, seed, total_steps,
+                              lambda agent, c: MeasureKL(learner_class(agent, c), record), progress_bar=False)
+    return history, record, time.perf_counter() - start
+
+
+def run_summary(history, record: UpdateKL, seconds: float) -> dict:
+    """The per-update columns of one run as plain lists (None where a column does not apply), for JSON."""
+    def col(name: str) -> list:
+        return [None if not np.isfinite(v) else round(float(v), 6) for v in history.column(name)]
+
+    return {
+        "env_steps": [int(s) for s in history.column("env_steps")],
+        "episode_return_mean": col("episode_return_mean"),
+        "approx_kl": col("approx_kl"), "kl_beta": col("kl_beta"), "step_fraction": col("step_fraction"),
+        "epochs": col("epochs"),
+        "kl": [round(v, 8) for v in record.kl],
+        "max_ratio": [round(v, 6) for v in record.max_ratio], "min_ratio": [round(v, 6) for v in record.min_ratio],
+        "steps_to_475": steps_to_threshold(history, 475.0),
+        "seconds": round(seconds, 2),
+    }
+
+# %% [markdown]
+# ## 1. Intuition and terms
+#
+# Think of a volume knob whose scale is not marked in decibels. Near the quiet end a quarter turn is barely audible;
+# near the loud end the same quarter turn makes the room shake. If you want "a small change in loudness", counting
+# degrees of rotation is the wrong ruler: you need a ruler in the units you care about.
+#
+# A policy network has the same problem. A policy-gradient step moves the **parameters** by a small amount, but what
+# we care about is how much the **behaviour** changes: the action probabilities in the states the agent visits. The
+# same parameter step can leave one policy almost unchanged and turn another upside down. Trust-region methods
+# therefore measure the size of a step with a distance between *distributions*, the KL divergence, and refuse steps
+# that move the policy further than the data collected by the old policy can vouch for.
+#
+# The figure shows the knob effect for a policy with two actions, $\pi(\text{left}) = \sigma(z)$ for a logit $z$.
+# Every point of the curve is the same step $z \to z + 1$; the KL it causes depends strongly on where it starts.
+
+# %%
+def bernoulli_kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """KL(Bernoulli(p) || Bernoulli(q)) in nats, elementwise for arrays of probabilities in (0, 1)."""
+    # KL = p log(p/q) + (1 - p) log((1 - p)/(1 - q))
+    return p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))
+
+
+z = np.linspace(-8, 8, 401)
+sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+axes[0].plot(z, sigmoid(z), label=r"$\pi(\mathrm{left}) = \sigma(z)$")
+axes[0].plot(z, sigmoid(z + 1), "--", label=r"after the step $z \to z + 1$")
+axes[0].set_xlabel("logit z (the parameter)")
+axes[0].set_ylabel("probability of 'left'")
+axes[0].legend(fontsize=8)
+axes[1].semilogy(z, bernoulli_kl(sigmoid(z), sigmoid(z + 1)), color=plots.PALETTE[3])
+axes[1].set_xlabel("starting logit z")
+axes[1].set_title(r"KL$(\pi_{old}\,\|\,\pi_{new})$ caused by the same step $\Delta z = 1$", fontsize=10)
+plt.tight_layout()
+plt.show()
+for z0 in (-6.0, 0.0, 6.0):
+    print(f"z = {z0:+.0f}: pi(left) {sigmoid(z0):.4f} -> {sigmoid(z0 + 1):.4f},  "
+          f"KL = {bernoulli_kl(sigmoid(z0), sigmoid(z0 + 1)):.5f} nats")
+
+# %% [markdown]
+# **Key terms**
+#
+# | term | meaning here |
+# |---|---|
+# | KL divergence $\mathrm{KL}(p\,\|\,q)$ | $\sum_a p(a)\log\frac{p(a)}{q(a)}$: how surprised samples from $p$ would be if you believed $q$; $\ge 0$, $0$ only for $p = q$, **not symmetric** |
+# | mean KL of two policies | the KL per state, averaged over the states the old policy visited |
+# | trust region | the set of policies within a KL radius $\delta$ (`max_kl`) of the old one, where the surrogate from old data is believed |
+# | surrogate $L(\theta)$ | $\hat{\mathbb{E}}_t[r_t(\theta)\hat A_t]$, the improvement predicted from old data (notebook 04) |
+# | Fisher information matrix $F$ | the curvature of the mean KL at $\theta_{old}$: $\tfrac12 s^\top F s$ is the KL of a small step $s$ |
+# | natural gradient | $F^{-1} g$: the steepest-ascent direction when step length is measured by KL instead of Euclidean distance |
+# | conjugate gradient (CG) | an iterative solver for $F x = g$ that needs only products $F v$, never $F$ itself |
+# | line search | shrink a proposed step until it satisfies the constraint and really improves the surrogate |
+# | k1, k3 | estimators of the KL from actions sampled by the old policy |
+# | KL penalty $\beta$ | PPO's other variant: subtract $\beta\,\mathrm{KL}$ from the surrogate and adapt $\beta$ |
+# | early stopping (`target_kl`) | stop the epochs of a PPO update once the estimated KL passes a target |
+
+# %% [markdown]
+# ## 2. The maths
+#
+# ### KL divergence between two policies
+#
+# For one state $s$, with $p = \pi_{old}(\cdot|s)$ and $q = \pi_\theta(\cdot|s)$,
+# $$\mathrm{KL}(p\,\|\,q) = \sum_a p(a)\,\log\frac{p(a)}{q(a)} = \mathbb{E}_{a\sim p}\big[\log p(a) - \log q(a)\big].$$
+# For a Gaussian policy with mean $\mu$ and standard deviation $\sigma$ per action dimension (independent dimensions
+# add up):
+# $$\mathrm{KL}\big(\mathcal N(\mu_1,\sigma_1^2)\,\|\,\mathcal N(\mu_2,\sigma_2^2)\big) = \log\frac{\sigma_2}{\sigma_1}
+#   + \frac{\sigma_1^2 + (\mu_1-\mu_2)^2}{2\sigma_2^2} - \frac12 .$$
+# Trust-region methods use the mean over visited states,
+# $\overline{\mathrm{KL}}(\theta_{old},\theta) = \hat{\mathbb{E}}_s\big[\mathrm{KL}(\pi_{old}(\cdot|s)\,\|\,\pi_\theta(\cdot|s))\big]$.
+#
+# ### Estimating it from the actions in a batch
+#
+# A rollout stores, for each step, one action $a_i \sim \pi_{old}(\cdot|s_i)$ and both log-probabilities
+# (`logp_old`, and `logp` under the new policy). With $\rho_i = \pi_\theta(a_i|s_i)/\pi_{old}(a_i|s_i)$:
+# $$k_1 = \frac1n\sum_i -\log\rho_i, \qquad k_3 = \frac1n\sum_i \big((\rho_i - 1) - \log\rho_i\big).$$
+# $k_1$ is unbiased because the definition *is* an expectation over $a \sim \pi_{old}$, and the samples already come
+# from $\pi_{old}$. $k_3$ adds $\rho_i - 1$, whose expectation is $\sum_a p(a)\frac{q(a)}{p(a)} - 1 = 0$, so it stays
+# unbiased; since $\log x \le x - 1$, every term is $\ge 0$, and for nearby policies its variance is much lower
+# (Schulman 2020). A third one, $k_2 = \frac1n\sum_i \tfrac12(\log\rho_i)^2$, is also never negative but biased.
+#
+# **Erratum (KL formula).** A formula you may meet in course notes is
+# `(old_log_probs.exp() * (old_log_probs - new_log_probs)).mean()`, i.e. $\frac1n\sum_i p(a_i)\log\frac{p(a_i)}{q(a_i)}$
+# over sampled actions. Its expectation is
+# $$\mathbb{E}_{a\sim p}\Big[p(a)\log\frac{p(a)}{q(a)}\Big] = \sum_a p(a)^2\log\frac{p(a)}{q(a)} \;\ne\; \mathrm{KL}(p\,\|\,q):$$
+# the probability $p(a)$ is counted twice, once by the sampling and once by the weight. The weighted form
+# $\sum_a p(a)\log\frac{p(a)}{q(a)}$ is the exact KL only when the sum runs over **all** actions. Section 3 shows the
+# difference numerically, including a case where this formula is negative on average.
+#
+# ### TRPO: the constrained problem (Schulman et al. 2015)
+#
+# $$\max_\theta\ L(\theta) = \hat{\mathbb{E}}_t\big[r_t(\theta)\,\hat A_t\big]
+# \quad\text{subject to}\quad \overline{\mathrm{KL}}(\theta_{old},\theta) \le \delta .$$
+# Around $\theta_{old}$, write the step as $s = \theta - \theta_{old}$. To first order the surrogate gains $g^\top s$,
+# with $g = \nabla_\theta L(\theta_{old})$ (the policy gradient). The KL is zero at $s = 0$ and has zero gradient
+# there (it is at its minimum), so its first non-zero term is quadratic:
+# $$\overline{\mathrm{KL}}(\theta_{old},\theta_{old}+s) \approx \tfrac12\,s^\top F s,\qquad
+# F = \nabla^2_\theta\overline{\mathrm{KL}}\big|_{\theta_{old}} = \hat{\mathbb{E}}_s\,\mathbb{E}_{a\sim\pi_{old}}\big[\nabla\log\pi(a|s)\,\nabla\log\pi(a|s)^\top\big],$$
+# the Fisher information matrix. Maximising $g^\top s$ subject to $\tfrac12 s^\top F s \le \delta$ (a Lagrange
+# multiplier, or Cauchy-Schwarz in the $F$ inner product) gives
+# $$x = F^{-1} g, \qquad s^\star = \sqrt{\frac{2\delta}{x^\top F x}}\;x, \qquad \text{predicted gain } g^\top s^\star = \sqrt{2\delta\, g^\top F^{-1} g}.$$
+# $F^{-1}g$ is the **natural gradient** (Amari 1998; for policies, Kakade 2001).
+#
+# **Never form $F$.** A network with $P$ parameters has a $P\times P$ Fisher matrix ($P = 4610$ below: 21 million
+# entries). Conjugate gradient solves $F x = g$ using only products $F v$, and those cost about two backward passes:
+# $$F v = \nabla_\theta\big(\,(\nabla_\theta\overline{\mathrm{KL}})^\top v\,\big)\quad\text{(double backprop)},$$
+# usually with damping, $(F + \lambda I)v$, to keep the system well conditioned (`cg_damping`).
+#
+# **Line search.** The quadratic model can be wrong far from $\theta_{old}$. TRPO tries
+# $\theta_{old} + c^k s^\star$ for $k = 0, 1, 2, \dots$ ($c$ = `backtrack_coeff`) and accepts the first step whose
+# **measured** mean KL is $\le\delta$ and whose surrogate actually improved; if none passes, it keeps $\theta_{old}$.
+#
+# ### PPO's two first-order substitutes (Schulman et al. 2017)
+#
+# - **Adaptive KL penalty** (section 4 of the paper): maximise $\hat{\mathbb{E}}_t[r_t\hat A_t] - \beta\,\overline{\mathrm{KL}}$
+#   with several epochs of minibatch steps; after the update measure $d = \overline{\mathrm{KL}}$ and set
+#   $\beta \leftarrow 2\beta$ if $d > 1.5\,d_{targ}$, $\beta \leftarrow \beta/2$ if $d < d_{targ}/1.5$.
+# - **Clipped surrogate** (notebook 04), in practice together with **KL early stopping**: before each minibatch step
+#   estimate the KL (k3) and stop the update once it exceeds `target_kl`.
+
+# %% [markdown]
+# ## 3. Build it
+#
+# ### 3.1 The KL of two policies, exactly and from samples
+#
+# First the exact KL written small, for a categorical policy (from logits, in log space) and for a Gaussian one
+# (the closed form above), and the two sample estimators. Then the same from `course_lib.losses`.
+
+# %%
+def categorical_kl_small(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
+    """Exact KL(p || q) per state for categorical policies given by logits (..., A) -> (...)."""
+    logp, logq = torch.log_softmax(logits_p, dim=-1), torch.log_softmax(logits_q, dim=-1)
+    # KL = sum_a p(a) (log p(a) - log q(a))
+    return (logp.exp() * (logp - logq)).sum(dim=-1)
+
+
+def gaussian_kl_small(mu1: torch.Tensor, std1: torch.Tensor, mu2: torch.Tensor, std2: torch.Tensor) -> torch.Tensor:
+    """Exact KL(N(mu1, std1^2) || N(mu2, std2^2)) per state, summed over the last (action) dim: (B, D) -> (B,)."""
+    # KL = log(std2 / std1) + (std1^2 + (mu1 - mu2)^2) / (2 std2^2) - 1/2, per independent dimension
+    per_dim = torch.log(std2 / std1) + (std1**2 + (mu1 - mu2) ** 2) / (2 * std2**2) - 0.5
+    return per_dim.sum(dim=-1)
+
+
+def k1_small(logp_old: torch.Tensor, logp_new: torch.Tensor) -> torch.Tensor:
+    """k1 per sample, -log rho = logp_old - logp_new, for actions drawn from pi_old: (N,) -> (N,)."""
+    return logp_old - logp_new
+
+
+def k3_small(logp_old: torch.Tensor, logp_new: torch.Tensor) -> torch.Tensor:
+    """k3 per sample, (rho - 1) - log rho with rho = pi_new / pi_old, for actions drawn from pi_old: (N,) -> (N,)."""
+    log_rho = logp_new - logp_old
+    # k3 = (rho - 1) - log rho  (expm1 keeps the digits when rho is close to 1)
+    return torch.expm1(log_rho) - log_rho
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+g = torch.Generator().manual_seed(SEED)
+logits_old_demo = torch.randn(6, 4, generator=g, dtype=torch.float64)          # 6 states, 4 actions
+logits_new_demo = logits_old_demo + 0.5 * torch.randn(6, 4, generator=g, dtype=torch.float64)
+mine = categorical_kl_small(logits_old_demo, logits_new_demo)
+lib = kl_exact(Categorical(logits=logits_old_demo), Categorical(logits=logits_new_demo))
+print("categorical KL per state (notebook):", mine.numpy().round(4))
+print("categorical KL per state (library): ", lib.numpy().round(4))
+mu1, mu2 = torch.randn(6, 2, generator=g, dtype=torch.float64), torch.randn(6, 2, generator=g, dtype=torch.float64)
+std1, std2 = torch.rand(6, 2, generator=g, dtype=torch.float64) + 0.5, torch.rand(6, 2, generator=g, dtype=torch.float64) + 0.5
+mine_g = gaussian_kl_small(mu1, std1, mu2, std2)
+lib_g = kl_exact(Normal(mu1, std1), Normal(mu2, std2))
+print("Gaussian KL per state, 2-D actions (notebook):", mine_g.numpy().round(4))
+print("Gaussian KL per state, 2-D actions (library): ", lib_g.numpy().round(4))
+lp_old, lp_new = torch.log_softmax(logits_old_demo, -1)[:, 0], torch.log_softmax(logits_new_demo, -1)[:, 0]
+print("k1 and k3 agree with course_lib:", torch.allclose(k1_small(lp_old, lp_new), kl_k1(lp_old, lp_new)),
+      torch.allclose(k3_small(lp_old, lp_new), kl_k3(lp_old, lp_new)))
+print("the KL is not symmetric: KL(p||q) =", round(mine[0].item(), 4),
+      " KL(q||p) =", round(categorical_kl_small(logits_new_demo, logits_old_demo)[0].item(), 4))
+
+# %% [markdown]
+# ### 3.2 Which sample formulas estimate the KL? (the erratum, numerically)
+#
+# One state, five actions, an old policy $p$ (uniform) and a new policy $q$. Because everything is known we can compute,
+# **exactly**, what each sample formula averages to: its expectation under $a\sim p$ and the variance of one sample.
+# The last line is the notes' formula, $p(a)\log\frac{p(a)}{q(a)}$ averaged over sampled actions.
+
+# %%
+p5 = torch.full((5,), 0.2, dtype=torch.float64)                               # old policy: uniform
+q5 = torch.tensor([0.35, 0.25, 0.20, 0.12, 0.08], dtype=torch.float64)          # new policy
+
+
+def per_action_terms(p: torch.Tensor, q: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The value each sample formula takes when the sampled action is a, for every action a: name -> (A,)."""
+    log_rho = torch.log(q) - torch.log(p)
+    return {
+        "k1  = -log rho": -log_rho,
+        "k2  = (log rho)^2 / 2": 0.5 * log_rho**2,
+        "k3  = (rho - 1) - log rho": torch.expm1(log_rho) - log_rho,
+        "notes: p(a) log(p/q)": p * -log_rho,
+    }
+
+
+def exact_moments(p: torch.Tensor, q: torch.Tensor) -> dict[str, tuple[float, float]]:
+    """Expectation and standard deviation of one sample of each formula under a ~ p (exact sums over actions)."""
+    out = {}
+    for name, term in per_action_terms(p, q).items():
+        mean = (p * term).sum()
+        out[name] = (mean.item(), torch.sqrt((p * (term - mean) ** 2).sum()).item())
+    return out
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+exact_kl5 = categorical_kl_small(torch.log(p5), torch.log(q5)).item()
+print(f"exact KL(p || q) = {exact_kl5:.4f}")
+print(f"{'formula':28s} {'E[one sample]':>14s} {'std of one sample':>18s}")
+for name, (mean, std) in exact_moments(p5, q5).items():
+    print(f"{name:28s} {mean:14.4f} {std:18.4f}")
+p2, q2 = torch.tensor([0.9, 0.1], dtype=torch.float64), torch.tensor([0.95, 0.05], dtype=torch.float64)
+notes_mean = exact_moments(p2, q2)["notes: p(a) log(p/q)"][0]
+print(f"\np = (0.9, 0.1), q = (0.95, 0.05): exact KL = {categorical_kl_small(p2.log(), q2.log()).item():.4f}, "
+      f"but the notes' formula averages to {notes_mean:.4f} (negative!)")
+
+# %% [markdown]
+# k1 and k3 average to the exact KL, and k3's spread per sample is several times smaller than k1's (it is also never
+# negative). k2 is biased: it averages to something else, though not far off. The notes' formula averages to a fifth
+# of the KL here: $p$ is uniform, so every sampled term is weighted by $p(a) = 0.2$ on top of the sampling. In the
+# second example it averages to a *negative* number, which no divergence can be.
+#
+# Now the same by sampling: 2,000 batches of $n$ actions each, drawn from $p$ with a seeded generator. Each entry is
+# the mean ± standard deviation of the batch estimate over the 2,000 batches.
+
+# %%
+g = torch.Generator().manual_seed(SEED)
+repeats = 2_000
+terms5 = per_action_terms(p5, q5)
+print(f"exact KL = {exact_kl5:.4f};  batch estimate: mean ± std over {repeats} batches")
+print(f"{'formula':28s}" + "".join(f"{'n = ' + str(n):>20s}" for n in (10, 100, 1000)))
+estimates_n100 = {}
+for name, term in terms5.items():
+    cells = []
+    for n in (10, 100, 1000):
+        actions = torch.multinomial(p5.expand(repeats, -1), n, replacement=True, generator=g)  # (repeats, n)
+        est = term[actions].mean(dim=1)
+        if n == 100:
+            estimates_n100[name] = est.numpy()
+        cells.append(f"{est.mean().item():.4f} ± {est.std().item():.4f}")
+    print(f"{name:28s}" + "".join(f"{c:>20s}" for c in cells))
+print(f"share of n = 100 batches with a negative k1 estimate: {np.mean(estimates_n100['k1  = -log rho'] < 0):.1%}")
+
+fig, ax = plt.subplots(figsize=(7.5, 3.2))
+bins = np.linspace(-0.3, 0.6, 91)
+for (name, est), color in zip(estimates_n100.items(), plots.PALETTE):
+    ax.hist(est, bins=bins, alpha=0.5, color=color, label=name)
+ax.axvline(exact_kl5, color="black", lw=1.2, label="exact KL")
+ax.set_xlabel("estimate from one batch of n = 100 sampled actions")
+ax.set_ylabel("batches")
+ax.legend(fontsize=8)
+ax.set_title("Four sample formulas, 2,000 batches each")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **Continuous actions make the erratum worse.** For a Gaussian policy, $p(a)$ in the notes' formula is a
+# *density*, whose value depends on the unit the action is measured in. Express the same policies with actions in
+# tenths (multiply every action by 10): nothing about the behaviour changes and the KL stays the same, but the
+# densities shrink tenfold and so does the notes' value. Both are computed exactly below (closed form for the KL,
+# numerical integration of $\int p(a)^2\log\frac{p(a)}{q(a)}\,da$ for the notes' expectation).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def gaussian_notes_expectation(mu1: float, s1: float, mu2: float, s2: float) -> float:
+    """E_{a ~ N(mu1, s1^2)}[p(a) log(p(a)/q(a))] = integral of p^2 log(p/q), by the trapezoid rule on a fine grid."""
+    a = np.linspace(mu1 - 12 * s1, mu1 + 12 * s1, 200_001)
+    p, q = Normal(mu1, s1), Normal(mu2, s2)
+    log_p, log_q = p.log_prob(torch.as_tensor(a)).numpy(), q.log_prob(torch.as_tensor(a)).numpy()
+    return float(np.trapezoid(np.exp(2 * log_p) * (log_p - log_q), a))
+
+
+for unit, scale in (("original units", 1.0), ("tenths (x10)", 10.0)):
+    m1, s1, m2, s2 = 0.0, 1.0 * scale, 0.3 * scale, 0.8 * scale
+    kl = gaussian_kl_small(*(torch.tensor([[v]], dtype=torch.float64) for v in (m1, s1, m2, s2))).item()
+    print(f"{unit:15s} exact KL = {kl:.4f}   notes' formula averages to {gaussian_notes_expectation(m1, s1, m2, s2):.4f}")
+
+# %% [markdown]
+# **The right version.** With the full distributions at hand (we always have them for the states in a batch),
+# compute the KL exactly, `kl_exact(dist_old, dist_new).mean()`. From the stored log-probabilities of the sampled
+# actions alone, use k3, `kl_k3(logp_old, logp_new).mean()`, or k1. This is what PPO libraries log as `approx_kl`.
+# Debug exercise 05.kl_estimator (section 7) asks you to make that fix in code.
+
+# %% [markdown]
+# ### 3.3 One TRPO update, step by step, on a real batch
+#
+# A fresh CartPole agent (the same settings as the TRPO runs of section 4) collects one rollout of 8 envs × 128
+# steps. We compute GAE advantages exactly as `course_lib`'s TRPO does, normalise them, and then build the policy
+# step from its pieces. Only the actor is involved; TRPO trains the critic separately with Adam.
+
+# %%
+from course_lib.algos.onpolicy import advantages_and_returns  # the same advantages every course_lib algorithm uses
+
+trpo_config = COMPARE_CONFIGS["TRPO"]
+torch.manual_seed(SEED)
+envs = make_vec_env(trpo_config.env_id, trpo_config.num_envs, seed=SEED)
+agent = make_agent(trpo_config, envs)
+rollout = RolloutCollector(envs, agent.policy_step, None, trpo_config.num_steps).collect()
+envs.close()
+agent_before = copy.deepcopy(agent)  # kept to run course_lib's TRPO on the very same start later
+est = advantages_and_returns(rollout, trpo_config)
+batch = rollout.flat(est.advantages, est.returns)  # the valid steps: obs (B, 4), actions (B,), logp (B,), ...
+adv = normalise_advantages(batch.adv)
+actor = agent.actor
+params = list(actor.parameters())
+num_params = sum(p.numel() for p in params)
+print(f"batch: {len(batch)} valid steps; actor parameters P = {num_params}; max_kl delta = {trpo_config.max_kl}")
+
+# %% [markdown]
+# **The gradient and the Fisher-vector product.** `surrogate_small` is $L(\theta) = \mathrm{mean}(r_t \hat A_t)$;
+# its gradient at $\theta_{old}$ is $g$. `fvp_small` returns $v \mapsto (F + \lambda I)v$ by double backprop through the
+# exact mean KL, with $\pi_{old}$'s logits held constant.
+
+# %%
+def flat(tensors) -> torch.Tensor:
+    """Concatenate a list of parameter-shaped tensors into one (P,) vector."""
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def surrogate_small(actor, batch, adv: torch.Tensor) -> torch.Tensor:
+    """L(theta) = mean_t r_t A_t with r_t = exp(logp - logp_old); batch fields (B, ...) -> scalar."""
+    logp = actor.log_prob(actor.distribution(batch.obs), batch.actions)
+    # L = mean(r A),  r = pi_theta(a|s) / pi_old(a|s)
+    return (torch.exp(logp - batch.logp) * adv).mean()
+
+
+def fvp_small(actor, obs: torch.Tensor, damping: float):
+    """v (P,) -> (F + damping I) v (P,), F = Hessian of the mean KL(pi_old || pi_theta) at the current parameters."""
+    params = list(actor.parameters())
+    logits_old = actor(obs).detach()
+
+    def fvp(v: torch.Tensor) -> torch.Tensor:
+        kl = categorical_kl_small(logits_old, actor(obs)).mean()
+        grad_kl = flat(torch.autograd.grad(kl, params, create_graph=True))
+        # F v = grad_theta( grad_theta(KL) . v )
+        return flat(torch.autograd.grad(grad_kl @ v, params)) + damping * v
+
+    return fvp
+
+
+g_vec = flat(torch.autograd.grad(surrogate_small(actor, batch, adv), params))
+fvp = fvp_small(actor, batch.obs, trpo_config.cg_damping)
+print(f"|g| = {g_vec.norm():.4f}")
+
+# %% [markdown]
+# **Is the Hessian of the KL really the Fisher matrix?** By definition
+# $F = \hat{\mathbb{E}}_s\sum_a \pi(a|s)\,\nabla\log\pi(a|s)\,\nabla\log\pi(a|s)^\top$. With `torch.func` we compute
+# the score vector $\nabla_\theta\log\pi(a|s)$ for each of the first 256 states of the batch and both actions (a
+# $512 \times P$ matrix $S$), so $F v = S^\top(w \odot S v)$ with weights $w = \pi(a|s)/256$, still without forming $F$.
+# It should equal the double-backprop product on the same states (damping switched off) for any $v$.
+
+# %%
+from torch.func import functional_call, grad, vmap
+
+theta = {name: p.detach() for name, p in actor.named_parameters()}
+
+
+def logp_one(theta: dict, obs: torch.Tensor, action_onehot: torch.Tensor) -> torch.Tensor:
+    """log pi_theta(a | obs) for one state (obs_dim,) and one action given one-hot (A,), as a function of theta."""
+    logits = functional_call(actor, theta, (obs.unsqueeze(0),))
+    return (torch.log_softmax(logits, dim=-1)[0] * action_onehot).sum()
+
+
+B = 256
+obs_sub = batch.obs[:B]
+obs_twice = obs_sub.repeat_interleave(2, dim=0)                   # (2B, 4): every state once per action
+actions_both = torch.eye(2).repeat(B, 1)                          # (2B, 2): one-hot actions 0, 1, 0, 1, ...
+scores = vmap(grad(logp_one), in_dims=(None, 0, 0))(theta, obs_twice, actions_both)
+S = torch.cat([scores[name].reshape(2 * B, -1) for name, _ in actor.named_parameters()], dim=1)  # (2B, P)
+with torch.no_grad():
+    w = torch.softmax(actor(obs_sub), dim=-1).reshape(-1) / B     # (2B,) pi(a|s) / B
+fvp_undamped = fvp_small(actor, obs_sub, damping=0.0)
+v_test = torch.randn(num_params, generator=torch.Generator().manual_seed(SEED))
+fisher_v = S.T @ (w * (S @ v_test))
+hessian_v = fvp_undamped(v_test)
+print(f"score matrix S: {tuple(S.shape)};  relative difference |Fv (scores) - Fv (double backprop)| / |Fv| = "
+      f"{((fisher_v - hessian_v).norm() / fisher_v.norm()).item():.1e}")
+
+# %% [markdown]
+# **Conjugate gradient.** Written small; each iteration costs one Fisher-vector product. On a small random
+# symmetric positive-definite matrix it must reproduce `torch.linalg.solve` (6 iterations for a 6×6 system, in exact
+# arithmetic), and it must agree with `course_lib.algos.trpo.conjugate_gradient`.
+
+# %%
+def cg_small(matvec, b: torch.Tensor, iters: int = 10) -> tuple[torch.Tensor, list[float]]:
+    """Solve A x = b (A symmetric positive definite, given as matvec) by conjugate gradient; b (P,) -> x (P,).
+
+    Also returns the relative residual |b - A x| / |b| after every iteration.
+    """
+    x = torch.zeros_like(b)
+    r, d = b.clone(), b.clone()          # residual b - A x, and search direction
+    rr = r @ r
+    residuals = []
+    for _ in range(iters):
+        Ad = matvec(d)
+        # alpha = r^T r / d^T A d: exact minimiser of the quadratic along d
+        alpha = rr / (d @ Ad)
+        x = x + alpha * d
+        r = r - alpha * Ad
+        rr_new = r @ r
+        residuals.append((rr_new.sqrt() / b.norm()).item())
+        # d <- r + (r_new^T r_new / r^T r) d keeps the directions A-conjugate
+        d = r + (rr_new / rr) * d
+        rr = rr_new
+    return x, residuals
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+gen = torch.Generator().manual_seed(SEED)
+M = torch.randn(6, 6, generator=gen, dtype=torch.float64)
+A_spd = M @ M.T + 0.5 * torch.eye(6, dtype=torch.float64)
+b_small = torch.randn(6, generator=gen, dtype=torch.float64)
+x_cg, _ = cg_small(lambda v: A_spd @ v, b_small, iters=6)
+print("CG (6 iterations) == linalg.solve:", torch.allclose(x_cg, torch.linalg.solve(A_spd, b_small), atol=1e-8))
+print("CG == course_lib conjugate_gradient:",
+      torch.allclose(x_cg, trpo.conjugate_gradient(lambda v: A_spd @ v, b_small, iters=6), atol=1e-10))
+
+# %% [markdown]
+# Now on the real batch: $x \approx (F + \lambda I)^{-1} g$ in `cg_iters` = 10 iterations, then the step scaled so that
+# the quadratic KL model equals $\delta$, then the line search. The plot shows how fast CG's residual falls.
+
+# %%
+x_nat, cg_residuals = cg_small(fvp, g_vec, trpo_config.cg_iters)
+xFx = x_nat @ fvp(x_nat)
+# s = sqrt(2 delta / x^T F x) x, so that 0.5 s^T F s = delta
+full_step = torch.sqrt(2 * trpo_config.max_kl / xFx) * x_nat
+print(f"quadratic model of the full step: 0.5 s^T (F + lambda I) s = {0.5 * (full_step @ fvp(full_step)).item():.4f}"
+      f"  (= delta by construction); predicted surrogate gain g^T s = {(g_vec @ full_step).item():.4f}")
+
+fig, ax = plt.subplots(figsize=(5.5, 2.8))
+ax.semilogy(range(1, len(cg_residuals) + 1), cg_residuals, "o-")
+ax.set_xlabel("CG iteration")
+ax.set_ylabel(r"$|g - (F+\lambda I)x|\,/\,|g|$")
+ax.set_title(f"Conjugate gradient on the real batch (P = {num_params} parameters)", fontsize=10)
+plt.tight_layout()
+plt.show()
+
+
+# %%
+def line_search_small(actor, batch, adv, full_step: torch.Tensor, max_kl: float, coeff: float = 0.8,
+                      iters: int = 10) -> tuple[float, list[tuple[float, float, float]]]:
+    """Backtrack theta_old + coeff^k * full_step until the exact mean KL <= max_kl and the surrogate improved.
+
+    Leaves the accepted parameters in `actor` (theta_old if nothing passed) and returns (accepted fraction or 0,
+    [(fraction, measured KL, surrogate gain) for every trial]).
+    """
+    params = list(actor.parameters())
+    theta_old = parameters_to_vector(params).detach()
+    with torch.no_grad():
+        logits_old = actor(batch.obs)
+        surr_old = surrogate_small(actor, batch, adv).item()
+        trials = []
+        for k in range(iters):
+            frac = coeff**k
+            vector_to_parameters(theta_old + frac * full_step, params)
+            kl = categorical_kl_small(logits_old, actor(batch.obs)).mean().item()
+            gain = surrogate_small(actor, batch, adv).item() - surr_old
+            trials.append((frac, kl, gain))
+            if kl <= max_kl and gain > 0:
+                return frac, trials
+        vector_to_parameters(theta_old, params)
+    return 0.0, trials
+
+
+accepted, trials = line_search_small(actor, batch, adv, full_step, trpo_config.max_kl, trpo_config.backtrack_coeff,
+                                     trpo_config.backtrack_iters)
+for frac, kl, gain in trials:
+    print(f"step fraction {frac:.3f}: measured mean KL {kl:.5f}, surrogate gain {gain:+.5f}")
+print(f"accepted fraction: {accepted:.3f}")
+
+# %% [markdown]
+# **The same update from `course_lib`.** `TRPOLearner.update` does all of the above (and then trains the critic).
+# Run on a copy of the agent *before* our step, with the same rollout, it must land on the same actor parameters.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+agent_lib = copy.deepcopy(agent_before)
+row = trpo.TRPOLearner(agent_lib, trpo_config).update(rollout, 1.0)
+theta_mine = parameters_to_vector(agent.actor.parameters())
+theta_lib = parameters_to_vector(agent_lib.actor.parameters())
+print("course_lib accepted the same step fraction:", row.step_fraction == accepted)
+print("same actor parameters after the update (to 1e-5):", torch.allclose(theta_mine, theta_lib, atol=1e-5))
+print("the course_lib step stays inside the trust region:", row.approx_kl <= trpo_config.max_kl)
+
+# %% [markdown]
+# **Why the natural gradient?** Scale the *plain* gradient $g$ to the same KL budget,
+# $s_{pg} = \sqrt{2\delta / g^\top F g}\; g$, and compare what each step buys. In the quadratic model the natural step
+# gains the most possible for that KL (it solves the constrained problem); the measured numbers show whether the
+# model is right on this batch. The last rows repeat the comparison for larger radii $\delta$, where the measured KL
+# and gain drift away from the quadratic model's, which is what the line search is for. On this fresh policy,
+# close to 50/50 in every state, the two directions buy almost the same; they differ much more where a policy is
+# nearly deterministic in some states (the explorer in section 5 shows such a case).
+
+# %%
+def measure_step(step: torch.Tensor) -> tuple[float, float]:
+    """Exact mean KL and surrogate gain of theta_old + step for the fresh agent's actor (parameters restored)."""
+    probe = copy.deepcopy(agent_before.actor)
+    with torch.no_grad():
+        logits_old = probe(batch.obs)
+        surr_old = surrogate_small(probe, batch, adv).item()
+        vector_to_parameters(parameters_to_vector(probe.parameters()) + step, probe.parameters())
+        return (categorical_kl_small(logits_old, probe(batch.obs)).mean().item(),
+                surrogate_small(probe, batch, adv).item() - surr_old)
+
+
+fresh_actor = copy.deepcopy(agent_before.actor)
+fvp_fresh = fvp_small(fresh_actor, batch.obs, trpo_config.cg_damping)
+g_fresh = flat(torch.autograd.grad(surrogate_small(fresh_actor, batch, adv), list(fresh_actor.parameters())))
+x_fresh, _ = cg_small(fvp_fresh, g_fresh, trpo_config.cg_iters)
+print(f"{'delta':>6s} {'step':>9s} {'predicted gain':>15s} {'measured KL':>12s} {'measured gain':>14s}")
+for delta in (0.01, 0.05, 0.2):
+    for name, direction in (("natural", x_fresh), ("plain", g_fresh)):
+        step = torch.sqrt(2 * delta / (direction @ fvp_fresh(direction))) * direction
+        kl, gain = measure_step(step)
+        print(f"{delta:6.2f} {name:>9s} {(g_fresh @ step).item():15.4f} {kl:12.4f} {gain:14.4f}")
+
+# %% [markdown]
+# ### 3.4 PPO's substitutes, small
+#
+# The adaptive KL coefficient is a three-way rule applied after each update; the early-stopping rule is one line
+# inside the epoch loop (it appears in the loop of section 4.2). Here is the coefficient rule, checked against
+# `course_lib.losses.adapt_kl_beta` on measured KLs below, inside and above the band $[d_{targ}/1.5,\ 1.5\,d_{targ}]$.
+
+# %%
+def adapt_beta_small(beta: float, kl: float, kl_target: float) -> float:
+    """The adaptive KL penalty's update of beta (Schulman et al. 2017, sec. 4), after an update with mean KL `kl`."""
+    if kl > 1.5 * kl_target:
+        return 2.0 * beta   # moved too far: penalise more
+    if kl < kl_target / 1.5:
+        return beta / 2.0   # moved too little: penalise less
+    return beta
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from course_lib.losses import adapt_kl_beta
+
+for kl_measured in (0.002, 0.0066, 0.007, 0.01, 0.015, 0.016, 0.05):
+    print(f"d = {kl_measured:.4f}: beta 1.0 -> {adapt_beta_small(1.0, kl_measured, 0.01):.1f} (notebook), "
+          f"{adapt_kl_beta(1.0, kl_measured, 0.01):.1f} (course_lib)")
+
+# %% [markdown]
+# ## 4. Experiments
+#
+# ### 4.1 TRPO, PPO-clip and PPO-KL on CartPole: returns and the KL of every update
+#
+# **Set-up.** The configs are in the tagged cell near the top of the notebook (`COMPARE_CONFIGS`): every algorithm
+# collects 8 envs × 128 steps per update, with $\gamma = 0.99$, $\lambda = 0.95$ and the same 64×64 networks.
+# TRPO: $\delta$ = `max_kl` = 0.01. PPO-clip: $\epsilon = 0.2$, 10 epochs of 4 minibatches, Adam at $3\times10^{-4}$.
+# PPO-KL: the same but the penalised objective with $d_{targ} = 0.01$, $\beta_0 = 1$. No learning-rate or clip
+# annealing. Each algorithm runs 49 updates (50,176 steps) for seeds 0, 1, 2. The wrapper `MeasureKL` computes the
+# **exact** mean KL between the policy before and after every update on that update's rollout, plus the extreme
+# ratios; these are not the statistics the algorithms themselves use.
+#
+# Nine runs of that length take several minutes here, so they were run once by `notebooks/scripts/nb05_runs.py`,
+# which executes the tagged cell itself; the results are in `notebooks/data/nb05_runs.json`. To regenerate them:
+# `.venv/bin/python notebooks/scripts/nb05_runs.py` from the repository root. The next cell loads the file and
+# re-runs the first two updates of seed 0 of each algorithm live, which must reproduce the stored numbers.
+
+# %%
+def spread(values, digits: int = 3) -> str:
+    """'mean ± std (min … max)' of per-seed values with `digits` decimals."""
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():.{digits}f} ± {v.std():.{digits}f} ({v.min():.{digits}f} … {v.max():.{digits}f})"
+
+
+stored = json.loads(Path("data/nb05_runs.json").read_text())
+compare = stored["compare"]  # name -> seed -> per-update columns
+LIVE_UPDATES = 2
+for name, config in COMPARE_CONFIGS.items():
+    history, record, seconds = train_measured(config, SEED, LIVE_UPDATES * config.batch_size)
+    live = run_summary(history, record, seconds)
+    saved = compare[name][str(SEED)]
+    same = all(np.allclose(np.array(live[k], dtype=float), np.array(saved[k][:LIVE_UPDATES], dtype=float),
+                           rtol=1e-3, atol=1e-6, equal_nan=True) for k in ("kl", "episode_return_mean", "approx_kl"))
+    print(f"{name:8s}: live first {LIVE_UPDATES} updates (exact KL {np.round(live['kl'], 5)}) match the stored run: {same}")
+
+# %%
+ALGOS = list(COMPARE_CONFIGS)
+ALGO_COLORS = dict(zip(ALGOS, (plots.PALETTE[2], plots.PALETTE[0], plots.PALETTE[1])))
+
+
+def columns(name: str, key: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(env_steps, column) for every stored seed of one algorithm; None entries become NaN."""
+    out = []
+    for run in compare[name].values():
+        ys = np.array([np.nan if v is None else v for v in run[key]], dtype=float)
+        out.append((np.array(run["env_steps"], dtype=float), ys))
+    return out
+
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+for name in ALGOS:
+    plots.plot_seeds(axes[0], columns(name, "episode_return_mean"), name, color=ALGO_COLORS[name])
+    for i, (xs, kls) in enumerate(columns(name, "kl")):
+        axes[1].semilogy(xs, kls, ".", ms=4, alpha=0.6, color=ALGO_COLORS[name], label=name if i == 0 else None)
+axes[0].set_xlabel("env steps")
+axes[0].set_ylabel("mean return, last 20 episodes")
+axes[0].set_title("Returns (line: mean of 3 seeds; band: min to max)", fontsize=10)
+axes[0].legend(fontsize=8)
+axes[1].axhline(0.01, color="black", lw=0.8, ls="--", label=r"$\delta$ = 0.01 = $d_{targ}$")
+axes[1].set_xlabel("env steps")
+axes[1].set_ylabel(r"exact KL$(\pi_{old}\,\|\,\pi_{new})$")
+axes[1].set_title("KL of every update (dots: every update of every seed)", fontsize=10)
+axes[1].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+
+# %%
+print("per seed, then mean ± std (min … max) over the 3 seeds")
+for name in ALGOS:
+    runs = list(compare[name].values())
+    kls = [np.array(r["kl"]) for r in runs]
+    to_475 = [r["steps_to_475"] for r in runs]
+    print(f"{name}:")
+    print(f"  final return (last 20 episodes) {spread([r['episode_return_mean'][-1] for r in runs], 1)}")
+    print(f"  steps to a 20-episode mean of 475: {to_475}")
+    print(f"  KL per update: median {spread([np.median(k) for k in kls], 4)}   95th percentile "
+          f"{spread([np.quantile(k, 0.95) for k in kls], 4)}   largest {spread([k.max() for k in kls], 4)}")
+    print(f"  share of updates with KL > 0.02 (twice the target): {spread([np.mean(k > 0.02) for k in kls], 3)}")
+    print(f"  largest ratio pi_new/pi_old of a taken action, over all updates: "
+          f"{spread([max(r['max_ratio']) for r in runs], 2)}")
+trpo_fracs = np.concatenate([r["step_fraction"] for r in compare["TRPO"].values()])
+print(f"TRPO line search: full step accepted in {np.mean(trpo_fracs == 1.0):.0%} of updates, shortened in "
+      f"{np.mean((trpo_fracs > 0) & (trpo_fracs < 1)):.0%}, rejected in {np.mean(trpo_fracs == 0):.0%}")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+for i, (xs, betas) in enumerate(columns("PPO-KL", "kl_beta")):
+    axes[0].semilogy(xs, betas, drawstyle="steps-post", label=f"seed {i}")
+axes[0].set_title(r"PPO-KL: the penalty coefficient $\beta$ per update", fontsize=10)
+axes[0].set_xlabel("env steps")
+axes[0].legend(fontsize=8)
+for i, ((xs, kls), (_, betas)) in enumerate(zip(columns("PPO-KL", "kl"), columns("PPO-KL", "kl_beta"))):
+    axes[1].loglog(betas, kls, "o", ms=3, alpha=0.6, label=f"seed {i}")
+axes[1].axhline(0.01, color="black", lw=0.8, ls="--")
+axes[1].set_xlabel(r"$\beta$ used in the update")
+axes[1].set_ylabel("exact KL of the update")
+axes[1].set_title(r"PPO-KL: the KL each $\beta$ let through", fontsize=10)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **What the runs show** (read the numbers off the table and plots above).
+#
+# - *TRPO* spends nearly the same KL budget on every update, just below $\delta$: the line search checks the exact KL
+#   before a step is accepted, and the full natural-gradient step almost always passed. Yet its largest ratio of a
+#   taken action is well above 2: the constraint bounds the *average* KL over states, not every state's change.
+# - *PPO-clip* at these standard settings moved the policy less per update than TRPO (compare the medians) and never
+#   passed twice the target; on this task the clip acted as a firm brake. Section 4.2 shows that this is not a
+#   guarantee.
+# - *PPO-KL* has a median KL near $d_{targ}$, but a long tail: a sizeable share of its updates went past twice the
+#   target and the largest went many times further. The coefficient $\beta$ is adapted *after* each update, so it
+#   can only react to an overshoot one update late, and a run of quiet updates halves it to a small value just before
+#   the next large step (the two plots above). Its returns are also the most variable of the three.
+# - *Returns*: in this budget TRPO reached the 475 threshold on every seed and the two PPO variants did not. This is
+#   one setting, not a ranking: PPO's learning rate, epochs and minibatches are all knobs (section 4.3, notebook 07),
+#   while TRPO's step is set by $\delta$ alone, which is its appeal. Per update, TRPO also costs more (ten
+#   Fisher-vector products and a line search), and it does not combine easily with a network shared between actor
+#   and critic; PPO's first-order updates do.
+
+# %% [markdown]
+# ### 4.2 Erratum: "no KL constraint needed, the clip does the job"
+#
+# **The claim.** Once the surrogate is clipped, the policy cannot move more than $\epsilon$ away from the old one, so
+# a KL constraint or KL monitoring is unnecessary.
+#
+# **Why it cannot be true in general.** The clip acts on the *objective*: it stops rewarding a sample whose ratio has
+# moved past $1\pm\epsilon$ in the helpful direction. It puts no limit on the parameters. Every minibatch step also
+# moves the ratios of all the other samples (they share the network), Adam rescales even the small gradient of the
+# few unclipped samples to a full-size step, and nothing in the objective sees the probabilities of the actions
+# that were *not* taken. So the ratios, and the KL, can go anywhere; how far they actually go depends on the step
+# size, the number of epochs and minibatches, the network and the task, not on $\epsilon$ alone.
+#
+# **The measurement.** For each seed, a fresh agent collects one CartPole batch (8 × 128 steps, GAE advantages
+# normalised over the batch). A copy of its actor is then optimised on that batch with the clipped surrogate
+# ($\epsilon = 0.2$) for 20 epochs of 4 shuffled minibatches, at four Adam step sizes from the usual $10^{-3}$ up to
+# a reckless $10^{-1}$; a second copy does the same with **KL early stopping** (`target_kl` = 0.02, checked with k3
+# on each minibatch before its step, as in `course_lib`'s PPO). After every epoch we record the exact mean KL from
+# the old policy on the batch, the share of ratios outside $[0.8, 1.2]$ and the largest $|r - 1|$.
+
+# %%
+ERR_LRS = (1e-3, 1e-2, 3e-2, 1e-1)
+ERR_EPOCHS, ERR_MINIBATCHES, ERR_CLIP_EPS, ERR_TARGET_KL = 20, 4, 0.2, 0.02
+
+
+def fresh_batch(seed: int):
+    """A fresh PPO agent (the section 4.1 network) and one batch of 8 x 128 CartPole steps it collected.
+
+    Returns (agent, FlatBatch) with batch.adv = GAE advantages normalised over the batch.
+    """
+    config = COMPARE_CONFIGS["PPO-clip"]
+    torch.manual_seed(seed)
+    envs = make_vec_env(config.env_id, config.num_envs, seed=seed)
+    try:
+        agent = make_agent(config, envs)
+        rollout = RolloutCollector(envs, agent.policy_step, None, config.num_steps).collect()
+    finally:
+        envs.close()
+    est = advantages_and_returns(rollout, config)
+    flat_batch = rollout.flat(est.advantages, est.returns)
+    flat_batch.adv = normalise_advantages(flat_batch.adv)
+    return agent, flat_batch
+
+
+def clipped_epochs(agent, batch, lr: float, seed: int, target_kl: float | None = None) -> dict[str, list]:
+    """Optimise a copy of the actor on `batch` with the clipped surrogate for ERR_EPOCHS epochs.
+
+    With `target_kl`, stop (for good) before the first minibatch step whose minibatch k3 KL exceeds it.
+    Returns per-epoch lists (index 0 = before any step): "kl" (exact mean KL on the batch), "outside" (share of
+    ratios outside [1 - eps, 1 + eps]), "max_dev" (largest |r - 1|); and "steps" (minibatch steps taken).
+    """
+    policy = copy.deepcopy(agent)
+    optimizer = torch.optim.Adam(policy.actor.parameters(), lr=lr, eps=1e-5)
+    shuffler = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        dist_old = policy.distribution(batch.obs)
+    trace = {"kl": [0.0], "outside": [0.0], "max_dev": [0.0], "steps": 0}
+    stopped = False
+    for _ in range(ERR_EPOCHS):
+        for idx in torch.randperm(len(batch), generator=shuffler).chunk(ERR_MINIBATCHES):
+            if stopped:
+                break
+            mb = batch.select(idx)
+            logp = policy.actor.log_prob(policy.distribution(mb.obs), mb.actions)
+            loss, stats = ppo_clip_loss(logp, mb.logp, mb.adv, ERR_CLIP_EPS)
+            # early stopping: the k3 estimate on this minibatch, measured before taking its step
+            if target_kl is not None and stats.approx_kl > target_kl:
+                stopped = True
+                break
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            trace["steps"] += 1
+        with torch.no_grad():
+            dist = policy.distribution(batch.obs)
+            ratio = torch.exp(policy.actor.log_prob(dist, batch.actions) - batch.logp)
+            trace["kl"].append(kl_exact(dist_old, dist).mean().item())
+            trace["outside"].append(((ratio - 1).abs() > ERR_CLIP_EPS).float().mean().item())
+            trace["max_dev"].append((ratio - 1).abs().max().item())
+    return trace
+
+
+fresh = {seed: fresh_batch(seed) for seed in SEEDS}
+err_runs = {}  # (lr, "clip" or "clip + early stop") -> list over seeds of traces
+for lr in tqdm(ERR_LRS, desc="step sizes (3 seeds, 2 variants each)"):
+    for variant, target in (("clip", None), ("clip + early stop", ERR_TARGET_KL)):
+        err_runs[lr, variant] = [clipped_epochs(fresh[s][0], fresh[s][1], lr, s, target) for s in SEEDS]
+
+# %%
+VARIANT_STYLE = {"clip": dict(color=plots.PALETTE[0]), "clip + early stop": dict(color=plots.PALETTE[3])}
+epoch_axis = np.arange(ERR_EPOCHS + 1)
+fig, axes = plt.subplots(1, len(ERR_LRS), figsize=(13, 3.3), sharey=True)
+for ax, lr in zip(axes, ERR_LRS):
+    for variant, style in VARIANT_STYLE.items():
+        # KL can overflow to inf when a probability underflows to 0; cap it for drawing only
+        curves = [(epoch_axis[1:], np.minimum(np.array(t["kl"][1:]), 1e3)) for t in err_runs[lr, variant]]
+        plots.plot_seeds(ax, curves, variant, color=style["color"])
+    ax.axhline(ERR_TARGET_KL, color="black", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_title(f"Adam step size {lr:g}", fontsize=10)
+    ax.set_xlabel("epochs on the batch")
+axes[0].set_ylabel("exact mean KL from the old policy")
+axes[0].legend(fontsize=8, loc="upper left")
+fig.suptitle("One batch, clipped surrogate, with and without KL early stopping (dashed: target_kl; 3 seeds)")
+plt.tight_layout()
+plt.show()
+
+print(f"after {ERR_EPOCHS} epochs (mean ± std (min … max) over 3 seeds)")
+for lr in ERR_LRS:
+    clip, stop = err_runs[lr, "clip"], err_runs[lr, "clip + early stop"]
+    print(f"step size {lr:g}")
+    print(f"  clip only:         KL {spread([t['kl'][-1] for t in clip], 4)};  largest KL on the way "
+          f"{spread([max(t['kl']) for t in clip], 4)}")
+    print(f"                     ratios outside [0.8, 1.2] {spread([t['outside'][-1] for t in clip], 2)};  "
+          f"largest |r - 1| {spread([t['max_dev'][-1] for t in clip], 2)}")
+    print(f"  clip + early stop: KL {spread([t['kl'][-1] for t in stop], 4)};  minibatch steps taken "
+          f"{[t['steps'] for t in stop]} of {ERR_EPOCHS * ERR_MINIBATCHES}")
+
+# %% [markdown]
+# **What the figure and the table show.**
+#
+# - *Ratios escape the band at every step size.* Look at the share of ratios outside $[0.8, 1.2]$ and the largest
+#   $|r - 1|$ (above $\epsilon = 0.2$): the clip did not keep the ratios inside the band it names. This is the sense in
+#   which it is not a bound. (The policy is fresh and close to 50/50 in every state, so no ratio can exceed 2 here.)
+# - *The KL of the clipped update depends on the step size, not on $\epsilon$.* At the moderate step sizes the
+#   clip acts as a good soft brake on this task: the KL rises, then settles, and the clip even pulls back part of an
+#   early overshoot (compare "largest KL on the way" with the end value). At the largest step size nothing holds:
+#   compare its end KL with the others, orders of magnitude more, with ratios far outside the band.
+# - *Early stopping bounds the KL to within one step.* It measures first and stops, so its KL ends at the target plus
+#   whatever the last step taken before the check fired added. At small step sizes that is little; at the largest
+#   one a single Adam step already overshoots the target several times over. It cannot undo that step, but it does
+#   prevent the runaway of the clip-only run.
+# - *The two are complementary.* At moderate step sizes, stopping early can end *further* from the old policy than
+#   clipping alone, because it freezes an overshoot that later clipped epochs would have pulled back; compare the
+#   two end KLs per step size in the table.
+#
+# **The right version.** The clip removes the *incentive* to move a ratio past $1\pm\epsilon$; it does not bound the
+# ratio or the KL. Monitor the approximate KL of every update (section 4.1 shows how different the three
+# algorithms are), and use KL early stopping as a guard against the runaway case (Engstrom et al. 2020 and Wang et
+# al. 2019 measured the same on MuJoCo tasks). If a hard bound is required, check the KL of a proposed step *before*
+# accepting it and shrink or roll it back, which is exactly TRPO's line search (section 3.3) or the rollback of Wang
+# et al. 2019.
+
+# %% [markdown]
+# ### 4.3 Large environments: throughput, batch size and minibatches
+#
+# PPO's reputation for scaling rests on two facts: it learns from large batches of experience collected in parallel,
+# and it can reuse each batch for several epochs of minibatch steps without leaving the trust region. Both are
+# measurable on a laptop.
+#
+# **Throughput of vector environments.** Gymnasium offers three ways to step $N$ copies of an environment: a
+# *native* vector env (CartPole has one: all copies in one numpy call), *sync* (a Python loop over copies in this
+# process) and *async* (one worker process per copy, talking through pipes). We measure environment steps per second
+# with random actions, first for plain CartPole (a step costs microseconds), then for CartPole slowed down by a wrapper
+# that waits 1 ms per step without using the CPU, like a simulator behind a socket or a rendering call. Timings are
+# wall-clock on whatever machine runs this notebook (they are not reproducible and not checked).
+
+# %%
+class SlowStep(gym.Wrapper):
+    """Waits `delay` seconds in every step (time.sleep: no CPU work), like a slow simulator or a remote call."""
+
+    def __init__(self, env: gym.Env, delay: float = 0.001) -> None:
+        super().__init__(env)
+        self.delay = delay
+
+    def step(self, action):
+        time.sleep(self.delay)
+        return self.env.step(action)
+
+
+def throughput(mode: str, num_envs: int, env_steps: int, wrappers=()) -> float:
+    """Env steps per second of `num_envs` CartPole copies stepped with random actions (construction excluded)."""
+    envs = make_vec_env("CartPole-v1", num_envs, seed=SEED, vectorization_mode=mode, wrappers=wrappers)
+    try:
+        rng = np.random.default_rng(SEED)
+        vector_steps = max(1, env_steps // num_envs)
+        start = time.perf_counter()
+        for _ in range(vector_steps):
+            envs.step(rng.integers(0, 2, size=num_envs))
+        return vector_steps * num_envs / (time.perf_counter() - start)
+    finally:
+        envs.close()
+
+
+import os
+
+N_LIST = (1, 2, 4, 8, 16)
+N_SLOW = (1, 2, 4, 8)
+fast = {mode: [throughput(mode, n, 1_024) for n in N_LIST] for mode in ("vector_entry_point", "sync", "async")}
+slow = {mode: [throughput(mode, n, 192, wrappers=(SlowStep,)) for n in N_SLOW] for mode in ("sync", "async")}
+MODE_LABELS = {"vector_entry_point": "native vector env", "sync": "sync (one process)", "async": "async (a process per copy)"}
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+for mode, sps in fast.items():
+    axes[0].loglog(N_LIST, sps, "o-", label=MODE_LABELS[mode])
+for mode, sps in slow.items():
+    axes[1].loglog(N_SLOW, sps, "o-", label=MODE_LABELS[mode], color=plots.PALETTE[list(MODE_LABELS).index(mode)])
+for ax, title, ns_ in zip(axes, ("CartPole (a step costs microseconds)", "CartPole + 1 ms wait per step"),
+                         (N_LIST, N_SLOW)):
+    ax.set_xticks(ns_, [str(n) for n in ns_])
+    ax.minorticks_off()
+    ax.set_xlabel("number of env copies N")
+    ax.set_ylabel("env steps per second")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+print(f"CPU cores visible to this process: {os.cpu_count()}")
+for name, table, ns_ in (("CartPole", fast, N_LIST), ("CartPole + 1 ms wait", slow, N_SLOW)):
+    print(name)
+    for mode, sps in table.items():
+        print(f"  {MODE_LABELS[mode]:28s}" + "".join(f"  N={n}: {v:9,.0f}" for n, v in zip(ns_, sps)))
+
+# %% [markdown]
+# What to read off the measurement (the numbers are noisy on a shared machine, the pattern is not): for a cheap
+# environment the work per step is tiny, so overheads decide. The native vector env, one batched numpy call for all
+# copies, scales almost in proportion to $N$; sync's Python loop grows more slowly; async pays for a pipe round-trip
+# and pickling on every step and, once there are more worker processes than cores, falls far behind (compare the
+# $N = 16$ column). When each step *waits* instead, async overlaps the waits, so its throughput grows with $N$ (until
+# its own overheads on the few cores catch up) while sync's stays far below, because its copies wait one after
+# another. CPU-bound simulators cannot be sped up beyond
+# the number of free cores, whatever the mode: that is where more machines come in (section 8).
+#
+# **Batch size and minibatches: sample efficiency.** With the same PPO-clip settings as section 4.1 (10 epochs,
+# Adam $3\times10^{-4}$, $\epsilon = 0.2$, 8 envs), the script also trained every combination of rollout length
+# $T \in \{32, 128, 512\}$ (batch $8T$ = 256, 1024 or 4096 steps) and 1, 4 or 16 minibatches per epoch, for 49,152
+# env steps, 3 seeds each. Sample efficiency is the return reached *per environment step*; the number of gradient
+# steps and the wall time are the price.
+
+# %%
+grid = stored["batch"]
+batch_sizes = sorted({r["batch_size"] for r in grid})
+minibatch_counts = sorted({r["num_minibatches"] for r in grid})
+
+
+def grid_runs(batch_size: int, num_minibatches: int) -> list[dict]:
+    """The stored runs (one per seed) of one cell of the grid."""
+    return [r for r in grid if r["batch_size"] == batch_size and r["num_minibatches"] == num_minibatches]
+
+
+final = np.array([[np.mean([r["final_return"] for r in grid_runs(b, m)]) for m in minibatch_counts]
+                  for b in batch_sizes])
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), width_ratios=(1, 1.4))
+im = axes[0].imshow(final, cmap="viridis", vmin=0, vmax=500)
+axes[0].set_xticks(range(len(minibatch_counts)), minibatch_counts)
+axes[0].set_yticks(range(len(batch_sizes)), batch_sizes)
+axes[0].set_xlabel("minibatches per epoch")
+axes[0].set_ylabel("batch size (env steps per update)")
+axes[0].grid(False)
+for i in range(len(batch_sizes)):
+    for j in range(len(minibatch_counts)):
+        axes[0].text(j, i, f"{final[i, j]:.0f}", ha="center", va="center", color="white" if final[i, j] < 300 else "black")
+axes[0].set_title(f"mean return after {stored['batch_total_steps']:,} steps (3 seeds)", fontsize=10)
+fig.colorbar(im, ax=axes[0], fraction=0.046)
+for b, color in zip(batch_sizes, plots.PALETTE):
+    curves = [(np.array(r["curve_steps"]), np.array(r["curve_return"])) for r in grid_runs(b, 4)]
+    plots.plot_seeds(axes[1], curves, f"batch {b}, 4 minibatches", color=color)
+axes[1].set_xlabel("env steps")
+axes[1].set_ylabel("mean return, last 20 episodes")
+axes[1].set_title("learning curves at 4 minibatches per epoch", fontsize=10)
+axes[1].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+print(f"{'batch':>6s} {'minibatches':>11s} {'minibatch size':>14s} {'final return (3 seeds)':>30s} "
+      f"{'steps to 475 per seed':>26s} {'gradient steps':>14s} {'seconds (measured)':>18s}")
+for b in batch_sizes:
+    for m in minibatch_counts:
+        runs = grid_runs(b, m)
+        to_475 = [r["steps_to_475"] if r["steps_to_475"] is not None else "-" for r in runs]
+        print(f"{b:6d} {m:11d} {b // m:14d} {plots.mean_and_spread([r['final_return'] for r in runs]):>30s} "
+              f"{str(to_475):>26s} {runs[0]['grad_steps']:14d} {np.mean([r['seconds'] for r in runs]):18.0f}")
+
+# %% [markdown]
+# How to read the grid: along a row the batch is the same and only the number of minibatch steps per epoch changes;
+# down a column each update sees more data but there are fewer updates in the same budget. At this fixed learning
+# rate the "gradient steps" column says most of it: in this budget the return follows the number of gradient steps
+# taken, so small batches with many minibatches did best per environment step, and the largest batch, with only a
+# dozen updates in the budget, stayed well below the rest. The price is compute: gradient steps and wall time.
+# (A larger learning rate changes the ranking; learning rate, minibatch size and epochs are coupled.)
+#
+# Large environments change the balance. Their episodes are long and their gradient estimates noisy, so they need
+# large batches from many parallel environments; with large batches, the only way to stay sample-efficient is to take
+# many minibatch steps per batch, and that is what PPO's trust region (the clip plus KL monitoring) makes safe. The PPO
+# paper used 2,048 steps per update with minibatches of 64 for MuJoCo, and 8 × 128 steps in 4 minibatches for Atari;
+# large-scale systems use far larger batches (section 8). Measure on your own task.
+
+# %% [markdown]
+# ## 5. Explore: the trust region of a three-action policy
+#
+# Every policy over three actions in one state is a point of a triangle (the probability simplex): the corners are
+# the deterministic policies, the centre is the uniform one. The explorer draws the old policy $p$, the **trust
+# region** $\{q : \mathrm{KL}(p\,\|\,q) \le \delta\}$ (shaded), and where four update rules land when the advantages of
+# the three actions are $\hat A$:
+#
+# - **plain gradient step** on the logits, $z \leftarrow z + \alpha\,\nabla_z \sum_a \pi(a)\hat A(a)$, for your step
+#   size $\alpha$ (the dotted path shows all smaller $\alpha$);
+# - **natural gradient step** scaled to the quadratic KL model, as TRPO proposes it (for a softmax the natural gradient
+#   is simply the centred advantages, $x = \hat A - \sum_a p(a)\hat A(a)$);
+# - **TRPO** = that step after the backtracking line search on the exact KL;
+# - **best in region**: the policy inside the region with the largest expected advantage (found on a grid).
+#
+# Change $\delta$ and $\alpha$; pick a nearly deterministic $p$ to see the region squeeze against an edge (the
+# knob effect of section 1). Everything is closed-form or a grid evaluation: each move redraws at once. The first
+# figure is a static snapshot (visible without a running kernel); the explorer under it redraws the same picture.
+
+# %%
+CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])  # where actions 0, 1, 2 sit in the picture
+_res = 100
+_i, _j = np.meshgrid(np.arange(_res + 1), np.arange(_res + 1), indexing="ij")
+_keep = _i + _j <= _res
+SIMPLEX = np.stack([_res - _i[_keep] - _j[_keep], _i[_keep], _j[_keep]], axis=1) / _res   # (G, 3) grid of policies
+SIMPLEX = np.clip(SIMPLEX, 1e-4, None)
+SIMPLEX /= SIMPLEX.sum(axis=1, keepdims=True)
+SIMPLEX_XY = SIMPLEX @ CORNERS
+OLD_POLICIES = {"uniform (1/3, 1/3, 1/3)": (1 / 3, 1 / 3, 1 / 3), "skewed (0.6, 0.3, 0.1)": (0.6, 0.3, 0.1),
+                "nearly deterministic (0.90, 0.08, 0.02)": (0.90, 0.08, 0.02)}
+ADVANTAGES = {"A = (1, 0, -1)": (1.0, 0.0, -1.0), "A = (0, 1, 0)": (0.0, 1.0, 0.0),
+              "A = (-1, 0, 1)": (-1.0, 0.0, 1.0)}
+
+
+def kl_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """KL(p || q) for one p (3,) against many q (G, 3) -> (G,)."""
+    return (p * (np.log(p) - np.log(q))).sum(axis=-1)
+
+
+def softmax_np(z: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def trust_region_candidates(p: np.ndarray, A: np.ndarray, delta: float, alpha: float) -> dict[str, np.ndarray]:
+    """The new policies (3,) proposed by each update rule for old policy p (3,) and advantages A (3,)."""
+    z = np.log(p)
+    centred = A - p @ A
+    # plain gradient of J(z) = sum_a softmax(z)_a A_a:  dJ/dz = p * (A - p.A)
+    plain = softmax_np(z + alpha * p * centred)
+    # natural gradient x = F^+ g = A - p.A (F = diag(p) - p p^T); scale so that 0.5 x^T F x = delta
+    xFx = p @ centred**2
+    natural_step = np.sqrt(2 * delta / xFx) * centred if xFx > 0 else np.zeros(3)
+    natural = softmax_np(z + natural_step)
+    frac, trpo_q = 1.0, p.copy()
+    for _ in range(30):  # backtracking line search on the exact KL
+        cand = softmax_np(z + frac * natural_step)
+        if kl_rows(p, cand[None])[0] <= delta:
+            trpo_q = cand
+            break
+        frac *= 0.8
+    inside = kl_rows(p, SIMPLEX) <= delta
+    best = SIMPLEX[inside][np.argmax(SIMPLEX[inside] @ A)] if inside.any() else p
+    return {"plain gradient": plain, "natural (quadratic model)": natural, "TRPO (after line search)": trpo_q,
+            "best in region": best}
+
+
+def explore_trust_region(old_policy: str, advantages: str, delta: float = 0.05, alpha: float = 3.0) -> None:
+    """Draw the simplex, the KL ball of radius delta around p, and where each update rule lands."""
+    p, A = np.array(OLD_POLICIES[old_policy]), np.array(ADVANTAGES[advantages])
+    kl_grid = kl_rows(p, SIMPLEX)
+    fig, ax = plt.subplots(figsize=(6.2, 5.2))
+    ax.tricontourf(SIMPLEX_XY[:, 0], SIMPLEX_XY[:, 1], kl_grid, levels=[0, delta], colors=[plots.PALETTE[5]], alpha=0.35)
+    ax.tricontour(SIMPLEX_XY[:, 0], SIMPLEX_XY[:, 1], kl_grid, levels=[delta], colors=[plots.PALETTE[5]])
+    ax.plot(*np.vstack([CORNERS, CORNERS[:1]]).T, color="black", lw=0.8)
+    for k, xy in enumerate(CORNERS):
+        ax.annotate(f"action {k}\n(A = {A[k]:+g})", xy, ha="center", va="top" if k < 2 else "bottom",
+                    xytext=(0, -6 if k < 2 else 6), textcoords="offset points", fontsize=8)
+    path = np.array([softmax_np(np.log(p) + a * p * (A - p @ A)) for a in np.linspace(0, alpha, 60)]) @ CORNERS
+    ax.plot(path[:, 0], path[:, 1], ":", color=plots.PALETTE[3])
+    ax.plot(*(p @ CORNERS), "ko", label="old policy p")
+    markers = {"plain gradient": ("s", plots.PALETTE[3]), "natural (quadratic model)": ("^", plots.PALETTE[1]),
+               "TRPO (after line search)": ("D", plots.PALETTE[2]), "best in region": ("*", plots.PALETTE[4])}
+    candidates = trust_region_candidates(p, A, delta, alpha)
+    for name, q in candidates.items():
+        marker, color = markers[name]
+        hollow = dict(markerfacecolor="none", markeredgewidth=1.5, ms=11) if marker == "^" else {}
+        ax.plot(*(q @ CORNERS), marker, color=color, **({"ms": 10 if marker == "*" else 7} | hollow), label=name)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(rf"trust region KL$(p\,\|\,q) \leq \delta = {delta:.3g}$ (shaded)", fontsize=10, pad=28)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.72, 1.0))
+    plt.show()
+    print(f"{'rule':26s} {'new policy q':>22s} {'KL(p||q)':>9s} {'inside?':>8s} {'gain (q - p).A':>15s}")
+    for name, q in candidates.items():
+        kl = kl_rows(p, q[None])[0]
+        print(f"{name:26s} {np.array2string(q, precision=3):>22s} {kl:9.4f} {'yes' if kl <= delta + 1e-9 else 'NO':>8s} "
+              f"{(q - p) @ A:15.4f}")
+
+
+explore_trust_region(list(OLD_POLICIES)[1], list(ADVANTAGES)[0], delta=0.05, alpha=3.0)
+
+# %%
+widgets.interactive(
+    explore_trust_region,
+    old_policy=widgets.Dropdown(options=list(OLD_POLICIES), value=list(OLD_POLICIES)[1], description="old policy p"),
+    advantages=widgets.Dropdown(options=list(ADVANTAGES), value=list(ADVANTAGES)[0], description="advantages"),
+    delta=widgets.FloatLogSlider(value=0.05, base=10, min=-3, max=-0.5, step=0.05, description="delta"),
+    alpha=widgets.FloatLogSlider(value=3.0, base=10, min=-1, max=1.5, step=0.05, description="alpha (plain)"),
+)
+
+# %% [markdown]
+# Things to try: with the skewed $p$, raise $\alpha$ until the plain step leaves the region. Then pick the nearly
+# deterministic $p$ with $\hat A = (-1, 0, 1)$: the plain gradient of the logits is $p(a)\,(\hat A(a) - \bar A)$, so
+# actions the policy rarely takes get tiny gradients, and the plain path bends towards action 1 (probability 0.08)
+# although action 2 (probability 0.02) has the larger advantage; the natural step divides that scaling out and heads
+# where the best policy in the region is. Grow $\delta$ and watch the natural step's quadratic model overshoot the
+# real region ("inside?" turns to NO), which the line search then repairs. For small $\delta$ the natural and TRPO
+# steps land close to the best policy in the region: that is the sense in which the natural gradient is the right
+# direction for a KL budget.
+
+# %% [markdown]
+# ## 6. Check your understanding
+#
+# Pick an answer and press Submit; the feedback explains each choice. Your first attempts are scored.
+
+# %%
+quiz.show("05.trust_region_benefit")
+
+# %%
+quiz.show("05.kl_estimators")
+
+# %%
+quiz.show("05.kl_exact")
+
+# %%
+quiz.show("05.trpo_update")
+
+# %%
+quiz.show("05.adaptive_kl")
+
+# %%
+quiz.show("05.clip_not_bound")
+
+# %%
+quiz.show("05.large_envs")
+
+# %%
+quiz.show("05.vector_envs")
+
+# %% [markdown]
+# **Graded answer cell.** If your course is graded, answers are read from cells like the one below (the first line
+# names the question; the cell assigns `answer`). Replace `None` by your number and run the cell: `quiz.check`
+# prints feedback. Left at `None`, the check only says that no number was given, and the grader scores it 0.
+
+# %%
+# QUIZ: 05.kl_exact
+answer = None  # your number, e.g. 0.5
+quiz.check("05.kl_exact", answer)
+
+# %%
+quiz.score("05")
+
+# %% [markdown]
+# ## 7. Debug the bug
+#
+# ### Exercise 05.trust_region_step: an update with no trust region
+#
+# The function below receives a proposed change of a categorical policy's logits and simply applies it, however far
+# it moves the policy. Turn it into a backtracking line search in a KL trust region (section 2 and `line_search_small`
+# in section 3.3 show the idea): try the fractions 1, `backtrack`, `backtrack`², … of the step and return the first
+# whose **mean over states of KL(π_old ‖ π_new)** is within `max_kl`; if none is, return the old logits. The checker
+# runs it on random batches, including a step that makes a rare action likely (where the direction of the KL
+# matters) and one where no fraction fits.
+
+# %%
+# EXERCISE: 05.trust_region_step
+import torch
+
+
+def line_search_step(logits_old, step, max_kl, backtrack=0.5, max_tries=10):
+    """Take a proposed step on categorical policy logits, but stay inside a KL trust region.
+
+    logits_old: (B, A) logits of pi_old(. | s) for a batch of B states
+    step:       (B, A) proposed change of the logits (e.g. a scaled policy gradient)
+    max_kl:     trust-region radius delta > 0 on the mean KL: mean_s KL(pi_old(.|s) || pi_new(.|s))
+    backtrack:  shrink factor in (0, 1); try beta = 1, backtrack, backtrack**2, ... (max_tries values)
+    returns:    (B, A) logits_old + beta * step for the first (largest) tried beta whose mean KL <= max_kl,
+                or logits_old unchanged if none of the max_tries values satisfies the bound
+    """
+    return logits_old + step
+
+# %%
+exercises.check("05.trust_region_step", line_search_step);
+
+# %% [markdown]
+# As shipped, the check prints FAIL with a hint; that is expected. Edit the cell above, run it, and run the check
+# again. After at least one attempt, `exercises.solution("05.trust_region_step")` prints a worked solution with an
+# explanation.
+#
+# ### Exercise 05.kl_estimator: a KL estimate that counts π_old twice
+#
+# This is the notes' formula from section 2. It receives the log-probabilities of sampled actions under the old and
+# the new policy and should return an unbiased estimate of KL(π_old ‖ π_new). Replace it with k1 or (better) k3.
+# The checker compares your estimate with the exact KL of random policy pairs, allowing for sampling noise.
+
+# %%
+# EXERCISE: 05.kl_estimator
+import torch
+
+
+def approx_kl(logp_old, logp_new):
+    """Sample estimate of KL(pi_old || pi_new) from actions drawn from pi_old.
+
+    logp_old: (N,) log pi_old(a_i | s_i) of N sampled actions a_i ~ pi_old(. | s_i)
+    logp_new: (N,) log pi_new(a_i | s_i) of the same actions
+    returns:  0-dim tensor, an unbiased estimate of the mean KL over the sampled states
+    """
+    return (logp_old.exp() * (logp_old - logp_new)).mean()
+
+# %%
+exercises.check("05.kl_estimator", approx_kl);
+
+# %% [markdown]
+# Again FAIL is the expected first result. Once you have tried, `exercises.solution("05.kl_estimator")` shows the
+# fix and why k3 is the estimator PPO libraries log.
+
+# %% [markdown]
+# ## 8. In practice
+#
+# ### Starting points and what this notebook measured
+#
+# | setting | common starting point | measured here |
+# |---|---|---|
+# | TRPO `max_kl` $\delta$ | 0.01 (the TRPO paper's experiments) | section 4.1: every update's KL stayed at or below 0.01, with the full step accepted in almost every update |
+# | `cg_iters`, `cg_damping` | 10 iterations, damping 0.1 (or 0.01) | section 3.3: the residual after 10 iterations |
+# | line search | shrink by 0.5 to 0.8, 10 tries | section 4.1: share of updates shortened or rejected |
+# | PPO-KL $d_{targ}$, $\beta_0$ | 0.01, 1; factors 2 and 1.5 (the paper reports the result is not very sensitive to them) | section 4.1: $\beta$ lags behind, so single updates can overshoot the target many times over |
+# | PPO `target_kl` | 0.01 to 0.05, or off. Implementations differ in the threshold: `course_lib` stops at KL > `target_kl`, Stable-Baselines3 and Spinning Up at KL > 1.5 × `target_kl` | section 4.2: bounds the KL to within one step, and can freeze an overshoot |
+# | batch size, minibatches | the PPO paper: 2,048 steps, minibatches of 64, 10 epochs (MuJoCo); 8 × 128 steps, 4 minibatches, 3 epochs (Atari) | section 4.3 |
+#
+# ### Diagnostics to watch
+#
+# | diagnostic | healthy | warning sign |
+# |---|---|---|
+# | approx KL per update (k3, never the notes' formula) | around the target you chose, e.g. 0.005 to 0.02; steady | spikes of 10× or more; a steady climb over training |
+# | TRPO step fraction | mostly 1, sometimes shortened | many rejected steps (0): the quadratic model is poor, lower $\delta$ or check the gradient |
+# | PPO-KL $\beta$ | moves by factors of 2 around a level | doubles many times in a row, or keeps halving towards 0 (the penalty does nothing) |
+# | epochs actually run (with `target_kl`) | most updates run all epochs, some stop early | nearly every update stops after one or two minibatch steps: the step size is too large |
+# | extreme ratios | a little past $1\pm\epsilon$ | ratios of 10 or $10^{-3}$: the policy left the data's support |
+# | environment steps per second | as high as the machine allows; measure it | async slower than sync for a cheap env: wrong tool for the job |
+#
+# ### Scaling past one machine
+#
+# Everything above ran on one machine with one learner. How do existing systems train PPO-style agents on
+# thousands of cores?
+#
+# - **Synchronous data-parallel PPO.** Many workers each collect a rollout with the *same* current policy, compute
+#   gradients on their share, and average them (an all-reduce) before every step. It stays exactly on-policy, so
+#   the clip and KL monitoring work as in this notebook. The straggler problem (everyone waits for the slowest worker)
+#   is what DD-PPO (Wijmans et al. 2020) addresses by ending the rollouts of slow workers once most have finished;
+#   it trained navigation agents on billions of frames over many GPUs. OpenAI Five (Berner et al. 2019) trained PPO at
+#   a far larger scale, with many CPU machines generating experience for GPU optimisers.
+# - **Asynchronous actor-learner.** IMPALA (Espeholt et al. 2018) decouples acting from learning: actors run slightly
+#   old copies of the policy and stream trajectories to a central learner. The data are then *off-policy* by a few
+#   updates, and its **V-trace** targets correct for that with importance ratios $\pi/\mu$ truncated at $\bar\rho$ and
+#   $\bar c$ (bounded variance, at the price of some bias). The same "policy lag" appears in asynchronous PPO, where
+#   the ratio in the clip is taken against the behaviour policy.
+# - **One machine, pushed to the limit.** Sample Factory (Petrenko et al. 2020) is about throughput on a *single*
+#   machine: separate rollout workers, policy workers (batched inference) and a learner, double-buffered sampling, and
+#   asynchronous PPO (APPO) with optional V-trace; it reported on the order of $10^5$ environment frames per second
+#   on 3-D tasks.
+# - **Libraries.** RLlib (Liang et al. 2018), built on Ray, provides abstractions for distributing rollouts and
+#   learning across a cluster, with PPO, IMPALA and APPO among its algorithms.
+#
+# **Erratum (names that do not exist, and one that is misdescribed).** Lists of "recent" PPO variants sometimes
+# include "LAG-PPO" or "PPO-X", or describe "Lagrangian PPO" as PPO that adapts $\epsilon$ from recent KL trends.
+# Neither "LAG-PPO" nor "PPO-X" is an established method. **PPO-Lagrangian** (a baseline of Ray, Achiam & Amodei
+# 2019, Safety Gym) is about *safety*: the agent maximises return subject to a bound on an expected *cost* (e.g.
+# collisions), and a Lagrange multiplier on that cost constraint is adapted by gradient ascent; it does not adapt
+# $\epsilon$. The PPO variant that adapts a coefficient from the measured KL is the adaptive KL penalty (section 2,
+# Schulman et al. 2017, sec. 4), which adapts $\beta$.
+
+# %% [markdown]
+# ## 9. Critical view and ethics
+#
+# - **A trust region is about the optimiser, not about the world.** It keeps the new policy close to the old one on
+#   the *states the old policy visited*. It says nothing about states it never visited, and nothing about whether
+#   the behaviour is acceptable. Safety needs explicit constraints (costs with a budget, as in constrained policy
+#   optimisation, Achiam et al. 2017, and PPO-Lagrangian), evaluation against them, and human oversight.
+# - **TRPO's guarantee is for an idealised algorithm.** The monotonic-improvement theorem behind it needs a KL
+#   *penalty* with a coefficient so large that steps would be tiny. Practical TRPO uses a constraint, a quadratic
+#   model, sampled estimates and a line search: robust in practice, no guarantee.
+# - **"PPO works because of the clip" needs a caveat.** Section 4.2 showed that the clip does not bound the KL, and
+#   Engstrom et al. (2020) found that code-level details (value clipping, reward scaling, learning-rate annealing,
+#   initialisation) explain much of PPO's advantage over TRPO in their benchmarks.
+# - **Scale has a cost.** The distributed systems above reach their results with thousands of CPU cores and many
+#   GPUs for days or weeks. That energy and money, and who can afford it, belong in the assessment of a method; so
+#   does the throughput you can get from better engineering on one machine (section 4.3) before buying more.
+# - **Report the spread.** Every comparison here is over three seeds with the range shown; single-seed RL results
+#   are often not reproducible.
+
+# %% [markdown]
+# ## 10. Further reading
+#
+# - Schulman, Levine, Moritz, Jordan & Abbeel (2015), *Trust Region Policy Optimization*, ICML. The constrained
+#   problem, the Fisher-vector products with conjugate gradient, and the line search of section 3.3.
+# - Kakade (2001), *A Natural Policy Gradient*, NIPS 14; Amari (1998), *Natural Gradient Works Efficiently in
+#   Learning*, Neural Computation. Why $F^{-1}g$ is the steepest direction when distance is measured by KL.
+# - Kakade & Langford (2002), *Approximately Optimal Approximate Reinforcement Learning*, ICML. The surrogate and the
+#   first bound on policy improvement for conservative updates.
+# - Schulman, Wolski, Dhariwal, Radford & Klimov (2017), *Proximal Policy Optimization Algorithms*, arXiv 1707.06347.
+#   The clipped surrogate and the adaptive KL penalty (its section 4), compared with TRPO.
+# - Schulman (2020), *Approximating KL Divergence*, blog note. The k1, k2 and k3 estimators of section 3.2.
+# - Engstrom, Ilyas, Santurkar, Tsipras, Janoos, Rudolph & Madry (2020), *Implementation Matters in Deep Policy
+#   Gradients: A Case Study on PPO and TRPO*, ICLR. What clipping does and does not do to the trust region.
+# - Wang, He & Tan (2019), *Truly Proximal Policy Optimization*, UAI. Ratios escape the clip range; a rollback and a
+#   KL-based trigger to fix it.
+# - Espeholt et al. (2018), *IMPALA: Scalable Distributed Deep-RL with Importance Weighted Actor-Learner
+#   Architectures*, ICML. The actor-learner split and V-trace.
+# - Liang et al. (2018), *RLlib: Abstractions for Distributed Reinforcement Learning*, ICML.
+# - Petrenko, Huang, Kumar, Sukhatme & Koltun (2020), *Sample Factory: Egocentric 3D Control from Pixels at 100000 FPS
+#   with Asynchronous Reinforcement Learning*, ICML.
+# - Wijmans et al. (2020), *DD-PPO: Learning Near-Perfect PointGoal Navigators from 2.5 Billion Frames*, ICLR.
+#   Decentralised synchronous PPO across many GPUs.
+# - Berner et al. (2019), *Dota 2 with Large Scale Deep Reinforcement Learning*, arXiv 1912.06680. PPO at very large
+#   scale (OpenAI Five).
+# - Achiam, Held, Tamar & Abbeel (2017), *Constrained Policy Optimization*, ICML; Ray, Achiam & Amodei (2019),
+#   *Benchmarking Safe Exploration in Deep Reinforcement Learning* (Safety Gym, with the PPO-Lagrangian baseline).
+# - Andrychowicz et al. (2021), *What Matters in On-Policy Reinforcement Learning? A Large-Scale Empirical Study*,
+#   ICLR; Huang, Dossa, Raffin, Kanervisto & Wang (2022), *The 37 Implementation Details of Proximal Policy
+#   Optimization*, ICLR Blog Track; Yu et al. (2022), *The Surprising Effectiveness of PPO in Cooperative Multi-Agent
+#   Games*, NeurIPS Datasets and Benchmarks (MAPPO). These are genuinely post-2020 work on PPO. (Lists of "post-2020
+#   updates" that name TRPO, SAC, TD3 or IMPALA get the dates wrong: TRPO is from 2015, GAE 2015/16, PPO 2017, SAC,
+#   TD3 and IMPALA 2018.)
+
+# %% [markdown]
+# ## 11. Glossary and key takeaways
+#
+# | term | meaning |
+# |---|---|
+# | KL divergence | $\mathrm{KL}(p\,\|\,q) = \sum_a p(a)\log\frac{p(a)}{q(a)}$; $\ge 0$, not symmetric; for policies, averaged over visited states |
+# | k1, k3 | $\hat{\mathbb{E}}[-\log\rho]$ and $\hat{\mathbb{E}}[(\rho - 1) - \log\rho]$ from actions sampled by $\pi_{old}$; both unbiased, k3 never negative and less noisy |
+# | trust region | policies within mean KL $\delta$ of the old one |
+# | Fisher information matrix $F$ | Hessian of the mean KL at $\theta_{old}$, $= \hat{\mathbb{E}}[\nabla\log\pi\,\nabla\log\pi^\top]$ |
+# | natural gradient | $F^{-1}g$: the steepest ascent for a KL budget |
+# | Fisher-vector product | $Fv$ by double backprop, without forming $F$ |
+# | conjugate gradient | iterative solver of $Fx = g$ using only $Fv$ |
+# | line search | shrink the step until the measured KL and the surrogate both pass |
+# | adaptive KL penalty | PPO variant: surrogate minus $\beta\,\mathrm{KL}$, $\beta$ doubled or halved after each update |
+# | KL early stopping | stop an update's epochs once the estimated KL exceeds `target_kl` |
+# | vector env (sync / async / native) | $N$ environment copies stepped together in one process, in $N$ processes, or in one batched call |
+# | V-trace | IMPALA's off-policy correction with truncated importance ratios, for learners fed by lagging actors |
+#
+# **Key takeaways**
+# 1. Measure policy change in distribution space: the same parameter step can be a tiny or a huge change of behaviour.
+# 2. Estimate the KL from sampled actions with k1 or k3 (or compute it exactly from the distributions). Weighting the
+#    samples by $\pi_{old}(a)$ again does not estimate the KL: it can even be negative.
+# 3. TRPO solves the constrained problem approximately: natural gradient by conjugate gradient on Fisher-vector
+#    products, scaled to the KL bound, then checked by a line search. That check is what makes its bound hold.
+# 4. PPO replaces the constraint with first-order tricks. The clip is a soft brake, not a bound; the adaptive penalty
+#    reacts one update late. Monitor the KL of every update and use early stopping as a guard.
+# 5. PPO scales because it turns large batches from many parallel environments into many safe minibatch steps;
+#    beyond one machine, synchronous (DD-PPO) and asynchronous (IMPALA's V-trace, Sample Factory) designs trade
+#    exact on-policy data against throughput.
+#
+# **Next:** [06 · Normalisation](06_normalisation.ipynb): advantage, reward and observation normalisation, and why
+# rewards are scaled but not shifted.
