@@ -25,12 +25,12 @@ from lab_page import NotebookPage, first_cell, read_cells
 
 REPO = Path(__file__).resolve().parents[2]
 
-# The notebook the click-through drives. While it does not exist yet, the stand-in fixture is used instead
-# and the run says so; once notebook 01 is committed, set ALLOW_FIXTURE_STANDIN = False so that losing it
+# The notebook the click-through drives. With ALLOW_FIXTURE_STANDIN = True a missing TARGET is replaced by
+# the stand-in fixture (and the run says so); notebook 01 is committed, so it is False: losing the notebook
 # (or its concept check / exercise cells) fails the test instead of quietly falling back.
 TARGET = "notebooks/01_actor_critic_basics.ipynb"
 FIXTURE = "tests/e2e/fixture_course.ipynb"
-ALLOW_FIXTURE_STANDIN = True
+ALLOW_FIXTURE_STANDIN = False
 
 QUIZ_SHOW = r"""^\s*quiz\.show\(\s*["'](?P<id>\d\d\.\w+)["']"""
 EXERCISE_CHECK = r"""^\s*(?:\w+\s*=\s*)?exercises\.check\(\s*["'](?P<id>\d\d\.\w+)["']\s*,\s*(?P<func>\w+)"""
