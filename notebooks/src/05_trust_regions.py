@@ -13,14 +13,13 @@
 # **Prerequisites:** notebook 04 (the ratio $r_t(\theta)$ and the clipped surrogate), notebook 03 (advantages, GAE);
 # PyTorch autograd; a little linear algebra (a matrix-vector product, a quadratic form).
 #
-# **Time:** about 60 minutes to read and try; running all cells took about 45 s on a shared 2-core
-# CPU (measured on the last build). The longer training comparisons are loaded from a file written by
+# **Time:** about 60 minutes to read and try; running all cells took 45 to 60 s on a shared, busy 2-core
+# CPU (measured over the last builds). The longer training comparisons are loaded from a file written by
 # `notebooks/scripts/nb05_runs.py` (section 4 says how to regenerate it).
 
 # %%
 import copy
 import json
-import math
 import time
 from pathlib import Path
 
@@ -193,7 +192,7 @@ for z0 in (-6.0, 0.0, 6.0):
 #
 # | term | meaning here |
 # |---|---|
-# | KL divergence $\mathrm{KL}(p\,\|\,q)$ | $\sum_a p(a)\log\frac{p(a)}{q(a)}$: how surprised samples from $p$ would be if you believed $q$; $\ge 0$, $0$ only for $p = q$, **not symmetric** |
+# | KL divergence $\mathrm{KL}(p\,\|\,q)$ | $\sum_a p(a)\log\frac{p(a)}{q(a)}$: the average extra surprise ($-\log$ probability) of samples from $p$ when they are scored with $q$; $\ge 0$, $0$ only for $p = q$, **not symmetric** |
 # | mean KL of two policies | the KL per state, averaged over the states the old policy visited |
 # | trust region | the set of policies within a KL radius $\delta$ (`max_kl`) of the old one, where the surrogate from old data is believed |
 # | surrogate $L(\theta)$ | $\hat{\mathbb{E}}_t[r_t(\theta)\hat A_t]$, the improvement predicted from old data (notebook 04) |
@@ -536,16 +535,19 @@ print(f"score matrix S: {tuple(S.shape)};  relative difference |Fv (scores) - Fv
 # arithmetic), and it must agree with `course_lib.algos.trpo.conjugate_gradient`.
 
 # %%
-def cg_small(matvec, b: torch.Tensor, iters: int = 10) -> tuple[torch.Tensor, list[float]]:
+def cg_small(matvec, b: torch.Tensor, iters: int = 10,
+             residual_tol: float = 1e-10) -> tuple[torch.Tensor, list[float]]:
     """Solve A x = b (A symmetric positive definite, given as matvec) by conjugate gradient; b (P,) -> x (P,).
 
-    Also returns the relative residual |b - A x| / |b| after every iteration.
+    Stops early once |b - A x|^2 < residual_tol. Also returns the relative residual |b - A x| / |b| per iteration.
     """
     x = torch.zeros_like(b)
     r, d = b.clone(), b.clone()          # residual b - A x, and search direction
     rr = r @ r
     residuals = []
     for _ in range(iters):
+        if rr.item() < residual_tol:
+            break
         Ad = matvec(d)
         # alpha = r^T r / d^T A d: exact minimiser of the quadratic along d
         alpha = rr / (d @ Ad)
