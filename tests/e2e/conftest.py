@@ -5,14 +5,16 @@ one-line reason, which is also printed at the end of the run, so ``make test`` w
 CI sets ``COURSE_E2E_REQUIRED=1`` (see ``.ci/run``): there a missing browser is a failure, not a skip.
 
 Playwright never downloads a browser here: it drives the system's Chromium through ``executable_path``.
-Screenshots of every state go to ``<repo>/tmp/e2e-screenshots/`` (git-ignored; ``COURSE_E2E_SHOTS`` moves it),
-emptied at the start of each run so a person sees the latest run only.
+Screenshots of every state go to ``<repo>/tmp/e2e-screenshots/run-<time>-<pid>/`` (git-ignored;
+``COURSE_E2E_SHOTS`` moves the parent folder). Each run gets its own folder, so two runs at once do not mix
+their pictures; only the newest few run folders are kept.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("COURSE_E2E_CHROMIUM", "/usr/bin/chromium"))
 SHOTS_DIR = Path(os.environ.get("COURSE_E2E_SHOTS", REPO / "tmp" / "e2e-screenshots"))
+KEEP_RUNS = 3  # screenshot folders of earlier runs kept beside the current one
 REQUIRED = os.environ.get("COURSE_E2E_REQUIRED", "") not in ("", "0")
 
 # Flags that let Debian's Chromium run headless as root on a machine with a closed network: no sandbox
@@ -66,8 +69,9 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_line(reason, yellow=True)
     for note in dict.fromkeys(_NOTES):
         terminalreporter.write_line(note)
-    if _SHOTS_TAKEN and any(SHOTS_DIR.glob("*.png")):
-        terminalreporter.write_line(f"browser test screenshots: {SHOTS_DIR}")
+    for folder in _SHOTS_TAKEN:
+        if any(folder.glob("*.png")):
+            terminalreporter.write_line(f"browser test screenshots: {folder}")
 
 
 @pytest.fixture(scope="session")
@@ -90,11 +94,14 @@ def e2e_note():
 
 @pytest.fixture(scope="session")
 def shots_dir() -> Path:
-    """A fresh folder for this run's screenshots."""
-    shutil.rmtree(SHOTS_DIR, ignore_errors=True)
-    SHOTS_DIR.mkdir(parents=True)
-    _SHOTS_TAKEN.append(SHOTS_DIR)
-    return SHOTS_DIR
+    """A fresh folder for this run's screenshots; older run folders beyond the newest KEEP_RUNS are removed."""
+    SHOTS_DIR.mkdir(parents=True, exist_ok=True)
+    for old in sorted(SHOTS_DIR.glob("run-*"))[:-KEEP_RUNS]:
+        shutil.rmtree(old, ignore_errors=True)
+    folder = SHOTS_DIR / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    folder.mkdir()
+    _SHOTS_TAKEN.append(folder)
+    return folder
 
 
 @pytest.fixture(scope="module")

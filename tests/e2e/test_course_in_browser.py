@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -36,7 +37,8 @@ QUIZ_SHOW = r"""^\s*quiz\.show\(\s*["'](?P<id>\d\d\.\w+)["']"""
 EXERCISE_CHECK = r"""^\s*(?:\w+\s*=\s*)?exercises\.check\(\s*["'](?P<id>\d\d\.\w+)["']\s*,\s*(?P<func>\w+)"""
 EXERCISE_CELL = r"^# EXERCISE: {id}\s*$"
 
-PROBE_DIR = "tmp/e2e-probe"   # git-ignored; the control notebook is written here and removed afterwards
+# git-ignored; the control notebook is written here (one folder per process) and removed afterwards
+PROBE_DIR = f"tmp/e2e-probe-{os.getpid()}"
 
 pytestmark = [pytest.mark.e2e]
 
