@@ -26,7 +26,7 @@ test: install
 	$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
 coverage: install
-	$(BIN)/python -m pytest tests -m "not slow" --cov=course_lib --cov-report=term-missing -p no:cacheprovider
+	$(BIN)/python -m pytest tests -m "not slow" --ignore=tests/e2e --cov=course_lib --cov-report=term-missing -p no:cacheprovider
 
 bench: install
 	$(BIN)/python tests/benchmarks/bench_ppo.py
