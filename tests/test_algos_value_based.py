@@ -417,7 +417,7 @@ class TestDQNConfig:
         ("learning_rate", 0.0), ("buffer_size", 0), ("batch_size", -1), ("gamma", 1.5), ("learning_starts", -1),
         ("train_freq", 0), ("gradient_steps", 0), ("target_update_interval", 0), ("epsilon_start", 1.2),
         ("epsilon_end", -0.1), ("epsilon_decay_steps", -5), ("epsilon_decay_steps", 10.5), ("loss", "l1"),
-        ("hidden", (64, 0)), ("max_grad_norm", 0.0), ("log_interval", 0), ("env_id", ""),
+        ("learning_rate_end", -1e-4), ("hidden", (64, 0)), ("max_grad_norm", 0.0), ("log_interval", 0), ("env_id", ""), ("init", "xavier"),
     ])
     def test_bad_values_raise_naming_the_field(self, field, value):
         with pytest.raises(ValueError, match=field.split("_")[0] if field == "hidden" else field):
@@ -426,6 +426,11 @@ class TestDQNConfig:
     def test_epsilon_schedule(self):
         config = DQNConfig(epsilon_start=1.0, epsilon_end=0.1, epsilon_decay_steps=100)
         assert [config.epsilon(t) for t in (0, 50, 100, 10_000)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
+
+    def test_learning_rate_schedule(self):
+        assert DQNConfig(learning_rate=1e-3).lr(500, 1000) == 1e-3
+        config = DQNConfig(learning_rate=1e-3, learning_rate_end=1e-4)
+        assert [config.lr(t, 1000) for t in (0, 500, 1000)] == pytest.approx([1e-3, 5.5e-4, 1e-4])
 
     def test_needs_discrete_actions_and_vector_observations(self):
         with pytest.raises(ValueError, match="Discrete action space"):
@@ -453,11 +458,13 @@ class TestDQNTraining:
         assert h1 != h3
 
     def test_history_rows(self):
-        config = _small_config()
+        config = _small_config(learning_rate=1e-3, learning_rate_end=0.0)
         _, h = dqn.train(config, seed=0, total_steps=550, progress=False)
-        np.testing.assert_array_equal(h.column("env_steps"), [100, 200, 300, 400, 500, 550])
-        # the row's epsilon is the one used on its last step (0-based step env_steps - 1)
-        np.testing.assert_allclose(h.column("epsilon"), [config.epsilon(s - 1) for s in (100, 200, 300, 400, 500, 550)])
+        ends = [100, 200, 300, 400, 500, 550]
+        np.testing.assert_array_equal(h.column("env_steps"), ends)
+        # a row's epsilon and learning rate are those of its last step (0-based step env_steps - 1)
+        np.testing.assert_allclose(h.column("epsilon"), [config.epsilon(s - 1) for s in ends])
+        np.testing.assert_allclose(h.column("learning_rate"), [1e-3 * (1 - (s - 1) / 550) for s in ends])
         q_loss = h.column("q_loss")
         assert np.isnan(q_loss[0]) and np.all(np.isfinite(q_loss[1:])) and np.all(q_loss[1:] > 0)
         assert sum(e.length for e in h.episodes) <= 550

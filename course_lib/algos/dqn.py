@@ -34,7 +34,7 @@ from course_lib.algos.qlearning import check_non_negative_int, linear_schedule, 
 from course_lib.envs import make_env
 from course_lib.networks import mlp
 from course_lib.training import History, UpdateRow, check_finite, progress as progress_bar
-from course_lib.validation import check_positive, check_positive_int, check_unit_interval
+from course_lib.validation import check_non_negative, check_positive, check_positive_int, check_unit_interval
 
 
 # --------------------------------------------------------------------------------------------- replay buffer
@@ -164,7 +164,10 @@ class DQNConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for ``gymnasium.make``."""
     learning_rate: float = 2.5e-4
-    """Adam step size (> 0)."""
+    """Adam step size (> 0) at the start of training."""
+    learning_rate_end: float | None = None
+    """If set (>= 0), the step size falls linearly from ``learning_rate`` to this over the run's ``total_steps``;
+    None keeps it constant."""
     buffer_size: int = 100_000
     """Replay buffer capacity in transitions."""
     batch_size: int = 128
@@ -191,6 +194,10 @@ class DQNConfig:
     """Use the double-DQN target (online net picks the next action, target net rates it)."""
     hidden: tuple[int, ...] = (256, 256)
     """Hidden layer sizes of the Q network (ReLU)."""
+    init: Literal["default", "orthogonal"] = "default"
+    """Weight initialisation of the Q network: PyTorch's default for ``nn.Linear`` (Kaiming-uniform, as in SB3's
+    DQN) or the orthogonal ``layer_init`` the actor-critic networks use. On CartPole-v1 with the defaults below,
+    orthogonal init (gain sqrt(2), output gain 1) learned markedly slower in our runs."""
     max_grad_norm: float | None = 10.0
     """Clip the gradient's global norm to this (> 0), or None for no clipping."""
     log_interval: int = 1_000
@@ -200,6 +207,8 @@ class DQNConfig:
         if not isinstance(self.env_id, str) or not self.env_id:
             raise ValueError(f"env_id must be a registered environment id string; got {self.env_id!r}")
         check_positive("learning_rate", self.learning_rate)
+        if self.learning_rate_end is not None:
+            check_non_negative("learning_rate_end", self.learning_rate_end)
         check_positive_int("buffer_size", self.buffer_size)
         check_positive_int("batch_size", self.batch_size)
         check_unit_interval("gamma", self.gamma)
@@ -212,6 +221,8 @@ class DQNConfig:
         check_non_negative_int("epsilon_decay_steps", self.epsilon_decay_steps)
         if self.loss not in ("huber", "mse"):
             raise ValueError(f"loss must be 'huber' or 'mse'; got {self.loss!r}")
+        if self.init not in ("default", "orthogonal"):
+            raise ValueError(f"init must be 'default' or 'orthogonal'; got {self.init!r}")
         self.hidden = tuple(self.hidden)
         for i, h in enumerate(self.hidden):
             check_positive_int(f"hidden[{i}]", h)
@@ -222,6 +233,12 @@ class DQNConfig:
     def epsilon(self, step: int) -> float:
         """Exploration rate at env step ``step`` (0-based)."""
         return linear_schedule(self.epsilon_start, self.epsilon_end, self.epsilon_decay_steps, step)
+
+    def lr(self, step: int, total_steps: int) -> float:
+        """Learning rate at env step ``step`` (0-based) of a run of ``total_steps``."""
+        if self.learning_rate_end is None:
+            return self.learning_rate
+        return linear_schedule(self.learning_rate, self.learning_rate_end, total_steps, step)
 
 
 class DQNAgent:
@@ -258,13 +275,24 @@ class DQNAgent:
 
 
 # --------------------------------------------------------------------------------------------- training loop
-def _q_network(obs_space: gym.Space, act_space: gym.Space, hidden: tuple[int, ...]) -> tuple[nn.Module, int]:
+def make_q_network(obs_space: gym.Space, act_space: gym.Space, hidden: tuple[int, ...],
+                   init: Literal["default", "orthogonal"] = "default") -> nn.Sequential:
+    """The Q network ``(B, obs_dim) -> (B, n_actions)``: an MLP with ReLU hidden layers.
+
+    Raises:
+        ValueError: unless the action space is Discrete and the observation space a 1-D Box.
+    """
     if not isinstance(act_space, gym.spaces.Discrete):
         raise ValueError(f"DQN needs a Discrete action space; got {act_space}")
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
         raise ValueError(f"DQN here needs a 1-D Box observation space; got {obs_space}")
-    n_actions = int(act_space.n)
-    return mlp(obs_space.shape[0], n_actions, hidden, activation=nn.ReLU), n_actions
+    net = mlp(obs_space.shape[0], int(act_space.n), hidden, activation=nn.ReLU)
+    if init == "default":
+        # back to PyTorch's own nn.Linear initialisation (mlp() initialises orthogonally)
+        for layer in net:
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()
+    return net
 
 
 def train(config: DQNConfig, seed: int = 0, total_steps: int = 100_000,
@@ -290,7 +318,8 @@ def train(config: DQNConfig, seed: int = 0, total_steps: int = 100_000,
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     env = make_env(config.env_id, seed=seed, **config.env_kwargs)
-    q_net, n_actions = _q_network(env.observation_space, env.action_space, config.hidden)
+    q_net = make_q_network(env.observation_space, env.action_space, config.hidden, config.init)
+    n_actions = int(env.action_space.n)
     target_net = copy.deepcopy(q_net).requires_grad_(False)
     optimizer = torch.optim.Adam(q_net.parameters(), lr=config.learning_rate)
     buffer = ReplayBuffer(min(config.buffer_size, total_steps), env.observation_space.shape[0])
@@ -324,6 +353,9 @@ def train(config: DQNConfig, seed: int = 0, total_steps: int = 100_000,
 
         env_steps = step + 1
         if env_steps > config.learning_starts and env_steps % config.train_freq == 0:
+            lr = config.lr(step, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             for _ in range(config.gradient_steps):
                 batch = buffer.sample(config.batch_size, rng)
                 loss = dqn_loss(q_net, target_net, batch, config.gamma, config.loss, config.double_dqn)
@@ -343,7 +375,7 @@ def train(config: DQNConfig, seed: int = 0, total_steps: int = 100_000,
             check_finite(n_updates, q_loss=q_loss)
             now = time.perf_counter()
             history.append(UpdateRow(env_steps=env_steps, episode_return_mean=history.recent_return_mean(),
-                                     q_loss=q_loss, epsilon=epsilon, learning_rate=config.learning_rate,
+                                     q_loss=q_loss, epsilon=epsilon, learning_rate=config.lr(step, total_steps),
                                      steps_per_second=(env_steps - step_last) / max(now - t_last, 1e-9)))
             bar.update(env_steps - step_last)
             t_last, step_last = now, env_steps
