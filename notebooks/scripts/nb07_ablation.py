@@ -3,16 +3,18 @@
 Each variant changes ONE detail of a base config (course_lib's CartPole defaults with constant learning rate
 and clip range, see BASE) - switched off, or for annealing, value clipping and the shared network switched on -
 and trains 3 seeds for BUDGET env steps. Saved per run: the learning curve (env steps, mean return of
-the last 20 training episodes, one point per update) and the run's wall-clock seconds.
+the last 20 training episodes, one point per update), the run's wall-clock seconds and its full PPOConfig (so the
+notebook can re-run a prefix live even if course_lib's defaults change later).
 
     cd /work/main && .venv/bin/python notebooks/scripts/nb07_ablation.py    # writes notebooks/data/nb07_ablation.json
     .venv/bin/python notebooks/scripts/nb07_ablation.py --add "LABEL"      # train one variant, merge it in
 
-Runs go through a pool of 3 worker processes (one torch thread each); a run's numbers do not depend on the pool.
+Runs go through a pool of 4 worker processes (one torch thread each); a run's numbers do not depend on the pool.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from multiprocessing import Pool
@@ -21,7 +23,7 @@ from pathlib import Path
 import torch
 
 SEEDS = (1, 2, 3)
-BUDGET = 40_000
+BUDGET = 30_000
 OUT = Path(__file__).resolve().parents[1] / "data" / "nb07_ablation.json"
 
 # The base: course_lib's CartPole defaults with a constant learning rate and clip range. (The defaults anneal both
@@ -57,7 +59,7 @@ def run(job: tuple[str, int]) -> dict:
     ret = [None if v != v else round(float(v), 2) for v in history.column("episode_return_mean").tolist()]  # NaN -> None
     print(f"{label:30s} seed {seed}: final {ret[-1]}  ({seconds:.0f} s)", flush=True)
     return {"label": label, "seed": seed, "env_steps": history.column("env_steps").astype(int).tolist(),
-            "return_mean": ret, "seconds": round(seconds, 1)}
+            "return_mean": ret, "seconds": round(seconds, 1), "config": dataclasses.asdict(config)}
 
 
 def main() -> None:
@@ -71,7 +73,7 @@ def main() -> None:
         raise SystemExit(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
     # the slow variant (many small updates) first, so that it does not run alone at the end
     jobs = sorted(((label, seed) for label in labels for seed in SEEDS), key=lambda j: not j[0].startswith("notes"))
-    with Pool(3) as pool:
+    with Pool(4) as pool:
         runs = pool.map(run, jobs, chunksize=1)
     if args.add:  # keep the other variants' runs (the file must exist: run without --add first)
         old = json.loads(OUT.read_text())
