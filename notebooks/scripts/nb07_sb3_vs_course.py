@@ -1,8 +1,8 @@
 """Notebook 07: the course's PPO against Stable-Baselines3's PPO on CartPole-v1, same budget, same seeds.
 
-Each library with its tuned CartPole settings, which share the rollout size (8 envs x 32 steps), gamma 0.98,
-GAE lambda 0.8, 20 epochs on one full batch of 256 and clip 0.2 annealed linearly; they differ in the learning
-rate (SB3: rl-baselines3-zoo's 1e-3, course_lib: its default 2e-3, both annealed linearly). SB3 keeps its defaults
+Each library with its own tuned CartPole settings: SB3 with rl-baselines3-zoo's (20 epochs on one batch of 256,
+lr 1e-3 annealed), course_lib with PPOConfig's defaults at the time of the run (stored in the result file). Both
+use 8 envs x 32 steps, gamma 0.98, GAE lambda 0.8 and clip 0.2 annealed linearly. SB3 keeps its defaults
 otherwise. Saved per run: the
 training episodes (env steps at the end, return), the wall-clock seconds of training (envs and model built
 inside the timer), and a deterministic evaluation (20 episodes, episode k from reset(seed=k)) with the same

@@ -511,8 +511,8 @@ display(animate_episode(pend_agent, "Pendulum-v1", seed=EVAL_SEED, every=3))
 # each, so we can change **one** at a time and keep everything else. `notebooks/scripts/nb07_ablation.py` trains
 # each variant with 3 seeds for 30k CartPole steps and stores the learning curves in
 # `notebooks/data/nb07_ablation.json` (rerun the script to regenerate it). The budget is short on purpose: it
-# separates *learning speed*. The base is `course_lib`'s CartPole defaults with a **constant** learning rate and
-# clip range, because the defaults anneal both to 0 over the run, and over a short budget that stops learning
+# separates *learning speed*. The base is `course_lib`'s CartPole defaults (as they were when the script ran; the
+# file stores every run's full config) with a **constant** learning rate and clip range, because the defaults anneal both to 0 over the run, and over a short budget that stops learning
 # early and would hide what the other details do; annealing is measured as a detail switched *on* instead.
 #
 # The figure summarises each variant by its return at the end of the budget (mean of the last 20 training
@@ -526,6 +526,15 @@ for run in abl["runs"]:
     abl_curves.setdefault(run["label"], []).append((np.array(run["env_steps"], dtype=float), y))
 abl_labels = list(abl["variants"])
 BASE_LABEL = abl_labels[0]
+
+
+def stored_config(label: str) -> ppo.PPOConfig:
+    """The exact PPOConfig the ablation script used for this variant (stored with its runs)."""
+    d = dict(next(r["config"] for r in abl["runs"] if r["label"] == label))
+    d["hidden"] = tuple(d["hidden"])
+    return ppo.PPOConfig(**d)
+
+
 final = {lab: np.array([c[1][-1] for c in abl_curves[lab]]) for lab in abl_labels}
 auc = {lab: np.array([np.nanmean(c[1]) for c in abl_curves[lab]]) for lab in abl_labels}
 
@@ -541,7 +550,9 @@ ax.set_yticks(range(len(order)), order)
 ax.set_xlabel(f"return after {abl['budget'] // 1000}k steps (mean of last 20 episodes)")
 ax.set_title(f"Ablation on CartPole-v1: one detail changed at a time, seeds {abl['seeds']}")
 plt.show()
-print(f"base config = PPOConfig defaults (when the script ran) with {abl['base']}")
+base_cfg = stored_config(BASE_LABEL)
+print(f"base config = PPOConfig defaults (when the script ran: update_epochs={base_cfg.update_epochs}, "
+      f"learning_rate={base_cfg.learning_rate}) with {abl['base']}")
 print(f"{'variant':30s} {'final return':30s}  mean return over training")
 for lab in abl_labels:
     print(f"{lab:30s} {plots.mean_and_spread(final[lab]):30s}  {plots.mean_and_spread(auc[lab])}")
@@ -564,7 +575,7 @@ print(f"return at {abl['budget'] // 1000}k steps: {notes_label} {final[notes_lab
       f"{BASE_LABEL} {final[BASE_LABEL].mean():.1f} (means over seeds {abl['seeds']})")
 timings = {}
 for lab in (BASE_LABEL, notes_label):
-    cfg_t = ppo.PPOConfig(**{**abl["base"], **abl["variants"][lab]})
+    cfg_t = stored_config(lab)
     t0 = time.perf_counter()
     ppo.train(cfg_t, seed=SEED, total_steps=2_048, progress=False)
     timings[lab] = time.perf_counter() - t0
@@ -578,13 +589,6 @@ print(f"wall-clock ratio notes-style / base: {timings[notes_label] / timings[BAS
 # ones.
 
 # %%
-def stored_config(label: str) -> ppo.PPOConfig:
-    """The exact PPOConfig the ablation script used for this variant (stored with its runs)."""
-    d = dict(next(r["config"] for r in abl["runs"] if r["label"] == label))
-    d["hidden"] = tuple(d["hidden"])
-    return ppo.PPOConfig(**d)
-
-
 LIVE_STEPS = 6_144
 LIVE_LABELS = (BASE_LABEL, LIVE_SWITCH)
 live_runs: dict[str, list[History]] = {lab: [] for lab in LIVE_LABELS}
@@ -625,9 +629,9 @@ for lab in (BASE_LABEL, "+ shared network", "+ value clipping"):
 # ### 4.5 Bridge to production: Stable-Baselines3
 #
 # The same task in Stable-Baselines3 takes a few lines. The cell below runs it live for a short budget next to
-# `course_lib`'s PPO, each with its tuned CartPole settings: SB3 with rl-baselines3-zoo's, which share the
-# rollout size (8 envs x 32 steps), $\gamma = 0.98$, $\lambda = 0.8$, 20 epochs on one batch of 256 and the annealed
-# clip range 0.2 with `PPOConfig`'s defaults, and differ in the learning rate (zoo: $10^{-3}$ annealed).
+# `course_lib`'s PPO, each with its own tuned CartPole settings: SB3 with rl-baselines3-zoo's (20 epochs on one
+# batch of 256, learning rate $10^{-3}$ annealed), `course_lib` with `PPOConfig`'s defaults (section 8). Both use
+# 8 envs x 32 steps, $\gamma = 0.98$, $\lambda = 0.8$ and a clip range of 0.2 annealed to 0.
 
 # %%
 SB3_LIVE_STEPS = 4_096
@@ -663,6 +667,9 @@ for name, pol, secs in (("SB3", SB3Policy(sb3_model), sb3_seconds), ("course_lib
 
 # %%
 cmp = json.loads((DATA / "nb07_sb3_vs_course.json").read_text())
+cmp_cfg = next(iter(cmp["course"].values()))["config"]
+print(f"course_lib's settings in this comparison (its defaults when the script ran): "
+      f"update_epochs={cmp_cfg['update_epochs']}, learning_rate={cmp_cfg['learning_rate']}")
 
 
 def rolling_curve(steps, returns, window=20):
