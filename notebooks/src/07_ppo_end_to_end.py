@@ -67,22 +67,22 @@ np.set_printoptions(precision=4, suppress=True)
 # to the one that played. The figure is the loop this notebook writes out in full.
 
 # %%
-fig, ax = plt.subplots(figsize=(8.5, 2.6))
+fig, ax = plt.subplots(figsize=(10, 2.8))
 ax.set_axis_off()
 boxes = [
-    (0.02, "collect\nN envs x T steps\n(a ~ pi_old, logp_old, V_old)"),
-    (0.27, "score\nGAE(gamma, lam):\nadv, ret = adv + V_old"),
-    (0.52, "learn\nK epochs x M minibatches\n-L_clip + c1 L_VF - c2 H"),
+    (0.02, "collect\nN envs x T steps:\na ~ pi_old, logp_old, V_old"),
+    (0.27, "score\nGAE(gamma, lam):\nadv; ret = adv + V_old"),
+    (0.52, "learn\nK epochs x M minibatches:\n-L_clip + c1 L_VF - c2 H"),
     (0.77, "watch\napprox KL, clip fraction,\nentropy, explained var."),
 ]
 for x0, text in boxes:
-    ax.add_patch(plt.Rectangle((x0, 0.25), 0.2, 0.55, facecolor="#E8F1FA", edgecolor=plots.PALETTE[0]))
-    ax.text(x0 + 0.1, 0.525, text, ha="center", va="center", fontsize=9)
-for x0 in (0.22, 0.47, 0.72):
-    ax.annotate("", xy=(x0 + 0.05, 0.525), xytext=(x0, 0.525), arrowprops=dict(arrowstyle="->"))
-ax.annotate("", xy=(0.12, 0.22), xytext=(0.87, 0.22),
-            arrowprops=dict(arrowstyle="->", connectionstyle="arc3,rad=0.25", color=plots.PALETTE[3]))
-ax.text(0.5, 0.0, "pi_old <- pi_theta; repeat (the data is thrown away: PPO is on-policy)", ha="center",
+    ax.add_patch(plt.Rectangle((x0, 0.3), 0.21, 0.55, facecolor="#E8F1FA", edgecolor=plots.PALETTE[0]))
+    ax.text(x0 + 0.105, 0.575, text, ha="center", va="center", fontsize=8)
+for x0 in (0.23, 0.48, 0.73):
+    ax.annotate("", xy=(x0 + 0.04, 0.575), xytext=(x0, 0.575), arrowprops=dict(arrowstyle="->"))
+ax.annotate("", xy=(0.125, 0.28), xytext=(0.875, 0.28),
+            arrowprops=dict(arrowstyle="->", connectionstyle="arc3,rad=-0.12", color=plots.PALETTE[3]))
+ax.text(0.5, 0.02, "pi_old <- pi_theta; repeat (the data is thrown away: PPO is on-policy)", ha="center",
         fontsize=9, color=plots.PALETTE[3])
 ax.set_xlim(0, 1)
 ax.set_ylim(-0.05, 0.9)
