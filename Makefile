@@ -23,7 +23,7 @@ lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) --no-browser $(ALLOW_ROOT)
 
 test: install
-	$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=300 -p no:cacheprovider
 
 coverage: install
 	$(BIN)/python -m pytest tests -m "not slow" --ignore=tests/e2e --cov=course_lib --cov-report=term-missing -p no:cacheprovider
