@@ -428,7 +428,7 @@ class TestDQNConfig:
         assert [config.epsilon(t) for t in (0, 50, 100, 10_000)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
 
     def test_learning_rate_schedule(self):
-        assert DQNConfig(learning_rate=1e-3).lr(500, 1000) == 1e-3
+        assert DQNConfig(learning_rate=1e-3, learning_rate_end=None).lr(500, 1000) == 1e-3
         config = DQNConfig(learning_rate=1e-3, learning_rate_end=1e-4)
         assert [config.lr(t, 1000) for t in (0, 500, 1000)] == pytest.approx([1e-3, 5.5e-4, 1e-4])
 

@@ -1,13 +1,11 @@
 """Learning tests for the value-based algorithms (slow: they train agents; CI runs them too).
 
 - Tabular Q-learning on CliffWalking-v1 finds the optimal path (return -13) within 500 episodes, seeds 1, 2, 3.
-- DQN on CartPole-v1: the greedy policy after 100k env steps clearly learns: it averages >= 100 over 20 evaluation
-  episodes (a random policy averages about 22) on at least 2 of the seeds 1, 2, 3.
-
-  Not yet met: the course's target (issue 3) is >= 475 on 2 of 3 seeds. Measured with the settings below:
-  seed 1: 474.5, seed 2: 125.5, seed 3: 164.7. DQN on CartPole is notoriously unstable (the greedy policy
-  oscillates between good and poor as the Q-function is refitted); tuning continues, and this test will be
-  raised to 475 when a setting reaches it. The settings are pinned here so changing the defaults cannot
+- DQN on CartPole-v1: after 60k env steps (the course's budget is 100k) the greedy policy averages >= 475 over 20
+  evaluation episodes on at least 2 of the seeds 1, 2, 3 (the test stops as soon as two have passed).
+  Measured: 500.0 (every one of the 20 episodes) on each of seeds 1, 2, 3, 50-63 s of training per seed on a
+  2-core CPU with light load from other work.
+  The settings are pinned here (they equal DQNConfig's defaults today), so changing the defaults cannot
   silently change what this test measures.
 """
 from __future__ import annotations
@@ -22,13 +20,12 @@ from course_lib.training import evaluate
 
 pytestmark = pytest.mark.slow
 
-DQN_TOTAL_STEPS = 100_000
-DQN_LEARNS = 100.0  # evaluation mean that counts as "learned" (random policy: about 22)
+DQN_TOTAL_STEPS = 60_000
+DQN_SOLVED = 475.0  # CartPole-v1's reward threshold; an episode is capped at 500
 DQN_SETTINGS = dict(
-    learning_rate=2.5e-4, buffer_size=100_000, batch_size=128, gamma=0.99, learning_starts=1_000, train_freq=16,
-    gradient_steps=4, target_update_interval=2_000, epsilon_start=1.0, epsilon_end=0.05,
-    epsilon_decay_steps=10_000, loss="huber", double_dqn=False, hidden=(256, 256), init="default",
-    max_grad_norm=10.0,
+    learning_rate=1e-3, learning_rate_end=0.0, buffer_size=100_000, batch_size=64, gamma=0.99, learning_starts=1_000,
+    train_freq=256, gradient_steps=128, target_update_interval=256, epsilon_start=1.0, epsilon_end=0.04,
+    epsilon_decay_steps=8_000, loss="huber", double_dqn=True, hidden=(256, 256), init="default", max_grad_norm=10.0,
 )
 
 
@@ -41,7 +38,7 @@ def test_tabular_q_learning_finds_the_optimal_cliff_path(seed):
 
 
 @pytest.mark.timeout(1800)
-def test_dqn_learns_cartpole_on_two_of_three_seeds():
+def test_dqn_solves_cartpole_on_two_of_three_seeds():
     config = dqn.DQNConfig(**DQN_SETTINGS)
     report = []
     passed = 0
@@ -51,7 +48,7 @@ def test_dqn_learns_cartpole_on_two_of_three_seeds():
         result = evaluate(agent, "CartPole-v1", n_episodes=20, seed=10_000)
         report.append(f"seed {seed}: eval mean {result.mean:.1f} (min {result.returns.min():.0f}), "
                       f"train {time.perf_counter() - start:.0f} s")
-        passed += result.mean >= DQN_LEARNS
+        passed += result.mean >= DQN_SOLVED
         if passed == 2:
             break
     print("\n".join(report))

@@ -156,47 +156,55 @@ def dqn_loss(q_net: nn.Module, target_net: nn.Module, batch: ReplayBatch, gamma:
 # --------------------------------------------------------------------------------------------- config, agent
 @dataclass
 class DQNConfig:
-    """Hyper-parameters of DQN. The defaults solve CartPole-v1 within 100k env steps (see the learning test);
-    they start from rl-baselines3-zoo's CartPole-v1 DQN settings."""
+    """Hyper-parameters of DQN, validated on construction.
+
+    The defaults solve CartPole-v1 in 60k env steps (greedy return 500 on seeds 1, 2 and 3; see
+    tests/test_learning_value_based.py). They start from rl-baselines3-zoo's CartPole-v1 DQN entry (batch 64,
+    train every 256 steps with 128 gradient steps, 256x256 ReLU net, epsilon 1 -> 0.04 over 8k steps, Huber loss)
+    and change three things that made the *final* policy reliable in our runs: the double-DQN target, a smaller
+    learning rate (1e-3 instead of 2.3e-3) and its linear decay to 0. Plain DQN with the same settings solved
+    1 seed in 3 within 60k steps; without the decay, the greedy policy kept swinging between 500 and ~100.
+    """
 
     env_id: str = "CartPole-v1"
     """A registered env id with a 1-D Box observation space and a Discrete action space."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for ``gymnasium.make``."""
-    learning_rate: float = 2.5e-4
+    learning_rate: float = 1e-3
     """Adam step size (> 0) at the start of training."""
-    learning_rate_end: float | None = None
+    learning_rate_end: float | None = 0.0
     """If set (>= 0), the step size falls linearly from ``learning_rate`` to this over the run's ``total_steps``;
     None keeps it constant."""
     buffer_size: int = 100_000
     """Replay buffer capacity in transitions."""
-    batch_size: int = 128
+    batch_size: int = 64
     """Transitions per gradient step."""
     gamma: float = 0.99
     """Discount factor in [0, 1]."""
     learning_starts: int = 1_000
     """Env steps of pure collection before the first gradient step (>= 0)."""
-    train_freq: int = 16
+    train_freq: int = 256
     """Env steps between two training phases."""
-    gradient_steps: int = 4
+    gradient_steps: int = 128
     """Gradient steps per training phase (so gradient_steps / train_freq updates per env step)."""
-    target_update_interval: int = 2_000
-    """Env steps between copies of the online net into the target net."""
+    target_update_interval: int = 256
+    """Env steps between copies of the online net into the target net (equal to ``train_freq``: one copy right
+    after each training phase, so each phase regresses on the previous phase's network)."""
     epsilon_start: float = 1.0
     """Exploration rate at step 0, in [0, 1]."""
-    epsilon_end: float = 0.05
+    epsilon_end: float = 0.04
     """Exploration rate after the decay, in [0, 1]; also used by ``act(..., deterministic=False)``."""
-    epsilon_decay_steps: int = 10_000
+    epsilon_decay_steps: int = 8_000
     """Env steps over which epsilon falls linearly from start to end (>= 0)."""
     loss: Literal["huber", "mse"] = "huber"
     """TD loss: Huber (smooth L1, the DQN paper's clipped error) or squared error."""
-    double_dqn: bool = False
+    double_dqn: bool = True
     """Use the double-DQN target (online net picks the next action, target net rates it)."""
     hidden: tuple[int, ...] = (256, 256)
     """Hidden layer sizes of the Q network (ReLU)."""
     init: Literal["default", "orthogonal"] = "default"
     """Weight initialisation of the Q network: PyTorch's default for ``nn.Linear`` (Kaiming-uniform, as in SB3's
-    DQN) or the orthogonal ``layer_init`` the actor-critic networks use. On CartPole-v1 with the defaults below,
+    DQN) or the orthogonal ``layer_init`` the actor-critic networks use. With the zoo's CartPole-v1 settings,
     orthogonal init (gain sqrt(2), output gain 1) learned markedly slower in our runs."""
     max_grad_norm: float | None = 10.0
     """Clip the gradient's global norm to this (> 0), or None for no clipping."""
