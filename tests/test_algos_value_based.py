@@ -2,7 +2,6 @@
 test_learning_value_based.py)."""
 from __future__ import annotations
 
-import dataclasses
 
 import gymnasium as gym
 import numpy as np
@@ -417,7 +416,8 @@ class TestDQNConfig:
         ("learning_rate", 0.0), ("buffer_size", 0), ("batch_size", -1), ("gamma", 1.5), ("learning_starts", -1),
         ("train_freq", 0), ("gradient_steps", 0), ("target_update_interval", 0), ("epsilon_start", 1.2),
         ("epsilon_end", -0.1), ("epsilon_decay_steps", -5), ("epsilon_decay_steps", 10.5), ("loss", "l1"),
-        ("learning_rate_end", -1e-4), ("hidden", (64, 0)), ("max_grad_norm", 0.0), ("log_interval", 0), ("env_id", ""), ("init", "xavier"),
+        ("learning_rate_end", -1e-4), ("hidden", (64, 0)), ("max_grad_norm", 0.0), ("log_interval", 0),
+        ("env_id", ""), ("init", "xavier"),
     ])
     def test_bad_values_raise_naming_the_field(self, field, value):
         with pytest.raises(ValueError, match=field.split("_")[0] if field == "hidden" else field):
@@ -469,6 +469,35 @@ class TestDQNTraining:
         assert np.isnan(q_loss[0]) and np.all(np.isfinite(q_loss[1:])) and np.all(q_loss[1:] > 0)
         assert sum(e.length for e in h.episodes) <= 550
         assert all(r.steps_per_second > 0 for r in h.rows)
+
+    def test_target_synced_every_interval_and_only_then(self, monkeypatch):
+        synced_at = []
+        real_sync = dqn.sync_target
+
+        def recording_sync(target_net, q_net):
+            real_sync(target_net, q_net)
+            synced_at.append(len(calls))
+
+        calls = []  # one entry per dqn_loss call = gradient step
+        real_loss = dqn.dqn_loss
+
+        def recording_loss(q_net, target_net, *args, **kwargs):
+            # between two syncs the target net is frozen: it equals the state copied at the last sync
+            calls.append([p.detach().clone() for p in target_net.parameters()])
+            return real_loss(q_net, target_net, *args, **kwargs)
+
+        monkeypatch.setattr(dqn, "sync_target", recording_sync)
+        monkeypatch.setattr(dqn, "dqn_loss", recording_loss)
+        config = _small_config(learning_starts=0, train_freq=10, gradient_steps=3, target_update_interval=40)
+        dqn.train(config, seed=0, total_steps=200, progress=False)
+        # syncs after env steps 40, 80, ..., 200, i.e. after 4, 8, ..., 20 training phases of 3 gradient steps
+        assert synced_at == [12, 24, 36, 48, 60]
+        assert len(calls) == 60
+        for start in (0, 12, 24, 36, 48):
+            block = calls[start:start + 12]
+            assert all(torch.equal(a, b) for params in block for a, b in zip(block[0], params))
+        # and it does change at a sync (the online net has learned in between)
+        assert not all(torch.equal(a, b) for a, b in zip(calls[11], calls[12]))
 
     @pytest.mark.filterwarnings("ignore:.*reward is a NaN")
     def test_nan_guard(self):

@@ -153,6 +153,12 @@ def dqn_loss(q_net: nn.Module, target_net: nn.Module, batch: ReplayBatch, gamma:
     raise ValueError(f"loss must be 'huber' or 'mse'; got {loss!r}")
 
 
+def sync_target(target_net: nn.Module, q_net: nn.Module) -> None:
+    """Copy the online network's parameters into the target network (a hard update)."""
+    # theta_target <- theta
+    target_net.load_state_dict(q_net.state_dict())
+
+
 # --------------------------------------------------------------------------------------------- config, agent
 @dataclass
 class DQNConfig:
@@ -375,8 +381,7 @@ def train(config: DQNConfig, seed: int = 0, total_steps: int = 100_000,
                 losses.append(loss.detach())
                 n_updates += 1
         if env_steps % config.target_update_interval == 0:
-            # theta_target <- theta
-            target_net.load_state_dict(q_net.state_dict())
+            sync_target(target_net, q_net)
 
         if env_steps % config.log_interval == 0 or env_steps == total_steps:
             q_loss = torch.stack(losses).mean().item() if losses else None
