@@ -234,7 +234,7 @@ class QLearningConfig:
         return linear_schedule(self.epsilon_start, self.epsilon_end, self.epsilon_decay_episodes, episode)
 
 
-@dataclass
+@dataclass(eq=False)  # compare agents by their tables explicitly: np.array_equal(a.q, b.q)
 class TabularAgent:
     """A learned Q table and how to act with it.
 
