@@ -225,7 +225,11 @@ def gae(
         R_t     = A_t + V(s_t)
 
     ``lam = 0`` gives the TD errors (low variance, biased by the critic); ``lam = 1`` gives Monte Carlo
-    advantages bootstrapped only at truncations and at the end of the batch (unbiased, high variance).
+    advantages bootstrapped only at truncations and at the end of the batch (high variance). At ``lam = 1`` the
+    critic adds no bias only where it acts as a pure baseline, i.e. for steps whose episode terminates inside
+    the batch. Where the return is bootstrapped (a truncated step, or an episode still running at the batch end,
+    k steps ahead), ``A_t`` contains ``gamma**k * V(s_{t+k})``, so the critic's error there, discounted by
+    ``gamma**k``, stays in the advantage; the smaller k, the larger that bias.
 
     Args:
         rewards: r_t, shape (T, N) or (T,).
