@@ -131,11 +131,14 @@ LINE_EXPLANATION = dedent('''\
     A gradient says which direction improves the surrogate *near* the current policy; it says nothing about
     how far that stays true. Taking the full step can change the policy so much that the data (collected by
     pi_old) no longer describes it, and performance collapses. A trust region measures the step where it
-    matters, in the distribution: the mean KL(pi_old || pi_new) over the visited states. TRPO's backtracking
-    line search tries beta = 1, then shrinks it geometrically until the step fits inside max_kl, and gives
-    up (no update) if nothing fits. Note that a Euclidean bound on the step (gradient-norm clipping) is not
-    the same thing: the same logit change can be a tiny or a huge change of the policy, depending on where
-    it starts. PPO replaces the explicit search with the clipped objective, plus KL monitoring.
+    matters, in the distribution: the mean KL(pi_old || pi_new) over the visited states. This backtracking
+    search tries beta = 1, then shrinks it geometrically until the step fits inside max_kl, and gives up (no
+    update) if nothing fits. It is the KL half of TRPO's line search: TRPO accepts a fraction only if, in
+    addition, the surrogate objective measured on the batch has improved (the quadratic model behind the
+    proposed step can be wrong in both respects). Note that a Euclidean bound on the step (gradient-norm
+    clipping) is not the same thing: the same logit change can be a tiny or a huge change of the policy,
+    depending on where it starts. PPO replaces the explicit search with the clipped objective, plus KL
+    monitoring.
 ''')
 
 _LINE_RETURN = "    return logits_old + step\n"
@@ -288,7 +291,9 @@ KL_EXPLANATION = dedent('''\
     logp_old - logp_new (k1) is unbiased. The formula in the notes multiplies by pi_old(a) once more, which
     counts the probability twice (for 5 equally likely actions it returns about a fifth of the KL). k1 can be
     negative on a batch; k3 = mean((r - 1) - log r) with r = pi_new / pi_old adds (r - 1), whose mean is 0
-    under pi_old, so it stays unbiased but every term is >= 0 and its variance is usually lower.
+    under pi_old, so it stays unbiased. (r - 1) is a control variate: for nearby policies -log r is close to
+    -(r - 1), so adding it cancels most of k1's sample-to-sample noise, hence the lower variance (every term
+    is also >= 0).
     This is the approx_kl that PPO implementations log and use for early stopping.
 ''')
 
