@@ -93,7 +93,7 @@ def _masked_judge(got: Observation, want: Observation, case: Case) -> str | None
         return "centred but not scaled: divide by the std (+ 1e-8) too"
     if any(close(got_real, real / (real.std(correction=c) + EPS)) for c in (0, 1)):
         return "scaled but not centred: subtract the mean of the valid advantages first"
-    problem = mismatch(got_real, standardise(real, True), "normalised valid advantage")
+    problem = mismatch(got_real, standardise(real, False), "normalised valid advantage")
     return problem + "; expected (adv - mean) / (std + 1e-8) over the valid steps"
 
 
@@ -120,8 +120,10 @@ MASKED_REFERENCE = dedent('''\
     def normalise_advantages(adv, valid):
         """Normalise advantages over the valid steps; shapes as in the starter."""
         real = adv[valid > 0]
+        # population std (divide by the number of real steps): 0, not NaN, if only one step is real
+        std = real.std(correction=0)
         # A_hat = (A - mean(A)) / (std(A) + eps), statistics over real steps only
-        return (adv - real.mean()) / (real.std() + 1e-8)
+        return (adv - real.mean()) / (std + 1e-8)
 ''')
 
 MASKED_EXPLANATION = dedent('''\
@@ -130,8 +132,10 @@ MASKED_EXPLANATION = dedent('''\
     steps, tiny ones stall learning. Standardising each batch keeps the policy loss on a fixed scale (and
     centring means about half the actions are pushed up and half down). The statistics must come from the
     real steps only: the fake steps a Gymnasium 1.x vector env inserts after an episode end carry no
-    transition, and including them (even as zeros) shifts the mean and the std. Either std convention is
-    fine here; what matters is not letting invalid entries in.
+    transition, and including them (even as zeros) shifts the mean and the std. The checker accepts either
+    std convention on these batches, but prefer the population std (correction=0, divide by the number of
+    real steps): torch's default std() divides by that number minus 1, which is NaN when a single step is
+    real (exercise 06.one_sample_nan is that bug).
 ''')
 
 _MASKED_RETURN = "    return adv\n"
