@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
 
-.PHONY: lab test install bench coverage notebooks clean
+.PHONY: lab test install bench coverage notebooks time-notebooks data clean
 
 install: $(STAMP)
 
@@ -34,6 +34,22 @@ bench: install
 # Rebuild (and execute) the committed notebooks from notebooks/src/*.py; prints each run time.
 notebooks: install
 	$(BIN)/python tools/build_notebook.py $(sort $(wildcard notebooks/src/*.py))
+
+# Time every committed notebook top to bottom from a fresh kernel (writes nothing but tmp/notebook-times.json).
+time-notebooks: install
+	@mkdir -p tmp
+	$(BIN)/python tools/build_notebook.py --time --json tmp/notebook-times.json
+
+# Regenerate the stored results in notebooks/data/ with their provenance: `make data` (all of them) or
+# `make data NAME` / `make data NAME=nb03_learning_curves` (one of them). See course_lib/stored_results.py.
+DATA_NAMES := $(basename $(notdir $(wildcard notebooks/scripts/*.py)))
+data: install
+	$(BIN)/python -m course_lib.stored_results $(filter $(DATA_NAMES),$(MAKECMDGOALS)) $(NAME)
+
+ifneq ($(filter data,$(MAKECMDGOALS)),)
+$(filter $(DATA_NAMES),$(MAKECMDGOALS)):
+	@:
+endif
 
 clean:
 	rm -rf $(VENV) .pytest_cache

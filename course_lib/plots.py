@@ -1,7 +1,8 @@
 """One plot style for the whole course, and learning curves summarised across seeds.
 
-Every comparison in the course is shown over several seeds: the line is the mean, the band is the spread
-(min to max by default, or mean ± one standard deviation), so a learner sees both the effect and the noise.
+Every comparison in the course is shown over several seeds: the line is the mean and the band, by default, its
+95 % bootstrap confidence interval over seeds (``course_lib.stats``), so a learner sees both the effect and how
+sure we are of it. The spread of the seeds themselves (min to max, or mean ± one standard deviation) is there too.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+from course_lib import stats
 
 # Colour-blind-safe palette (Okabe & Ito 2008), used in the same order in every notebook.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -32,6 +35,10 @@ def use_course_style() -> None:
     )
 
 
+BANDS = ("ci", "minmax", "std")
+BAND_LABELS = {"ci": "95% bootstrap CI", "minmax": "min-max", "std": "mean ± std"}
+
+
 class SeedSummary(NamedTuple):
     """Curves of several seeds put on one x grid. ``x``: (G,); ``mean``, ``low``, ``high``: (G,)."""
 
@@ -42,7 +49,7 @@ class SeedSummary(NamedTuple):
 
 
 def summarise_seeds(
-    curves: Sequence[tuple[np.ndarray, np.ndarray]], points: int = 100, band: str = "minmax"
+    curves: Sequence[tuple[np.ndarray, np.ndarray]], points: int = 100, band: str = "ci"
 ) -> SeedSummary:
     """Interpolate each seed's curve onto a shared grid and summarise across seeds.
 
@@ -50,12 +57,14 @@ def summarise_seeds(
         curves: one ``(x, y)`` pair per seed, each 1-D with increasing ``x`` (e.g. env steps). NaN values of
             ``y`` (no finished episode yet) are dropped before interpolating.
         points: grid size ``G``; the grid spans the x-range that *every* seed covers, so no seed is extrapolated.
-        band: ``"minmax"`` (the band runs from the worst to the best seed) or ``"std"`` (mean ± one std).
+        band: ``"ci"`` (95 % percentile-bootstrap confidence interval of the mean over seeds; with a single seed
+            the band is the line itself), ``"minmax"`` (from the worst to the best seed) or ``"std"`` (mean ± one
+            standard deviation).
     Returns:
         ``SeedSummary`` of arrays with shape (G,).
     """
-    if band not in ("minmax", "std"):
-        raise ValueError(f"band must be 'minmax' or 'std', got {band!r}")
+    if band not in BANDS:
+        raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
     cleaned = []
     for x, y in curves:
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -70,7 +79,9 @@ def summarise_seeds(
     grid = np.linspace(start, stop, points)
     ys = np.stack([np.interp(grid, x, y) for x, y in cleaned])  # (seeds, G)
     mean = ys.mean(axis=0)
-    if band == "minmax":
+    if band == "ci":
+        low, high = (mean, mean) if len(ys) < 2 else stats.bootstrap_ci(ys, n_resamples=2000)[1:]
+    elif band == "minmax":
         low, high = ys.min(axis=0), ys.max(axis=0)
     else:
         std = ys.std(axis=0)
@@ -79,16 +90,17 @@ def summarise_seeds(
 
 
 def plot_seeds(ax: plt.Axes, curves: Sequence[tuple[np.ndarray, np.ndarray]], label: str, color: str | None = None,
-               band: str = "minmax") -> SeedSummary:
-    """Draw the mean of several seeds as a line and their spread as a shaded band on ``ax``."""
+               band: str = "ci") -> SeedSummary:
+    """Draw the mean of several seeds as a line and a shaded band (see ``summarise_seeds``) on ``ax``."""
     summary = summarise_seeds(curves, band=band)
-    (line,) = ax.plot(summary.x, summary.mean, label=f"{label} (n={len(curves)})", color=color)
+    shown = f"n={len(curves)}, {BAND_LABELS[band]}" if len(curves) > 1 else "n=1"
+    (line,) = ax.plot(summary.x, summary.mean, label=f"{label} ({shown})", color=color)
     ax.fill_between(summary.x, summary.low, summary.high, color=line.get_color(), alpha=0.2, linewidth=0)
     return summary
 
 
 def learning_curves(runs: Mapping[str, Sequence], y: str = "episode_return_mean", x: str = "env_steps",
-                    ax: plt.Axes | None = None, band: str = "minmax", title: str | None = None) -> plt.Axes:
+                    ax: plt.Axes | None = None, band: str = "ci", title: str | None = None) -> plt.Axes:
     """Plot one mean-and-spread curve per label from training histories.
 
     Args:

@@ -12,13 +12,27 @@ def test_summary_of_straight_lines_is_exact_on_the_shared_range():
     # seed k: y = x + k on different x ranges; the shared range is [10, 90]
     curves = [(np.array([0.0, 100.0]), np.array([0.0, 100.0]) + k) for k in (0, 1, 2)]
     curves.append((np.array([10.0, 90.0]), np.array([10.0, 90.0]) + 3))
-    s = plots.summarise_seeds(curves, points=9)
+    s = plots.summarise_seeds(curves, points=9, band="minmax")
     np.testing.assert_allclose(s.x, np.linspace(10, 90, 9))
     np.testing.assert_allclose(s.mean, s.x + 1.5)
     np.testing.assert_allclose(s.low, s.x)
     np.testing.assert_allclose(s.high, s.x + 3)
     std = plots.summarise_seeds(curves, points=9, band="std")
     np.testing.assert_allclose(std.high - std.mean, np.std([0, 1, 2, 3]))
+
+
+def test_default_band_is_the_bootstrap_ci_of_the_mean():
+    # seed k: y = x + k, k = 0..4: at every x the band is the bootstrap CI of the mean of {0..4} shifted by x
+    x = np.linspace(0.0, 10.0, 11)
+    s = plots.summarise_seeds([(x, x + k) for k in range(5)], points=11)
+    from course_lib.stats import bootstrap_ci
+    ci = bootstrap_ci(np.arange(5.0), n_resamples=2000)
+    np.testing.assert_allclose(s.mean, x + 2.0)
+    np.testing.assert_allclose(s.low - x, ci.low, atol=1e-12)
+    np.testing.assert_allclose(s.high - x, ci.high, atol=1e-12)
+    assert 0.0 < ci.low < 2.0 < ci.high < 4.0  # narrower than min-max, wider than nothing
+    one = plots.summarise_seeds([(x, x)], points=11)  # one seed: no interval to draw
+    np.testing.assert_allclose(one.low, one.high)
 
 
 def test_nan_points_are_dropped_before_interpolating():
@@ -47,7 +61,7 @@ def test_learning_curves_draws_one_line_per_label():
 
     plots.use_course_style()
     ax = plots.learning_curves({"A": [FakeHistory(0), FakeHistory(2)], "B": [FakeHistory(5)]}, title="t")
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A (n=2)", "B (n=1)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A (n=2, 95% bootstrap CI)", "B (n=1)"]
     np.testing.assert_allclose(ax.lines[0].get_ydata(), np.linspace(0, 4, 100) + 1)
     plt.close("all")
 

@@ -1,110 +1,115 @@
-"""Build a course notebook from its readable source, execute it, and save it with outputs.
+"""Build the course notebooks from their readable sources, execute them, and save them with outputs.
 
-Sources live in ``notebooks/src/NN_name.py`` in the "percent" format that Jupytext, VS Code and Spyder read:
+Sources live in ``notebooks/src/NN_name.py`` in Jupytext's "percent" format (also read by VS Code and Spyder)::
 
     # %% [markdown]
     # # A heading
-    # Some prose with $\\LaTeX$.
 
-    # %%
-    x = 1 + 1
-    print(x)
+    # %% tags=["claim"] jupyter={"source_hidden": true}
+    claim("...", holds, evidence)
 
-    # %% tags=["raises-exception"]
-    ...
-
-Markdown cells have their leading ``# `` stripped. ``tags=[...]`` on a code cell's marker becomes cell tags.
-The notebook is executed top to bottom in a fresh kernel (working directory ``notebooks/``), widget state is
-stored so that widgets show on reopening, and the wall-clock run time is printed so the README can list it.
+Jupytext parses them, so cell tags and metadata on a marker line round-trip into the notebook. Each notebook is
+executed top to bottom by nbclient in a fresh kernel (working directory ``notebooks/``); widget state is stored
+so that widgets show on reopening, and the wall-clock run time is printed.
 
 Usage::
 
-    python tools/build_notebook.py notebooks/src/01_actor_critic_basics.py [--no-execute] [--timeout 600]
+    python tools/build_notebook.py notebooks/src/01_actor_critic_basics.py ...   # build (and execute)
+    python tools/build_notebook.py --no-execute notebooks/src/01_*.py             # write without running
+    python tools/build_notebook.py --time [notebooks/NN_name.ipynb ...]            # time committed notebooks
+                                                                                  # (writes nothing)
+
+``--time`` runs each committed notebook (default: all of them) from a fresh kernel and prints one line per
+notebook and a total; ``--json FILE`` also writes those seconds to FILE. The README's course map and each
+notebook's header quote these times.
 """
 from __future__ import annotations
 
 import argparse
-import ast
-import re
+import hashlib
+import json
 import sys
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
 from nbclient import NotebookClient
 
-MARKER = re.compile(r"^# %%(?P<md> \[markdown\])?(?P<rest>.*)$")
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
 
 
-def parse_percent(text: str) -> list[nbformat.NotebookNode]:
-    """Split a percent-format source into notebook cells (markdown and code), keeping tags."""
-    cells: list[nbformat.NotebookNode] = []
-    kind, tags, lines = None, [], []
+def read_source(source: Path) -> nbformat.NotebookNode:
+    """The notebook described by a percent-format ``source``: its cells, tags and cell metadata.
 
-    def flush() -> None:
-        if kind is None:
-            return
-        body = "\n".join(lines).strip("\n")
-        if kind == "markdown":
-            body = "\n".join(re.sub(r"^# ?", "", line) for line in body.splitlines())
-            cell = nbformat.v4.new_markdown_cell(body)
-        else:
-            cell = nbformat.v4.new_code_cell(body)
-        if tags:
-            cell.metadata["tags"] = list(tags)
-        cells.append(cell)
-
-    for line in text.splitlines():
-        match = MARKER.match(line)
-        if match:
-            flush()
-            kind = "markdown" if match.group("md") else "code"
-            rest = match.group("rest").strip()
-            tags = ast.literal_eval(rest.split("=", 1)[1]) if rest.startswith("tags=") else []
-            lines = []
-        elif kind is not None:
-            lines.append(line)
-    flush()
-    return cells
+    Cell ids are derived from the cell's position and kind, so rebuilding an unchanged source gives an
+    unchanged notebook (no random ids in diffs).
+    """
+    notebook = jupytext.read(source, fmt="py:percent")
+    for index, cell in enumerate(notebook.cells):
+        cell.id = hashlib.sha1(f"{source.stem}:{index}:{cell.cell_type}".encode()).hexdigest()[:12]
+    notebook.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+        "language_info": {"name": "python"},
+    }
+    return notebook
 
 
-def build(source: Path, execute: bool = True, timeout: int = 600) -> tuple[Path, float]:
+def execute(notebook: nbformat.NotebookNode, timeout: int = 600, store_widgets: bool = True) -> float:
+    """Run every cell of ``notebook`` in place in a fresh kernel (cwd ``notebooks/``); return the seconds taken."""
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOKS)}}, store_widget_state=store_widgets)
+    start = time.perf_counter()
+    client.execute()
+    return time.perf_counter() - start
+
+
+def build(source: Path, run: bool = True, timeout: int = 600) -> tuple[Path, float]:
     """Write (and optionally execute) ``notebooks/<source stem>.ipynb``; return its path and run seconds."""
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = parse_percent(source.read_text())
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-    notebook.metadata["language_info"] = {"name": "python"}
-    target = source.parent.parent / f"{source.stem}.ipynb"
-    seconds = 0.0
-    if execute:
-        client = NotebookClient(
-            notebook,
-            timeout=timeout,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(target.parent)}},
-            store_widget_state=True,
-        )
-        start = time.perf_counter()
-        client.execute()
-        seconds = time.perf_counter() - start
-    # keep committed notebooks quiet in diffs: no execution timestamps
-    for cell in notebook.cells:
+    notebook = read_source(source)
+    seconds = execute(notebook, timeout) if run else 0.0
+    for cell in notebook.cells:  # keep committed notebooks quiet in diffs: no execution timestamps
         cell.metadata.pop("execution", None)
     nbformat.validate(notebook)
+    target = NOTEBOOKS / f"{source.stem}.ipynb"
     nbformat.write(notebook, target)
     return target, seconds
 
 
+def time_notebooks(paths: list[Path], timeout: int = 300) -> dict[str, float]:
+    """Run each committed notebook top to bottom without writing it; return ``{name: seconds}``."""
+    times: dict[str, float] = {}
+    for path in paths:
+        seconds = execute(nbformat.read(path, as_version=4), timeout, store_widgets=False)
+        times[path.name] = round(seconds, 1)
+        print(f"{path.name}: {seconds:.1f} s", flush=True)
+    total = sum(times.values())
+    print(f"all {len(paths)}: {total:.1f} s ({total / 60:.1f} min); load average now "
+          f"{Path('/proc/loadavg').read_text().split()[0] if Path('/proc/loadavg').exists() else '?'}")
+    return times
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sources", nargs="+", type=Path)
+    parser.add_argument("paths", nargs="*", type=Path, help="sources to build, or notebooks to time with --time")
     parser.add_argument("--no-execute", action="store_true", help="write the notebook without running it")
+    parser.add_argument("--time", action="store_true", help="time committed notebooks; write nothing")
+    parser.add_argument("--json", type=Path, help="with --time: also write the seconds to this JSON file")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
     args = parser.parse_args(argv)
-    for source in args.sources:
-        target, seconds = build(source, execute=not args.no_execute, timeout=args.timeout)
+    if args.time:
+        paths = args.paths or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+        times = time_notebooks(paths, args.timeout)
+        if args.json:
+            args.json.write_text(json.dumps(times, indent=1) + "\n")
+        return 0
+    if not args.paths:
+        parser.error("name at least one source in notebooks/src/")
+    for source in args.paths:
+        target, seconds = build(source, run=not args.no_execute, timeout=args.timeout)
         ran = f" — ran top to bottom in {seconds:.1f} s" if not args.no_execute else ""
-        print(f"wrote {target}{ran}")
+        print(f"wrote {target.relative_to(ROOT)}{ran}", flush=True)
     return 0
 
 

@@ -1,0 +1,407 @@
+"""Stored results with their provenance: the one place that writes and reads ``notebooks/data/``.
+
+Some experiments take minutes, too long for a notebook's run-time budget, so a script runs them once and the
+notebook loads the result. A stored result must not silently go stale, so each file carries its provenance::
+
+    {"provenance": {"name", "script", "config", "seeds", "versions", "source_hash", "depends", "prefix",
+                    "outputs", "created", "seconds"},
+     "data": {...}}
+
+* ``config`` — every setting of the run, as the script's ``config()`` returns it today;
+* ``source_hash`` — a hash of the code that produced it: the script, every ``course_lib`` module it imports
+  (transitively) and the notebook cells it executes. Hashed from the syntax tree, so comments, docstrings and
+  formatting do not count; ``depends`` lists those files;
+* ``prefix`` — the first few updates of one run, which ``prefix(config)`` re-runs in seconds;
+* ``outputs`` — SHA-256 of any extra files the run wrote (agents);
+* ``versions`` of Python, torch, numpy, gymnasium (and Stable-Baselines3 when used).
+
+A data script ``notebooks/scripts/NAME.py`` defines ``config()``, ``prefix(config)``, ``run(config)`` and
+optionally ``OUTPUTS`` (extra file names) and ``NOTEBOOK_CELLS = (notebook stem, tag)``; ``make data NAME``
+(or ``python notebooks/scripts/NAME.py``) runs it through :func:`main`. A notebook calls :func:`load`, which
+refuses a stale file, and :func:`assert_same_prefix` on its live re-run. ``tests/test_stored_results.py`` checks
+every file the same way, re-running every prefix.
+"""
+from __future__ import annotations
+
+import ast
+import datetime
+import functools
+import hashlib
+import importlib.util
+import json
+import math
+import platform
+import sys
+import time
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = ROOT / "notebooks" / "data"
+SCRIPTS_DIR = ROOT / "notebooks" / "scripts"
+SOURCES_DIR = ROOT / "notebooks" / "src"
+PACKAGE_DIR = ROOT / "course_lib"
+PROVENANCE_FIELDS = ("name", "script", "config", "seeds", "versions", "source_hash", "depends", "prefix",
+                     "outputs", "created", "seconds")
+RTOL, ATOL = 1e-5, 1e-8  # how closely a live prefix must reproduce the stored one
+
+
+class StaleResult(AssertionError):
+    """A stored result no longer matches the code or the settings that are supposed to produce it."""
+
+
+def _stale(name: str, why: str) -> StaleResult:
+    return StaleResult(f"stale: run `make data {name}` — notebooks/data/{name}.json {why}")
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A loaded ``notebooks/data/NAME.json``: ``data`` is the run's payload, ``provenance`` how it was made."""
+
+    name: str
+    data: dict[str, Any]
+    provenance: dict[str, Any]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.provenance["config"]
+
+    @property
+    def prefix(self) -> Any:
+        return self.provenance["prefix"]
+
+
+# ------------------------------------------------------------------------------------------------ paths ----
+def data_path(filename: str) -> Path:
+    """``notebooks/data/<filename>`` (a bare file name: no folders)."""
+    if Path(filename).name != filename:
+        raise ValueError(f"a data file name has no folders: {filename!r}")
+    return DATA_DIR / filename
+
+
+def script_path(name: str) -> Path:
+    path = SCRIPTS_DIR / f"{name}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"no data script {path.relative_to(ROOT)}; known: {', '.join(script_names())}")
+    return path
+
+
+def script_names() -> list[str]:
+    """The data scripts: every ``notebooks/scripts/*.py`` that defines ``run``, ``config`` and ``prefix``."""
+    names = []
+    for path in sorted(SCRIPTS_DIR.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        if {"run", "config", "prefix"} <= defined:
+            names.append(path.stem)
+    return names
+
+
+@functools.lru_cache(maxsize=None)
+def load_script(name: str) -> types.ModuleType:
+    """Import ``notebooks/scripts/<name>.py`` as a module (it does no work at import)."""
+    path = script_path(name)
+    if str(SCRIPTS_DIR) not in sys.path:  # scripts may import helpers that sit beside them
+        sys.path.insert(0, str(SCRIPTS_DIR))
+    spec = importlib.util.spec_from_file_location(f"course_data_scripts.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    for attribute in ("config", "prefix", "run"):
+        if not callable(getattr(module, attribute, None)):
+            raise TypeError(f"{path.relative_to(ROOT)} must define {attribute}() (see course_lib/stored_results.py)")
+    return module
+
+
+# ------------------------------------------------------------------------------------- notebook cells ----
+def tagged_cells_code(notebook: str, tag: str) -> str:
+    """The code of the cells tagged ``tag`` in ``notebooks/src/<notebook>.py``, joined in order."""
+    import jupytext  # imported here: only scripts and tests need it
+
+    source = SOURCES_DIR / f"{notebook}.py"
+    cells = [c.source for c in jupytext.read(source, fmt="py:percent").cells
+             if c.cell_type == "code" and tag in c.metadata.get("tags", [])]
+    if not cells:
+        raise ValueError(f"no code cells tagged {tag!r} in notebooks/src/{source.name}")
+    return "\n\n".join(cells)
+
+
+@functools.lru_cache(maxsize=None)
+def load_tagged_cells(notebook: str, tag: str) -> dict[str, Any]:
+    """Execute the code cells tagged ``tag`` of ``notebooks/src/<notebook>.py``; return their namespace.
+
+    This is how a script runs *exactly the notebook's code*. The namespace is a registered module (so that
+    dataclasses defined in the cells can find their module); the result is cached per (notebook, tag).
+    """
+    code = tagged_cells_code(notebook, tag)
+    module = types.ModuleType(f"course_notebook_cells.{notebook}.{tag}".replace("-", "_"))
+    sys.modules[module.__name__] = module
+    exec(compile(code, f"{notebook}.py (cells tagged {tag})", "exec"), module.__dict__)  # noqa: S102
+    return module.__dict__
+
+
+# ------------------------------------------------------------------------------------------ the hash ----
+def _normalised(code: str) -> str:
+    """The syntax tree of ``code`` without docstrings, as text: comments and layout do not count."""
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
+def _course_lib_imports(code: str, module_name: str | None) -> set[str]:
+    """Names of ``course_lib`` modules imported by ``code`` (``module_name`` resolves relative imports)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level and module_name:
+                parts = module_name.split(".")[: -node.level]
+                base = ".".join(parts + ([base] if base else []))
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name == "course_lib" or name.startswith("course_lib."):
+                found.add(name)
+    return found
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of ``course_lib`` module ``name`` (a package's ``__init__.py``), or None if no such module."""
+    relative = Path(*name.split("."))
+    for candidate in (ROOT / relative.with_suffix(".py"), ROOT / relative / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def dependencies(name: str) -> list[Path]:
+    """Every ``course_lib`` source file that the data script ``name`` (and its notebook cells) imports."""
+    module = load_script(name)
+    codes = [script_path(name).read_text()]
+    cells = getattr(module, "NOTEBOOK_CELLS", None)
+    if cells:
+        codes.append(tagged_cells_code(*cells))
+    pending = set().union(*(_course_lib_imports(code, None) for code in codes))
+    # helper modules beside the script (e.g. nb02_envs.py) count as part of the script
+    for helper in sorted(SCRIPTS_DIR.glob("*.py")):
+        if any(f"import {helper.stem}" in code or f"from {helper.stem} " in code for code in codes):
+            pending |= _course_lib_imports(helper.read_text(), None)
+    seen: dict[str, Path] = {}
+    while pending:
+        mod = pending.pop()
+        path = _module_file(mod)
+        if path is None or mod in seen:
+            continue
+        seen[mod] = path
+        package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
+        pending |= _course_lib_imports(path.read_text(), f"{package}.__init__" if path.name == "__init__.py"
+                                       else mod) - set(seen)
+        # a parent package's __init__ runs on import too
+        if "." in mod:
+            pending.add(mod.rsplit(".", 1)[0])
+    return sorted(set(seen.values()))
+
+
+def source_hash(name: str) -> tuple[str, list[str]]:
+    """``(sha256, depends)`` of the code that produces ``NAME.json``: script, helpers, notebook cells, library."""
+    module = load_script(name)
+    digest = hashlib.sha256()
+    parts: list[tuple[str, str]] = [(f"notebooks/scripts/{name}.py", script_path(name).read_text())]
+    for helper in sorted(SCRIPTS_DIR.glob("*.py")):
+        text = script_path(name).read_text()
+        if helper.stem != name and (f"import {helper.stem}" in text or f"from {helper.stem} " in text):
+            parts.append((f"notebooks/scripts/{helper.name}", helper.read_text()))
+    cells = getattr(module, "NOTEBOOK_CELLS", None)
+    if cells:
+        parts.append((f"notebooks/src/{cells[0]}.py [{cells[1]}]", tagged_cells_code(*cells)))
+    parts += [(str(p.relative_to(ROOT)), p.read_text()) for p in dependencies(name)]
+    for label, code in parts:
+        digest.update(label.encode() + b"\0" + _normalised(code).encode() + b"\0")
+    return digest.hexdigest(), [label for label, _ in parts]
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Versions of Python and the numerical libraries (plus any of ``extra`` that are imported)."""
+    found = {"python": platform.python_version()}
+    for package in ("torch", "numpy", "gymnasium", *extra, "stable_baselines3"):
+        module = sys.modules.get(package)
+        if module is None and package in ("torch", "numpy", "gymnasium"):
+            module = importlib.import_module(package)
+        if module is not None:
+            found[package] = getattr(module, "__version__", "?")
+    return found
+
+
+# ------------------------------------------------------------------------------------- writing ----
+def _jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types (numpy numbers and arrays, tuples, Paths converted)."""
+    return json.loads(json.dumps(value, default=_default))
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store a {type(value).__name__} in JSON: {value!r}")
+
+
+def produce(name: str) -> Path:
+    """Run the data script ``name`` (its ``run``, then its ``prefix``) and write ``NAME.json`` with provenance."""
+    module = load_script(name)
+    config = _jsonable(module.config())
+    if "seeds" not in config:
+        raise KeyError(f"{name}.config() must list its seeds under the key 'seeds'")
+    start = time.perf_counter()
+    data = module.run(config)
+    seconds = time.perf_counter() - start
+    prefix = module.prefix(config)
+    outputs = {f: file_sha256(data_path(f)) for f in getattr(module, "OUTPUTS", ())}
+    digest, depends = source_hash(name)
+    provenance = {
+        "name": name, "script": f"notebooks/scripts/{name}.py", "config": config, "seeds": config["seeds"],
+        "versions": versions(), "source_hash": digest, "depends": depends, "prefix": _jsonable(prefix),
+        "outputs": outputs, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 1),
+    }
+    target = data_path(f"{name}.json")
+    target.write_text(json.dumps({"provenance": provenance, "data": _jsonable(data)}, separators=(",", ":")) + "\n")
+    return target
+
+
+def main(script_file: str) -> None:
+    """Entry point of a data script run as ``python notebooks/scripts/NAME.py``."""
+    name = Path(script_file).stem
+    start = time.perf_counter()
+    target = produce(name)
+    print(f"wrote {target.relative_to(ROOT)} ({target.stat().st_size / 1024:.0f} kB) "
+          f"in {time.perf_counter() - start:.0f} s")
+
+
+# ------------------------------------------------------------------------------------- reading ----
+def read(name: str) -> StoredResult:
+    """Read ``NAME.json`` without any check (see :func:`load` for the checked version)."""
+    path = data_path(f"{name}.json")
+    if not path.is_file():
+        raise FileNotFoundError(f"notebooks/data/{name}.json is missing: run `make data {name}`")
+    raw = json.loads(path.read_text())
+    if not isinstance(raw, dict) or "provenance" not in raw or "data" not in raw:
+        raise _stale(name, "has no provenance (it predates stored_results)")
+    missing = [f for f in PROVENANCE_FIELDS if f not in raw["provenance"]]
+    if missing:
+        raise _stale(name, f"lacks provenance fields {missing}")
+    return StoredResult(name, raw["data"], raw["provenance"])
+
+
+def check(stored: StoredResult) -> None:
+    """Raise ``StaleResult`` unless ``stored`` was made by today's config, today's code and its outputs are intact."""
+    name = stored.name
+    module = load_script(name)
+    today = _jsonable(module.config())
+    if today != stored.config:
+        changed = sorted(_differences(stored.config, today))
+        raise _stale(name, f"was made with other settings than the script's config() today: {changed[:6]}")
+    digest, _ = source_hash(name)
+    if digest != stored.provenance["source_hash"]:
+        raise _stale(name, "was made by other code: the script, its notebook cells or a course_lib module it "
+                           f"imports changed since {stored.provenance['created']}")
+    for filename, sha in stored.provenance["outputs"].items():
+        path = data_path(filename)
+        if not path.is_file() or file_sha256(path) != sha:
+            raise _stale(name, f"records {filename}, which is missing or has been changed since")
+
+
+def load(name: str) -> StoredResult:
+    """Read and :func:`check` ``notebooks/data/NAME.json``; raise ``StaleResult`` if it is out of date."""
+    stored = read(name)
+    check(stored)
+    return stored
+
+
+def _differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Paths at which two JSON values differ (for messages)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b), key=str):
+            if key not in a or key not in b:
+                out.append(f"{path}.{key}")
+            else:
+                out += _differences(a[key], b[key], f"{path}.{key}")
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f"{path}[{i}]")]
+    return [] if a == b else [path or "(root)"]
+
+
+def close(a: Any, b: Any, rtol: float = RTOL, atol: float = ATOL) -> bool:
+    """Whether two JSON values are equal, numbers compared to ``rtol``/``atol`` (NaN equals NaN)."""
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None or isinstance(a, str):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(close(a[k], b[k], rtol, atol) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(close(x, y, rtol, atol) for x, y in zip(a, b))
+    return a == b
+
+
+def assert_same_prefix(stored: StoredResult, live: Any) -> None:
+    """Raise ``StaleResult`` unless a live re-run of the first updates reproduces the stored prefix."""
+    live = _jsonable(live)
+    if not close(stored.prefix, live):
+        raise _stale(stored.name, f"is not reproduced by today's code: its first updates were {stored.prefix!r:.300} "
+                                  f"but a live re-run gives {live!r:.300}")
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``python -m course_lib.stored_results [NAME ...]``: regenerate the named results (default: all of them)."""
+    import argparse
+
+    from tqdm.auto import tqdm
+
+    parser = argparse.ArgumentParser(description="Regenerate the stored results in notebooks/data/ "
+                                                 "(`make data` / `make data NAME`).")
+    parser.add_argument("names", nargs="*", help=f"data scripts to run (default: all of {', '.join(script_names())})")
+    parser.add_argument("--list", action="store_true", help="list each stored result and whether it is stale")
+    args = parser.parse_args(argv)
+    known = script_names()
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        parser.error(f"no data script called {', '.join(unknown)}; the data scripts are: {', '.join(known)}")
+    names = args.names or known
+    if args.list:
+        for name in names:
+            try:
+                stored = load(name)
+                print(f"{name}: up to date (made {stored.provenance['created']} in {stored.provenance['seconds']} s)")
+            except (StaleResult, FileNotFoundError) as err:
+                print(f"{name}: {err}")
+        return 0
+    start = time.perf_counter()
+    for name in tqdm(names, desc="stored results", unit="file", disable=len(names) == 1):
+        begun = time.perf_counter()
+        target = produce(name)
+        tqdm.write(f"wrote {target.relative_to(ROOT)} in {time.perf_counter() - begun:.0f} s")
+    print(f"{len(names)} stored result(s) regenerated in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
