@@ -35,10 +35,10 @@ bench: install
 notebooks: install
 	$(BIN)/python tools/build_notebook.py $(sort $(wildcard notebooks/src/*.py))
 
-# Time every committed notebook top to bottom from a fresh kernel (writes nothing but tmp/notebook-times.json).
+# Time every committed notebook top to bottom from a fresh kernel; writes only notebooks/run_times.json, which
+# the README's course map and each notebook's header quote (tests/test_run_times.py keeps them in step).
 time-notebooks: install
-	@mkdir -p tmp
-	$(BIN)/python tools/build_notebook.py --time --json tmp/notebook-times.json
+	$(BIN)/python tools/build_notebook.py --time --json notebooks/run_times.json
 
 # Regenerate the stored results in notebooks/data/ with their provenance: `make data` (all of them) or
 # `make data NAME` / `make data NAME=nb03_learning_curves` (one of them). See course_lib/stored_results.py.

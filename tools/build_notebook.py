@@ -20,14 +20,17 @@ Usage::
                                                                                   # (writes nothing)
 
 ``--time`` runs each committed notebook (default: all of them) from a fresh kernel and prints one line per
-notebook and a total; ``--json FILE`` also writes those seconds to FILE. The README's course map and each
-notebook's header quote these times.
+notebook and a total; ``--json FILE`` also writes those seconds (with the machine and its load) to FILE.
+``make time-notebooks`` writes ``notebooks/run_times.json``, which the README's course map and each notebook's
+header quote (``tests/test_run_times.py`` checks that they agree).
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
+import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -85,9 +88,13 @@ def time_notebooks(paths: list[Path], timeout: int = 300) -> dict[str, float]:
         times[path.name] = round(seconds, 1)
         print(f"{path.name}: {seconds:.1f} s", flush=True)
     total = sum(times.values())
-    print(f"all {len(paths)}: {total:.1f} s ({total / 60:.1f} min); load average now "
-          f"{Path('/proc/loadavg').read_text().split()[0] if Path('/proc/loadavg').exists() else '?'}")
+    print(f"all {len(paths)}: {total:.1f} s ({total / 60:.1f} min); load average now {_load_average()}")
     return times
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (None where the system does not report it)."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         paths = args.paths or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
         times = time_notebooks(paths, args.timeout)
         if args.json:
-            args.json.write_text(json.dumps(times, indent=1) + "\n")
+            record = {"seconds": times, "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, "
+                                                   f"Python {platform.python_version()}",
+                      "load_average": _load_average(), "tool": "tools/build_notebook.py --time"}
+            args.json.write_text(json.dumps(record, indent=1) + "\n")
         return 0
     if not args.paths:
         parser.error("name at least one source in notebooks/src/")
