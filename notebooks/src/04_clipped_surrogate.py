@@ -11,8 +11,8 @@
 # **Prerequisites:** notebook 03 (advantages, GAE, the policy-gradient loss $-\mathbb{E}[\log\pi(a|s)\,\hat A]$);
 # PyTorch autograd; what an Adam step does.
 #
-# **Time:** about 45 minutes to read and try; running all cells took about 77 s on a shared 2-core CPU
-# (measured on the last build; the central experiment is most of it).
+# **Time:** about 45 minutes to read and try. Running all cells takes **44 s** on a 2-core CPU (measured with
+# `tools/build_notebook.py`; the central experiment of section 4 is most of it).
 
 # %%
 import copy
@@ -22,22 +22,25 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
 from course_lib import exercises, plots, quiz
 from course_lib.agent import ActorCriticAgent
 from course_lib.algos import ppo
+from course_lib.claims import claim
 from course_lib.envs import make_vec_env
 from course_lib.losses import kl_exact, kl_k3, policy_gradient_loss, ppo_clip_loss
 from course_lib.networks import CategoricalActor
 from course_lib.normalisation import normalise_advantages
 from course_lib.rollout import FlatBatch, RolloutCollector
+from course_lib.stats import bootstrap_ci
 from course_lib.training import evaluate
 
 torch.set_num_threads(1)
 plots.use_course_style()
 SEED = 0
-SEEDS = (0, 1, 2)  # every comparison below runs once per seed
+SEEDS = (0, 1, 2, 3, 4, 5)  # every comparison below runs once per seed and reports a 95% bootstrap CI over them
 torch.manual_seed(SEED)
 np.set_printoptions(precision=4, suppress=True)
 
@@ -58,8 +61,8 @@ np.set_printoptions(precision=4, suppress=True)
 # **stops paying** for moving an action's probability more than a factor $1 \pm \epsilon$ away from where it was.
 #
 # The figure below shows what "a factor $1 \pm \epsilon$" means for one state with four actions. The band is
-# *relative*: a likely action may move by several percentage points before the objective stops rewarding the
-# change, a rare action only by a fraction of a point.
+# *relative*, $\epsilon$ times the old probability on each side: a likely action may move by several percentage
+# points before the objective stops rewarding the change, a rare action by about one point or less.
 
 # %%
 p_old = np.array([0.55, 0.25, 0.15, 0.05])  # pi_old(a|s) for four actions in one state
@@ -77,6 +80,13 @@ plt.show()
 for i, p in enumerate(p_old):
     print(f"action {i}: pi_old = {p:.2f}, band = [{p * (1 - eps_demo):.3f}, {p * (1 + eps_demo):.3f}]"
           f"  (width {2 * eps_demo * p:.3f})")
+half_width_points = 100 * eps_demo * p_old  # how far each action may move either way, in percentage points
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("a likely action may move by several percentage points before the objective stops rewarding the change, "
+      "a rare action by about one point or less",
+      bool(half_width_points.max() >= 3 and half_width_points.min() <= 1 + 1e-9),
+      f"half-widths {half_width_points.round(1)} percentage points for pi_old = {p_old}")
 
 # %% [markdown]
 # **Key terms**
@@ -204,6 +214,12 @@ for adv_value in (-1.5, -0.3, 0.0, 0.7, 2.0):
 print(f"largest |autograd slope - closed-form slope| on the grid: {worst_slope_error:.4f}")
 print(f"largest value of L_clip - L_cpi over all ratios, advantages and eps: {worst_bound_gap:.4f}")
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("the closed-form slope agrees with autograd away from the kinks",
+      bool(worst_slope_error < 1e-12), f"largest difference {worst_slope_error:.1e}")
+claim("every term satisfies min(.) <= r_t A_t, so L_CLIP <= L_CPI",
+      bool(worst_bound_gap <= 0.0), f"largest L_clip - L_cpi on the grid {worst_bound_gap:.1e}")
+
 # %% [markdown]
 # ## 3. Build it
 #
@@ -260,18 +276,28 @@ loss_lib.backward()
 print(f"loss           notebook {loss_mine.item():.4f}   course_lib {loss_lib.item():.4f}")
 print(f"clip fraction  notebook {cf_mine:.4f}   course_lib {stats_lib.clip_fraction:.4f}")
 print(f"approx KL (k3) notebook {kl_mine:.4f}   course_lib {stats_lib.approx_kl:.4f}")
-print("gradients agree:", torch.allclose(logp_mine.grad, logp_lib.grad, atol=1e-12))
-print(f"plain surrogate loss on the same batch: {plain_surrogate_loss(logp_demo, logp_old_demo, adv_demo).item():.4f}"
-      "  (lower: -L_CPI <= -L_CLIP, the bound again)")
+grad_gap = (logp_mine.grad - logp_lib.grad).abs().max().item()
+print(f"largest |gradient difference| w.r.t. logp: {grad_gap:.1e}")
+loss_plain_demo = plain_surrogate_loss(logp_demo, logp_old_demo, adv_demo).item()
+print(f"plain surrogate loss on the same batch: {loss_plain_demo:.4f}  (lower: -L_CPI <= -L_CLIP, the bound again)")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("the notebook's clipped surrogate and course_lib.losses.ppo_clip_loss agree: loss, gradient and diagnostics",
+      bool(abs(loss_mine.item() - loss_lib.item()) < 1e-12 and grad_gap < 1e-12
+           and abs(cf_mine - stats_lib.clip_fraction) < 1e-12 and abs(kl_mine - stats_lib.approx_kl) < 1e-12),
+      f"loss {loss_mine.item():.6f} vs {loss_lib.item():.6f}, gradient gap {grad_gap:.1e}, "
+      f"clip fraction {cf_mine} vs {stats_lib.clip_fraction}, KL {kl_mine:.6f} vs {stats_lib.approx_kl:.6f}")
+claim("the plain surrogate loss is lower: -L_CPI <= -L_CLIP",
+      bool(loss_plain_demo <= loss_mine.item()), f"-L_CPI {loss_plain_demo:.4f}, -L_CLIP {loss_mine.item():.4f}")
 
 # %% [markdown]
 # **The first step is the ordinary policy gradient.** Before any update, $\theta = \theta_{old}$, every ratio is
-# exactly 1, nothing is clipped, and the gradient of $-L^{CLIP}$ with respect to the *network's parameters*
-# equals that of the policy-gradient loss $-\hat{\mathbb{E}}[\log\pi_\theta(a_t|s_t)\,\hat A_t]$ from notebook 03.
-# The check below uses a small freshly initialised actor and random states.
+# 1 (in floating point, up to rounding: collection and update may compute the log-softmax along different paths),
+# nothing is clipped, and the gradient of $-L^{CLIP}$ with respect to the *network's parameters* equals that of
+# the policy-gradient loss $-\hat{\mathbb{E}}[\log\pi_\theta(a_t|s_t)\,\hat A_t]$ from notebook 03. The check
+# below uses a small freshly initialised actor and random states.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 torch.manual_seed(SEED)
 tiny_actor = CategoricalActor(obs_dim=4, n_actions=2, hidden=(16,))
 states = torch.randn(64, 4)
@@ -289,9 +315,17 @@ logp_now = tiny_actor.log_prob(tiny_actor.distribution(states), actions)
 grad_clip = actor_grads(ppo_clip_loss(logp_now, logp_at_collection, adv_tiny, clip_eps=0.2)[0])
 logp_now = tiny_actor.log_prob(tiny_actor.distribution(states), actions)
 grad_pg = actor_grads(policy_gradient_loss(logp_now, adv_tiny))
-print("ratios before the first step all equal 1:", torch.allclose(torch.exp(logp_now - logp_at_collection),
-                                                                     torch.ones(64)))
-print("d(-L_clip)/d(theta) == d(-mean(logp * A))/d(theta):", torch.allclose(grad_clip, grad_pg, atol=1e-6))
+first_ratio_gap = (torch.exp(logp_now - logp_at_collection) - 1).abs().max().item()
+first_grad_gap = (grad_clip - grad_pg).abs().max().item()
+print(f"largest |r - 1| before the first step: {first_ratio_gap:.1e}")
+print(f"largest |d(-L_clip)/d(theta) - d(-mean(logp * A))/d(theta)|: {first_grad_gap:.1e} "
+      f"(gradient norm {grad_pg.norm().item():.3f})")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("Before any update every ratio is 1 (up to rounding), nothing is clipped, and the gradient of -L_CLIP equals that of "
+      "the policy-gradient loss",
+      bool(first_ratio_gap < 1e-6 and first_grad_gap < 1e-6),
+      f"largest |r - 1| = {first_ratio_gap:.1e}, largest gradient difference {first_grad_gap:.1e}")
 
 # %% [markdown]
 # ### Autograd on a tiny batch: who gets a gradient?
@@ -326,6 +360,19 @@ for r_i, a_i, g_min, g_clamp in zip(ratio_six.tolist(), adv_six.tolist(), grad_m
     picks = "clipped (flat)" if helped_beyond_band else ("both (equal)" if abs(r_i - 1) <= eps else "unclipped")
     closed = 0.0 if helped_beyond_band else r_i * a_i
     print(f"{r_i:5.2f} {a_i:+6.2f}  | {picks:14s} | {g_min:+14.4f} | {closed:+20.4f} | {g_clamp:+10.4f}")
+helped_six = ((adv_six > 0) & (ratio_six > 1 + eps)) | ((adv_six < 0) & (ratio_six < 1 - eps))
+wrong_way_six = ((adv_six > 0) & (ratio_six < 1 - eps)) | ((adv_six < 0) & (ratio_six > 1 + eps))
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("Zero gradient happens only on the side where moving further would have helped the objective; "
+      "elsewhere the gradient is r_t A_t",
+      bool(torch.all((grad_min == 0) == helped_six)
+           and torch.allclose(grad_min[~helped_six], (ratio_six * adv_six)[~helped_six], atol=1e-12)),
+      f"gradients {grad_min.numpy().round(4)}, profitable-side clipped {helped_six.numpy()}")
+claim("the clamp-only column: rows 2 and 3 get zero too",
+      bool(torch.all(grad_clamp_only[wrong_way_six] == 0) and torch.all(grad_min[wrong_way_six] != 0)),
+      f"clamp-only gradients {grad_clamp_only.numpy().round(4)}; rows past the band the wrong way "
+      f"{(np.flatnonzero(wrong_way_six.numpy()) + 1).tolist()}")
 
 # %% [markdown]
 # Read the rows:
@@ -346,10 +393,20 @@ for r_i, a_i, g_min, g_clamp in zip(ratio_six.tolist(), adv_six.tolist(), grad_m
 # NBVAL_CHECK_OUTPUT
 adv_bad = -1.0
 print("   r   | loss term -min(r A, clip(r) A) | clamp-only loss term -clip(r) A")
+loss_with_min, loss_clamp_only = [], []
 for r_value in (1.0, 1.5, 2.0, 5.0, 10.0):
     with_min = -min(r_value * adv_bad, float(np.clip(r_value, 1 - eps, 1 + eps)) * adv_bad)
     clamp_only = -float(np.clip(r_value, 1 - eps, 1 + eps)) * adv_bad
+    loss_with_min.append(with_min)
+    loss_clamp_only.append(clamp_only)
     print(f"{r_value:6.1f} | {with_min:30.4f} | {clamp_only:31.4f}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("With the min the loss grows without bound as the bad action becomes more likely; the clamp-only version "
+      "caps the loss (at 1 + eps here)",
+      bool(np.all(np.diff(loss_with_min) > 0) and loss_with_min[-1] == 10.0
+           and max(loss_clamp_only) == 1 + eps and loss_clamp_only[-1] == loss_clamp_only[1]),
+      f"with min {loss_with_min}, clamp only {loss_clamp_only}")
 
 # %% [markdown]
 # With the min the loss grows without bound as the bad action becomes more likely, and its gradient keeps
@@ -364,8 +421,9 @@ for r_value in (1.0, 1.5, 2.0, 5.0, 10.0):
 # The central question: if we keep optimising one batch, does clipping actually keep the new policy close to the
 # old one, and does that matter for how well the policy plays?
 #
-# **Set-up** (per seed, 3 seeds):
-# 1. Train a PPO agent on CartPole-v1 for a short while (16,384 steps with `course_lib.algos.ppo`'s default
+# **Set-up** (per seed, 6 seeds; every summary is the mean over seeds with its 95 % bootstrap confidence
+# interval, CI):
+# 1. Train a PPO agent on CartPole-v1 for a short while (8,192 steps with `course_lib.algos.ppo`'s default
 #    settings, but $\epsilon$ fixed at 0.2 rather than annealed), so the policy is decent but far from perfect.
 # 2. With that policy, collect **one** batch: 8 environments × 64 steps. Compute GAE advantages with its critic
 #    (the same $\gamma$ and $\lambda$ it was trained with) and normalise them over the batch.
@@ -378,11 +436,11 @@ for r_value in (1.0, 1.5, 2.0, 5.0, 10.0):
 #    policy's **evaluated return**: the stochastic policy (the one the surrogate is about) on 10 fresh episodes,
 #    with the same episode seeds and sampling seed for both copies.
 #
-# The first cell trains the three starting policies (the slowest cell of the notebook).
+# The first cell trains the six starting policies (one of the two slow cells of the notebook).
 
 # %%
-PRETRAIN_STEPS = 16_384
-# course_lib's CartPole defaults (8 envs x 32 steps, 10 epochs, eps 0.2), with eps kept fixed instead of annealed
+PRETRAIN_STEPS = 8_192
+# course_lib's CartPole defaults, with eps kept fixed instead of annealed
 pretrain_config = ppo.PPOConfig(anneal_clip=False)
 pretrained: dict[int, ActorCriticAgent] = {}
 pretrain_histories = {}
@@ -476,6 +534,16 @@ def optimise_on_batch(agent, batch: FlatBatch, objective: str, seed: int, epochs
     return record
 
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("Set-up: 8,192 pre-training steps with the library's defaults but a fixed eps = 0.2; one batch of 8 "
+      "environments x 64 steps; 30 epochs of 4 shuffled minibatches each, Adam with learning rate 1e-3; "
+      "10 evaluation episodes",
+      bool(PRETRAIN_STEPS == 8_192 and not pretrain_config.anneal_clip and pretrain_config.clip_eps == CLIP_EPS == 0.2
+           and (NUM_ENVS, NUM_STEPS, EPOCHS, NUM_MINIBATCHES, LEARNING_RATE, EVAL_EPISODES) == (8, 64, 30, 4, 1e-3, 10)
+           and len(SEEDS) == 6),
+      f"{PRETRAIN_STEPS} steps, anneal_clip={pretrain_config.anneal_clip}, eps {CLIP_EPS}, {NUM_ENVS} x {NUM_STEPS}, "
+      f"{EPOCHS} epochs x {NUM_MINIBATCHES} minibatches, lr {LEARNING_RATE}, {EVAL_EPISODES} episodes, {len(SEEDS)} seeds")
+
 # %%
 batches: dict[int, FlatBatch] = {}
 runs: dict[str, dict[int, EpochRecord]] = {"plain": {}, "clip": {}}
@@ -504,18 +572,19 @@ for ax, (name, title, scale, xs) in zip(axes.flat, panels):
             if name == "returns":
                 ys = ys - ys[0]  # each seed starts from a different policy: compare changes
             curves.append((xs, ys[-len(xs):]))
-        plots.plot_seeds(ax, curves, LABELS[objective], color=COLORS[objective])
+        plots.plot_seeds(ax, curves, LABELS[objective], color=COLORS[objective], band="ci")
     ax.set_yscale(scale)
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("epochs on the same batch")
 axes[0, 1].axhspan(0.01, 0.02, color="grey", alpha=0.15)
 axes[0, 0].legend(fontsize=8)
-fig.suptitle("One CartPole batch optimised for 30 epochs (line: mean of 3 seeds; band: min to max)")
+fig.suptitle(f"One CartPole batch optimised for {EPOCHS} epochs "
+             f"(line: mean over {len(SEEDS)} seeds; band: its 95% bootstrap CI over the {len(SEEDS)} seeds)")
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The ratio distributions behind the bottom-left panel, pooled over the three seeds, after 1, 5 and 30 epochs.
+# The ratio distributions behind the bottom-left panel, pooled over the six seeds, after 1, 5 and 30 epochs.
 # (Explorer 2 in section 5 steps through every epoch and seed.)
 
 # %%
@@ -533,70 +602,130 @@ def ratio_histogram(ax, ratios: dict[str, np.ndarray], title: str) -> None:
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharey=True)
 for ax, epoch in zip(axes, (1, 5, EPOCHS)):
     pooled = {obj: np.concatenate([rec.ratios[epoch] for rec in runs[obj].values()]) for obj in runs}
-    ratio_histogram(ax, pooled, f"after {epoch} epoch{'s' if epoch > 1 else ''} (3 seeds pooled)")
+    ratio_histogram(ax, pooled, f"after {epoch} epoch{'s' if epoch > 1 else ''} ({len(SEEDS)} seeds pooled)")
 axes[0].set_ylabel("samples")
 axes[0].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
+# %% [markdown]
+# The numbers behind the figure: each entry is the mean over the six seeds followed by its 95 % bootstrap
+# confidence interval in brackets (`course_lib.stats.bootstrap_ci`, 10,000 resamples of the seeds).
+
 # %%
-def spread(values, digits: int = 3) -> str:
-    """'mean ± std (min … max)' with `digits` decimals (plots.mean_and_spread always uses one)."""
-    v = np.asarray(values, dtype=float)
-    return f"{v.mean():.{digits}f} ± {v.std():.{digits}f} ({v.min():.{digits}f} … {v.max():.{digits}f})"
+def ci_text(values, digits: int = 3) -> str:
+    """'mean [low, high]': the mean over seeds and its 95% percentile-bootstrap CI, with `digits` decimals."""
+    ci = bootstrap_ci(np.asarray(values, dtype=float))
+    return f"{ci.estimate:.{digits}f} [{ci.low:.{digits}f}, {ci.high:.{digits}f}]"
 
 
-def summary(objective: str, epoch: int) -> dict[str, list[float]]:
-    """Per-seed KL, clip fraction and largest |r - 1| after `epoch` epochs."""
+def per_seed(objective: str, name: str) -> np.ndarray:
+    """(seeds, epochs + 1) array of one recorded quantity; name "max_dev" is the largest |r - 1| per epoch."""
     recs = runs[objective].values()
-    return {"kl": [r.kl[epoch] for r in recs], "clip": [r.clip_fraction[epoch] for r in recs],
-            "max_dev": [float(np.abs(r.ratios[epoch] - 1).max()) for r in recs]}
+    if name == "max_dev":
+        return np.array([[np.abs(r - 1).max() for r in rec.ratios] for rec in recs])
+    return np.array([getattr(rec, name) for rec in recs], dtype=float)
 
 
+surr, kl_on_batch, outside, max_dev, evaluated = (
+    {obj: per_seed(obj, name) for obj in runs} for name in ("surrogate", "kl", "clip_fraction", "max_dev", "returns"))
 for epoch in (3, 10, EPOCHS):
     print(f"after {epoch:2d} epochs")
     for objective in runs:
-        s = summary(objective, epoch)
-        print(f"  {objective:5s}  KL {spread(s['kl'])}   outside band {spread(s['clip'], 2)}"
-              f"   max |r - 1| {spread(s['max_dev'], 2)}")
-kl_factor = np.mean(summary("plain", EPOCHS)["kl"]) / np.mean(summary("clip", EPOCHS)["kl"])
-print(f"\nafter {EPOCHS} epochs the plain surrogate's mean KL is {kl_factor:.0f} times the clipped one's")
+        print(f"  {objective:5s}  KL {ci_text(kl_on_batch[objective][:, epoch])}   "
+              f"outside band {ci_text(outside[objective][:, epoch], 2)}   "
+              f"max |r - 1| {ci_text(max_dev[objective][:, epoch], 2)}")
 for objective in runs:
-    exact = [r.kl[EPOCHS] for r in runs[objective].values()]
     k3 = [r.kl_k3[EPOCHS] for r in runs[objective].values()]
-    print(f"  {objective:5s}: exact KL {spread(exact)}, k3 estimate from the batch's own actions {spread(k3)}")
+    print(f"  {objective:5s} after {EPOCHS} epochs: exact KL {ci_text(kl_on_batch[objective][:, EPOCHS])}, "
+          f"k3 estimate from the batch's own actions {ci_text(k3)}")
 print("\nevaluated return per seed: start -> after 5 epochs -> after 30 epochs (best on the way)")
 i5 = EVAL_EPOCHS.index(5)
 for objective in runs:
-    for seed, record in runs[objective].items():
-        ret = record.returns
+    for seed, ret in zip(SEEDS, evaluated[objective]):
         print(f"  {objective:5s} seed {seed}: {ret[0]:6.1f} -> {ret[i5]:6.1f} -> {ret[-1]:6.1f}   (best {max(ret):6.1f})")
-for objective in runs:
-    change = [rec.returns[-1] - rec.returns[0] for rec in runs[objective].values()]
-    print(f"change in return after {EPOCHS} epochs, {objective:5s}: {plots.mean_and_spread(change)}")
+
+change = {obj: evaluated[obj][:, -1] - evaluated[obj][:, 0] for obj in runs}  # return change after EPOCHS epochs
+kl_ci = {obj: bootstrap_ci(kl_on_batch[obj][:, EPOCHS]) for obj in runs}
+out_ci = {obj: bootstrap_ci(outside[obj][:, EPOCHS]) for obj in runs}
+move_ci = {obj: bootstrap_ci(np.abs(change[obj])) for obj in runs}  # how far the return moved, either way
+kl_factor = kl_ci["plain"].estimate / kl_ci["clip"].estimate
+move_overlap = move_ci["clip"].high >= move_ci["plain"].low
+n_gained, n_lost = int(np.sum(change["plain"] > 0)), int(np.sum(change["plain"] < 0))
+display(Markdown(
+    f"**After {EPOCHS} epochs** ({len(SEEDS)} seeds, mean and 95 % bootstrap CI): the exact KL is "
+    f"{ci_text(kl_on_batch['plain'][:, EPOCHS])} for the plain surrogate and "
+    f"{ci_text(kl_on_batch['clip'][:, EPOCHS])} with clipping, a factor of **{kl_factor:.0f}**; the share of ratios "
+    f"outside the band is {ci_text(outside['plain'][:, EPOCHS], 2)} against {ci_text(outside['clip'][:, EPOCHS], 2)}. "
+    f"The evaluated return moved (up or down, the mean of |change|) by {ci_text(np.abs(change['plain']), 0)} for "
+    f"the plain copies and {ci_text(np.abs(change['clip']), 0)} for the clipped ones: the two intervals "
+    f"{'overlap, so with this many seeds that difference is suggestive, not established' if move_overlap else 'do not overlap'}. "
+    f"Of the plain copies, {n_gained} gained return and {n_lost} lost some."))
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+start_returns = evaluated["clip"][:, 0]  # epoch 0: the pre-trained policy, the same for both objectives
+claim("the policy is decent but far from perfect (evaluated return at epoch 0 well above a random policy's ~22, "
+      "below 500)",
+      bool(start_returns.min() > 50 and start_returns.max() < 450), f"returns at epoch 0: {start_returns.round(1)}")
+claim("The plain surrogate keeps climbing",
+      bool(np.all(surr["plain"][:, EPOCHS] > surr["plain"][:, 10]) and np.all(surr["plain"][:, 10] > surr["plain"][:, 3])),
+      f"per seed after 3 / 10 / {EPOCHS} epochs: {surr['plain'][:, [3, 10, EPOCHS]].round(3).tolist()}")
+late_gain = {obj: surr[obj][:, EPOCHS] - surr[obj][:, 10] for obj in runs}
+claim("The clipped one levels off",
+      bool(late_gain["clip"].mean() < 0.25 * late_gain["plain"].mean()),
+      f"mean gain of the surrogate from epoch 10 to {EPOCHS}: clipped {late_gain['clip'].mean():.4f}, "
+      f"plain {late_gain['plain'].mean():.4f}")
+claim("the plain update's KL from the old policy keeps growing",
+      bool(np.all(kl_on_batch["plain"][:, EPOCHS] > kl_on_batch["plain"][:, 10])
+           and np.all(kl_on_batch["plain"][:, 10] > kl_on_batch["plain"][:, 3])),
+      f"per seed after 3 / 10 / {EPOCHS} epochs: {kl_on_batch['plain'][:, [3, 10, EPOCHS]].round(3).tolist()}")
+claim("the plain update's KL ends far above the clipped one (factor above 10, 95% CIs apart)",
+      bool(kl_factor > 10 and kl_ci["plain"].low > kl_ci["clip"].high),
+      f"factor {kl_factor:.0f}; CIs plain [{kl_ci['plain'].low:.3f}, {kl_ci['plain'].high:.3f}], "
+      f"clip [{kl_ci['clip'].low:.4f}, {kl_ci['clip'].high:.4f}]")
+claim("with the plain surrogate most ratios end up outside the band",
+      bool(out_ci["plain"].low > 0.5), f"share outside after {EPOCHS} epochs, 95% CI [{out_ci['plain'].low:.2f}, "
+      f"{out_ci['plain'].high:.2f}]")
+claim("With clipping the share outside stays much lower, but not zero",
+      bool(out_ci["clip"].high < out_ci["plain"].low and outside["clip"][:, EPOCHS].min() > 0),
+      f"clip CI [{out_ci['clip'].low:.2f}, {out_ci['clip'].high:.2f}] vs plain CI [{out_ci['plain'].low:.2f}, "
+      f"{out_ci['plain'].high:.2f}]; smallest clipped share {outside['clip'][:, EPOCHS].min():.3f}")
+claim("the largest |r - 1| is above eps for the clipped runs as well",
+      bool(np.all(max_dev["clip"][:, EPOCHS] > CLIP_EPS)),
+      f"largest |r - 1| per clipped seed after {EPOCHS} epochs: {max_dev['clip'][:, EPOCHS].round(2)}")
+claim("the clipped copies' returns moved less, on average, than the plain copies'",
+      bool(move_ci["clip"].estimate < move_ci["plain"].estimate),
+      f"mean |change| clip {move_ci['clip'].estimate:.1f}, plain {move_ci['plain'].estimate:.1f}")
+claim("some plain seeds gained return and others lost",
+      bool(n_gained >= 1 and n_lost >= 1), f"plain changes {change['plain'].round(1)}")
+claim("the surrogate rose on every plain seed while the evaluated return fell on some of them",
+      bool(np.all(surr["plain"][:, EPOCHS] > 0) and n_lost >= 1),
+      f"surrogate after {EPOCHS} epochs {surr['plain'][:, EPOCHS].round(3)}, return changes {change['plain'].round(1)}")
 
 # %% [markdown]
 # **What the figure and the tables show.**
 #
-# - *Top left:* both optimisers do what they are told. The plain surrogate keeps climbing: as far as the batch
-#   can tell, every epoch is an improvement. The clipped one levels off once most of the profitable ratios
-#   have reached the edge of the band.
-# - *Top right (log scale):* the plain update's KL from the old policy keeps growing epoch after epoch; the
-#   table gives the factor by which it ends above the clipped one. The grey band marks 0.01 to 0.02, a KL
-#   per update that PPO implementations commonly aim for.
-# - *Bottom left:* with the plain surrogate most ratios leave the band within a few epochs. With clipping the
-#   share outside stays much lower, but **not zero**, and the table's largest $|r-1|$ is above $\epsilon$ for the
-#   clipped runs as well: clipping removes the *incentive* to move further, it does not *forbid* it
-#   (neighbouring samples share parameters and drag each other along). Notebook 05 picks this up: the
-#   claim that "no KL constraint is needed, the clip does the job" does not hold.
-# - *Bottom right:* the change in evaluated return since epoch 0 (each seed starts from its own policy).
-#   Compare the width of the two bands and the per-seed lines of the table. The surrogate is a reliable guide
-#   only near the old policy, so once the plain update has left that region, what happens to the real return is
-#   no longer steered by the batch: read off the table which seeds gained and which lost. The clipped copies stay near the policy that collected the data, so their return can
-#   only move so far from where it started, in either direction.
+# - *Top left:* both optimisers do what they are told. The plain surrogate keeps climbing: on every seed it is
+#   higher after 30 epochs than after 10, and higher after 10 than after 3; as far as the batch can tell, every
+#   epoch is an improvement. The clipped one levels off: from epoch 10 on it barely moves, because a sample whose
+#   ratio is past the band on the profitable side earns nothing more.
+# - *Top right (log scale):* the plain update's KL from the old policy keeps growing, and ends far above the
+#   clipped one (the summary above gives the factor and both confidence intervals). The grey band marks 0.01 to
+#   0.02, a KL per update that PPO implementations commonly aim for.
+# - *Bottom left:* with the plain surrogate most ratios end up outside the band. With clipping the share outside
+#   stays much lower, but **not zero**, and the largest $|r-1|$ is above $\epsilon$ for the clipped runs as well:
+#   clipping removes the *incentive* to move further, it does not *forbid* it (the network's parameters are
+#   shared across states, so the steps taken for some samples move the others too). Notebook 05 picks this up:
+#   the claim that "no KL constraint is needed, the clip does the job" does not hold.
+# - *Bottom right:* the change in evaluated return since epoch 0 (each seed starts from its own policy). The
+#   surrogate is a reliable guide only near the old policy; once the plain update has left that region, what
+#   happens to the real return is no longer steered by the batch: some plain seeds gained return and others lost
+#   (the summary counts them). The clipped copies' returns moved less, on average, than the plain copies'; the
+#   summary says whether six seeds are enough for the two confidence intervals to separate.
 #
 # The surrogate value (top left) is the number the optimiser sees; the return (bottom right) is the number we
-# care about. Their disagreement, far from $\theta_{old}$, is the whole reason for a trust region.
+# care about. The surrogate rose on every plain seed while the evaluated return fell on some of them: that
+# disagreement, far from $\theta_{old}$, is the whole reason for a trust region.
 
 # %% [markdown]
 # ## 5. Explore
@@ -769,83 +898,147 @@ exercises.check("04.ratio_direction", probability_ratio);
 #
 # ### The diagnostics to watch, in a real PPO run
 #
-# The three pre-training runs of section 4 were ordinary PPO (10 epochs per batch, $\epsilon = 0.2$, learning
-# rate annealed to 0). `course_lib` logs, for every update, the clip fraction and the k3 estimate of the KL, each
-# averaged over the update's minibatch steps. The shaded bands are the ranges commonly quoted as healthy; the lines
-# printed under the plot count how many updates fell below, inside and above them.
+# The six pre-training runs of section 4 were ordinary PPO with the library's CartPole defaults (the table of
+# hyper-parameters below lists them), except that $\epsilon$ stayed fixed. `course_lib` logs, for every update,
+# the clip fraction and the k3 estimate of the KL, each averaged over the update's minibatch steps. The shaded
+# bands are the ranges commonly quoted as healthy; the lines printed under the plot count how many updates fell
+# below, inside and above them, and compare the first quarter of each run with its last.
 
 # %%
+HEALTHY = {"clip_fraction": (0.05, 0.2), "approx_kl": (0.01, 0.02)}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-for ax, column, band, title in (
-    (axes[0], "clip_fraction", (0.05, 0.2), "clip fraction per update"),
-    (axes[1], "approx_kl", (0.01, 0.02), "approx KL (k3) per update"),
-):
+for ax, (column, band), title in zip(axes, HEALTHY.items(), ("clip fraction per update", "approx KL (k3) per update")):
     curves = [(h.column("env_steps"), h.column(column)) for h in pretrain_histories.values()]
-    plots.plot_seeds(ax, curves, "PPO on CartPole", color=plots.PALETTE[0])
+    plots.plot_seeds(ax, curves, "PPO on CartPole", color=plots.PALETTE[0], band="ci")
     ax.axhspan(*band, color="grey", alpha=0.15, label="common rule-of-thumb range")
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("env steps")
     ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
-for column, (low, high) in (("clip_fraction", (0.05, 0.2)), ("approx_kl", (0.01, 0.02))):
+share_below, early_vs_late = {}, {}
+for column, (low, high) in HEALTHY.items():
     values = np.concatenate([h.column(column) for h in pretrain_histories.values()])
-    per_seed = [float(np.mean(h.column(column))) for h in pretrain_histories.values()]
-    print(f"{column:13s} mean per run {spread(per_seed, 4)};  updates below / inside / above [{low}, {high}]: "
-          f"{np.mean(values < low):.0%} / {np.mean((values >= low) & (values <= high)):.0%} / {np.mean(values > high):.0%}")
+    run_means = [float(np.mean(h.column(column))) for h in pretrain_histories.values()]
+    share_below[column] = float(np.mean(values < low))
+    # (seeds, 2): mean over each run's first quarter of updates and over its last quarter
+    early_vs_late[column] = np.array([[np.mean(c[: len(c) // 4]), np.mean(c[-(len(c) // 4):])]
+                                      for c in (h.column(column) for h in pretrain_histories.values())])
+    print(f"{column:13s} mean per run {ci_text(run_means, 4)};  updates below / inside / above [{low}, {high}]: "
+          f"{share_below[column]:.0%} / {np.mean((values >= low) & (values <= high)):.0%} / {np.mean(values > high):.0%}"
+          f";  first vs last quarter of the run {ci_text(early_vs_late[column][:, 0], 4)} -> "
+          f"{ci_text(early_vs_late[column][:, 1], 4)}")
+final_training_return = np.array([h.recent_return_mean() for h in pretrain_histories.values()])
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("The small CartPole runs above mostly sit below them",
+      bool(all(share > 0.5 for share in share_below.values())),
+      f"share of updates below the range: {', '.join(f'{k} {v:.0%}' for k, v in share_below.items())}")
+claim("and they still learned",
+      bool(final_training_return.min() > 50),
+      f"mean return of the last 20 training episodes per seed {final_training_return.round(1)} (random policy ~22)")
+claim("the updates shrink towards the end, which is what the falling lines show",
+      bool(all(np.all(v[:, 1] < v[:, 0]) for v in early_vs_late.values())),
+      "first vs last quarter per seed: " + "; ".join(f"{k} {v.round(4).tolist()}" for k, v in early_vs_late.items()))
 
 # %% [markdown]
 # | diagnostic | what it measures | a common healthy range | if it is too high | if it is near zero |
 # |---|---|---|---|---|
-# | clip fraction | share of samples with $\lvert r_t-1 \rvert > \epsilon$ in a minibatch | about 0.05 to 0.2 | steps too large for the band: lower the learning rate or the epochs, or stop early on KL | the policy barely moves: learning rate too small, or advantages all near 0 |
-# | approx KL (k3) | how far the update moved the policy | about 0.01 to 0.02 per update (Spinning Up, for example, stops an update once it passes 0.015) | the update left the trust region: early stopping (`target_kl`), smaller steps | same as above |
+# | clip fraction | share of samples with $\lvert r_t-1 \rvert > \epsilon$ in a minibatch, averaged over the update's steps | about 0.05 to 0.2 | steps too large for the band: lower the learning rate or the epochs, or stop early on KL | the policy barely moves: learning rate too small, or advantages all near 0 |
+# | approx KL (k3) | how far the update moved the policy | about 0.01 to 0.02 per update; Spinning Up's PPO, for example, stops an update once its KL estimate passes $1.5 \times$ `target_kl` $= 0.015$, but its estimate is k1, the batch mean of $\texttt{logp\_old} - \texttt{logp}$, not k3 (the two agree for small steps; notebook 05 compares them) | the update left the trust region: early stopping (`target_kl`), smaller steps | same as above |
 # | ratio histogram | the whole distribution of $r_t$ at the end of an update | a narrow peak at 1, tails a little past $1\pm\epsilon$ | long tails, mass at extreme ratios: over-optimised batch | a spike at exactly 1: nothing learned |
-# | first-minibatch ratio | $r_t$ before any step | exactly 1 | anything else is a bug: the policy used for collection differs from the one being updated (e.g. dropout / eval mode, re-sampled or clipped actions stored) | — |
+# | first-minibatch ratio | $r_t$ before any step | 1, up to float rounding (here $\lvert r_t - 1 \rvert < 10^{-6}$) | anything else is a bug: the policy used for collection differs from the one being updated (e.g. dropout / eval mode, re-sampled or clipped actions stored) | — |
 #
 # These ranges are rules of thumb from common implementations on benchmark suites (Atari, MuJoCo), not laws. The
-# small CartPole runs above mostly sit *below* them, and they still learned (see the training returns in section 4):
-# with a learning rate annealed towards 0 the updates shrink towards the end, which is what the falling lines
-# show. What deserves attention is a change of regime within a run: a steady climb, or sudden jumps by an order
-# of magnitude.
+# small CartPole runs above mostly sit *below* them, and they still learned (the training returns printed in
+# section 4 are well above a random policy's): with a learning rate annealed towards 0 the updates shrink
+# towards the end, which is what the falling lines show. What deserves attention is a change of regime within a
+# run: a steady climb, or sudden jumps by an order of magnitude.
 #
 # ### Hyper-parameters: starting points and their measured effect here
 #
-# | setting | common starting points | this notebook |
-# |---|---|---|
-# | clip range $\epsilon$ | 0.1 to 0.3; 0.2 did best in the PPO paper's MuJoCo comparison, its Atari runs used 0.1 | effect on KL measured below |
-# | epochs per batch | 3 to 10 (the paper: 10 for MuJoCo, 3 for Atari) | 10 in pre-training; 30 in section 4 on purpose |
-# | minibatches | 4 to 32 per batch | 4 in section 4 |
-# | learning rate | around $3\times10^{-4}$ (Adam), often annealed to 0 | $10^{-3}$, the library's CartPole default |
-# | advantage normalisation | on, per minibatch | per batch in section 4 (notebook 06) |
-#
+# The right-hand column is generated from the configurations this notebook ran with.
+
+# %%
+def power_of_ten(x: float) -> str:
+    """3e-3 -> '$3\\times10^{-3}$' (LaTeX for a table cell)."""
+    exponent = int(np.floor(np.log10(x)))
+    mantissa = x / 10.0**exponent
+    return rf"$10^{{{exponent}}}$" if np.isclose(mantissa, 1) else rf"${mantissa:g}\times10^{{{exponent}}}$"
+
+
+library_defaults = ppo.PPOConfig()  # what course_lib.algos.ppo uses for CartPole when nothing is overridden
+c = pretrain_config
+hyper_rows = [
+    (r"clip range $\epsilon$", "0.1 to 0.3; 0.2 did best in the PPO paper's MuJoCo comparison, its Atari runs "
+     "used 0.1 (annealed)",
+     f"{c.clip_eps:g}, fixed, in pre-training (the library default starts at {library_defaults.clip_eps:g} and is "
+     f"{'annealed' if library_defaults.anneal_clip else 'fixed'}); {CLIP_EPS:g} in section 4; effect on KL "
+     "measured below"),
+    ("epochs per batch", "3 to 10 (the paper: 10 for MuJoCo, 3 for Atari)",
+     f"{c.update_epochs} in pre-training (the library's CartPole default is {library_defaults.update_epochs}); "
+     f"{EPOCHS} in section 4 on purpose"),
+    ("minibatches", "4 to 32 per batch",
+     f"{c.num_minibatches} (the whole batch) in pre-training; {NUM_MINIBATCHES} in section 4"),
+    ("learning rate", r"around $3\times10^{-4}$ (Adam), often annealed to 0",
+     f"{power_of_ten(c.learning_rate)}{', annealed to 0' if c.anneal_lr else ''} in pre-training (the library's "
+     f"CartPole default is {power_of_ten(library_defaults.learning_rate)}); {power_of_ten(LEARNING_RATE)}, constant, "
+     "in section 4"),
+    ("advantage normalisation", "on, per minibatch",
+     f"{'per minibatch' if c.norm_adv else 'off'} in pre-training; per batch in section 4 (notebook 06)"),
+]
+display(Markdown("| setting | common starting points | this notebook |\n|---|---|---|\n"
+                 + "\n".join(f"| {a} | {b} | {d} |" for a, b, d in hyper_rows)))
+
+# %% [markdown]
 # The next cell measures how $\epsilon$ and the number of epochs change how far one update moves the policy, on
-# the same three batches as section 4 (clipped surrogate, everything else unchanged, no evaluation).
+# the same six batches as section 4 (clipped surrogate, everything else unchanged, no evaluation).
 
 # %%
 eps_values, epoch_marks = (0.1, 0.2, 0.3), (3, 10)
-print("mean KL(pi_old || pi_theta) on the batch, and share of ratios outside the band, over 3 seeds")
-mean_kl = {}
+print(f"KL(pi_old || pi_theta) on the batch and share of ratios outside the band: mean [95% bootstrap CI] "
+      f"over {len(SEEDS)} seeds")
+sweep_kl = {}  # (eps, epochs) -> (seeds,) exact mean KL on each seed's batch
 for eps_value in eps_values:
     records = [optimise_on_batch(pretrained[s], batches[s], "clip", s, epochs=max(epoch_marks),
                                  clip_eps=eps_value, eval_epochs=()) for s in SEEDS]
     for e in epoch_marks:
-        kls = [r.kl[e] for r in records]
-        outside = [r.clip_fraction[e] for r in records]
-        mean_kl[eps_value, e] = float(np.mean(kls))
-        print(f"  eps = {eps_value:.1f}, {e:2d} epochs:  KL {spread(kls, 4)}   outside band {spread(outside, 2)}")
-for e in epoch_marks:
-    print(f"after {e:2d} epochs, eps 0.3 vs eps 0.1: mean KL x {mean_kl[0.3, e] / mean_kl[0.1, e]:.1f}")
-for eps_value in eps_values:
-    print(f"eps {eps_value}: 10 vs 3 epochs: mean KL x {mean_kl[eps_value, 10] / mean_kl[eps_value, 3]:.1f}")
-plain_kl = {e: float(np.mean([r.kl[e] for r in runs["plain"].values()])) for e in epoch_marks}
-print(f"for comparison, no clipping (section 4): 10 vs 3 epochs: mean KL x {plain_kl[10] / plain_kl[3]:.1f}")
+        sweep_kl[eps_value, e] = np.array([r.kl[e] for r in records])
+        share_out = [r.clip_fraction[e] for r in records]
+        print(f"  eps = {eps_value:.1f}, {e:2d} epochs:  KL {ci_text(sweep_kl[eps_value, e], 4)}   "
+              f"outside band {ci_text(share_out, 2)}")
+eps_factor = {e: sweep_kl[0.3, e].mean() / sweep_kl[0.1, e].mean() for e in epoch_marks}
+epochs_factor = {eps_value: sweep_kl[eps_value, 10].mean() / sweep_kl[eps_value, 3].mean() for eps_value in eps_values}
+plain_epochs_factor = kl_on_batch["plain"][:, 10].mean() / kl_on_batch["plain"][:, 3].mean()
+sweep_ci = {key: bootstrap_ci(v) for key, v in sweep_kl.items()}
+display(Markdown(
+    f"**From $\\epsilon = 0.1$ to $0.3$** the mean KL of one update grows **{eps_factor[3]:.1f}×** after 3 epochs and "
+    f"**{eps_factor[10]:.1f}×** after 10. **From 3 to 10 epochs** it changes by "
+    + ", ".join(f"{epochs_factor[v]:.1f}× at $\\epsilon = {v}$" for v in eps_values)
+    + f" with clipping, and by **{plain_epochs_factor:.1f}×** without clipping (section 4's plain runs)."))
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("the KL of one clipped update grows several-fold from eps = 0.1 to eps = 0.3, after 3 epochs and after 10 "
+      "(factor above 3, 95% CIs apart)",
+      bool(all(eps_factor[e] > 3 and sweep_ci[0.3, e].low > sweep_ci[0.1, e].high for e in epoch_marks)),
+      f"factors {', '.join(f'{e} epochs x{eps_factor[e]:.1f}' for e in epoch_marks)}; CIs "
+      + "; ".join(f"eps {v} {e} ep [{sweep_ci[v, e].low:.4f}, {sweep_ci[v, e].high:.4f}]"
+                  for v in (0.1, 0.3) for e in epoch_marks))
+claim("With clipping on, the band's width is the lever here: extra epochs add little",
+      bool(max(epochs_factor.values()) < 2 and min(eps_factor.values()) > max(epochs_factor.values())),
+      f"10 vs 3 epochs with clipping: {', '.join(f'eps {v} x{f:.2f}' for v, f in epochs_factor.items())}; "
+      f"eps 0.3 vs 0.1: {', '.join(f'{e} epochs x{f:.1f}' for e, f in eps_factor.items())}")
+claim("without clipping the extra epochs are exactly what sends the policy away",
+      bool(plain_epochs_factor > 4), f"plain surrogate, 10 vs 3 epochs: KL x{plain_epochs_factor:.1f}")
 
 # %% [markdown]
-# The printed factors answer two questions: how much further one update goes with a wider band, and how much
-# further with more epochs on the same batch. With clipping on, the band's width is the lever here: once the
-# profitable ratios sit at the band's edge, extra epochs add little, whereas without clipping (last line) the
-# extra epochs are exactly what sends the policy away. Larger learning rates and more minibatches per epoch
-# change this balance, so measure on your own task.
+# The factors answer two questions: how much further one update goes with a wider band, and how much further
+# with more epochs on the same batch. With clipping on, the band's width is the lever here: the KL of one
+# clipped update grows several-fold from $\epsilon = 0.1$ to $\epsilon = 0.3$, while extra epochs add little once
+# the profitable ratios sit past the band's edge. Without clipping the extra epochs are exactly what sends the
+# policy away. So how far a clipped update goes is not fixed by the step size alone: $\epsilon$ changed it
+# several-fold here. Larger learning rates and more minibatches per epoch change the balance between the levers,
+# so measure on your own task.
 #
 # **Failure signs.** Clip fraction creeping up over training (the steps are growing relative to the band);
 # approx KL jumping by an order of magnitude on some updates; ratios on the first minibatch that are not 1; the
@@ -916,8 +1109,9 @@ print(f"for comparison, no clipping (section 4): 10 vs 3 epochs: mean KL x {plai
 # 2. The clip plus the min make a pessimistic bound: a sample stops contributing once its ratio has moved past
 #    $1\pm\epsilon$ in the helpful direction; a move in the harmful direction is always counted and corrected.
 #    The min does not cap the loss; clamping without it is a bug.
-# 3. Optimising one batch for many epochs without the clip sends the KL and the ratios off without limit while the
-#    surrogate promises ever more; what happens to the real return is then no longer under the batch's control.
+# 3. Optimising one batch for many epochs without the clip sends the KL and the ratios further with every few
+#    epochs while the surrogate promises ever more; what happens to the real return is then no longer under the
+#    batch's control.
 # 4. Clipping keeps the update much closer, but does not bound it: watch clip fraction, approx KL and the ratio
 #    histogram, and stop early when they leave their usual ranges.
 #
