@@ -67,7 +67,7 @@ def test_claim_cells_check_the_prose_and_are_hidden(source):
         assert cell["cell_type"] == "code" and re.search(r"\bclaim\(\s*[frb]?[\"']", text), \
             f"a claim cell must call claim(\"<sentence>\", ...):\n{text[:200]}"
         assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, f"claim cell not hidden:\n{text[:200]}"
-        shown = "".join(o.get("text", "") for o in cell["outputs"] if o["output_type"] == "stream")
+        shown = "".join("".join(o.get("text", "")) for o in cell["outputs"] if o["output_type"] == "stream")
         assert "✓" in shown, f"claim cell without a passing output in the committed notebook:\n{text[:200]}"
 
 

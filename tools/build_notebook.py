@@ -59,10 +59,10 @@ def read_source(source: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-def execute(notebook: nbformat.NotebookNode, timeout: int = 600, store_widgets: bool = True) -> float:
+def execute(notebook: nbformat.NotebookNode, timeout: int = 600) -> float:
     """Run every cell of ``notebook`` in place in a fresh kernel (cwd ``notebooks/``); return the seconds taken."""
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOKS)}}, store_widget_state=store_widgets)
+                            resources={"metadata": {"path": str(NOTEBOOKS)}}, store_widget_state=True)
     start = time.perf_counter()
     client.execute()
     return time.perf_counter() - start
@@ -84,7 +84,7 @@ def time_notebooks(paths: list[Path], timeout: int = 300) -> dict[str, float]:
     """Run each committed notebook top to bottom without writing it; return ``{name: seconds}``."""
     times: dict[str, float] = {}
     for path in paths:
-        seconds = execute(nbformat.read(path, as_version=4), timeout, store_widgets=False)
+        seconds = execute(nbformat.read(path, as_version=4), timeout)
         times[path.name] = round(seconds, 1)
         print(f"{path.name}: {seconds:.1f} s", flush=True)
     total = sum(times.values())
