@@ -1,6 +1,7 @@
-"""The auto-grader: correct scores with a reason for every lost point, on good and on hostile submissions.
+"""The auto-grader: correct scores with a reason for every lost point, on good and on ordinary bad submissions.
 
-Most tests share one sandbox (two worker processes, started once); a few run the command line end to end.
+Most tests share one isolated sandbox (two sandboxed workers, started once); a few run the command line end to
+end. Attacks by a hostile cell are in tests/test_grader_attacks.py.
 """
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from course_lib import exercises, grade
-from course_lib.exercises import core, wire
+from course_lib.exercises import core
 from course_lib.exercises.cells import exec_cell
-from course_lib.exercises.sandbox import Sandbox
+from course_lib.grading import inputs, items, wire
+from course_lib.grading.sandbox import Sandbox
 from course_lib.quiz_bank import load_bank
 
 HERE = Path(__file__).resolve().parent
@@ -49,13 +51,18 @@ def template(tmp_path_factory):
     return fx.write(fx.shipped(NB), tmp_path_factory.mktemp("template") / "01_actor_critic_basics.ipynb")
 
 
+def make_options(template, **kw):
+    """Options as a run builds them: the bank and the template read before anything is graded."""
+    return grade.Options(seed=SEED, bank=load_bank(), templates=inputs.read_templates({NB: template}), **kw)
+
+
 @pytest.fixture()
 def options(template):
-    return grade.Options(seed=SEED, templates={NB: template})
+    return make_options(template)
 
 
 def _grade(path, sandbox, options):
-    return grade.grade_submission(Path(path), sandbox, options)
+    return grade.grade_submission(inputs.read_submission(Path(path)), sandbox, options)
 
 
 def _item(g, kind, item_id):
@@ -292,7 +299,8 @@ def test_files_that_are_not_notebooks_get_a_row_with_the_reason(name, reason, sa
     g = _grade(FIXTURES / name, sandbox, options)
     assert g.total == 0 and reason in g.reasons() and g.reasons().startswith("not graded:")
     # told which notebook it should have been, every item is listed as lost
-    g01 = _grade(FIXTURES / name, sandbox, grade.Options(seed=SEED, notebook=NB, templates=options.templates))
+    g01 = _grade(FIXTURES / name, sandbox,
+                 grade.Options(seed=SEED, bank=options.bank, notebook=NB, templates=options.templates))
     assert g01.max_points > 0 and all(i.reason == "file not readable" for i in g01.items)
 
 
@@ -311,11 +319,11 @@ def test_other_cells_are_never_run_and_submissions_are_never_modified(tmp_path, 
     assert "graded the last one" in _item(g, "quiz", Q_IDS[0]).note
 
 
-def test_one_bad_submission_never_stops_the_batch(tmp_path, sandbox, options):
+def test_one_bad_submission_never_stops_the_batch(tmp_path, sandbox, template):
     paths = [fx.write(fx.full_marks(NB), tmp_path / "01_a.ipynb"), FIXTURES / "corrupted.ipynb",
              tmp_path / "01_does_not_exist.ipynb", fx.write(fx.shipped(NB), tmp_path / "01_b.ipynb"), tmp_path]
     before = {p: _fingerprint(p) for p in paths if p.is_file()}
-    grades, seed = grade.grade_files(paths, seed=SEED, workers=2, templates=options.templates, sandbox=sandbox)
+    grades, seed = grade.grade_files(paths, seed=SEED, workers=2, templates={NB: template}, sandbox=sandbox)
     assert seed == SEED
     assert [g.file for g in grades] == [str(p) for p in paths]
     assert grades[0].total == grades[0].max_points > 0
@@ -356,6 +364,7 @@ def test_usage_errors_exit_with_code_2(tmp_path, capsys):
     assert grade.main([str(sub), "--out", str(sub)]) == 2  # never written over a submission
     assert grade.main([str(sub), "--time-limit", "0"]) == 2
     assert grade.main([str(sub), "--notebook", "09"]) == 2
+    assert grade.main([str(sub), "--time-limit", "inf"]) == 2
     assert grade.main([str(tmp_path / "empty_folder_that_is_missing"), "--template", "nope.ipynb"]) == 2
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -373,16 +382,15 @@ def test_python_dash_m_course_lib_grade_runs_end_to_end(tmp_path, template):
     assert "graded 1 file(s)" in proc.stderr
 
 
-def test_expected_items_without_a_template_are_the_registry_and_the_quiz_cells_present(tmp_path, monkeypatch):
-    monkeypatch.setattr(grade, "course_notebook_dir", lambda: tmp_path / "no_notebooks_here")
+def test_expected_items_without_a_template_are_the_registry_and_the_quiz_cells_present(tmp_path):
     answers = [grade.AnswerCell("quiz", Q_IDS[1], 3, "answer = 'a'")]
-    expected, _ = grade.expected_items(tmp_path / "x.ipynb", answers, None, {}, set(load_bank()))
+    expected, _ = grade.expected_items(str(tmp_path / "x.ipynb"), answers, None, {}, set(load_bank()))
     assert expected.exercises == tuple(EX_IDS) and expected.quizzes == (Q_IDS[1],)
-    expected, _ = grade.expected_items(tmp_path / "03_y.ipynb", [], None, {}, set(load_bank()))
+    expected, _ = grade.expected_items(str(tmp_path / "03_y.ipynb"), [], None, {"03": None}, set(load_bank()))
     assert expected.exercises == tuple(e.id for e in exercises.list_exercises("03"))
     mixed = [grade.AnswerCell("exercise", "02.terminal_bootstrap", 1, ""),
              grade.AnswerCell("exercise", "01.loss_sign", 2, ""), grade.AnswerCell("quiz", Q_IDS[0], 3, "")]
-    expected, notes = grade.expected_items(tmp_path / "z.ipynb", mixed, None, {}, set(load_bank()))
+    expected, notes = grade.expected_items(str(tmp_path / "z.ipynb"), mixed, None, {}, set(load_bank()))
     assert expected.exercises == tuple(EX_IDS) and "several notebooks (01, 02); graded as notebook 01" in notes[0]
 
 

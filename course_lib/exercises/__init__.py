@@ -16,7 +16,7 @@ from typing import Any, Callable
 from ..validation import check_positive
 from . import nb01, nb02, nb03, nb04, nb05, nb06, nb07  # noqa: F401
 from .core import NOTEBOOKS, CheckResult, Exercise, check_function
-from .timing import TimeLimitExceeded, time_limit
+from .timing import DEFAULT_TIME_LIMIT, TimeLimitExceeded, time_limit
 
 __all__ = [
     "CheckResult",
@@ -29,9 +29,6 @@ __all__ = [
     "REGISTRY",
     "DEFAULT_TIME_LIMIT",
 ]
-
-# Time allowed for one in-notebook check (all test cases together), in seconds.
-DEFAULT_TIME_LIMIT = 20.0
 
 REGISTRY: dict[str, Exercise] = {
     ex.id: ex for module in (nb01, nb02, nb03, nb04, nb05, nb06, nb07) for ex in module.EXERCISES

@@ -6,6 +6,10 @@ import signal
 import threading
 from typing import Iterator
 
+# Seconds allowed for one exercise check (all its test cases together): in a notebook (``exercises.check``) and
+# per item in the grader (``python -m course_lib.grade --time-limit``). The one place this default is defined.
+DEFAULT_TIME_LIMIT = 20.0
+
 
 class TimeLimitExceeded(BaseException):
     """Raised inside the checked code when its time is up (BaseException: ``except Exception`` cannot swallow it)."""

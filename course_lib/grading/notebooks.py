@@ -1,9 +1,12 @@
 """Reading a saved notebook's answer cells without running them.
 
 An answer cell is a code cell whose first non-blank line is ``# EXERCISE: <id>`` or ``# QUIZ: <id>`` (the
-course's answer-cell conventions). This module reads notebook files (read-only), finds those cells, checks an
-exercise cell for constructs that would reach outside a self-contained function, and reads a quiz cell's
-``answer = <literal>`` with ``ast.literal_eval``. Nothing here executes a cell.
+course's answer-cell conventions). This module parses a notebook's bytes (already read into memory), finds
+those cells, checks an exercise cell for constructs that would reach outside a self-contained function, and
+reads a quiz cell's ``answer = <literal>`` with ``ast.literal_eval``. Nothing here executes a cell.
+
+Every parse is guarded: a cell longer than ``MAX_CELL_CHARS`` is refused before parsing, and RecursionError,
+MemoryError, OverflowError and ValueError from deeply nested or huge input become a one-line reason.
 """
 from __future__ import annotations
 
@@ -11,12 +14,13 @@ import ast
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 ANSWER_RE = re.compile(r"^#\s*(EXERCISE|QUIZ):\s*(\S+)\s*$")
 FILE_NUMBER_RE = re.compile(r"^(\d\d)_")
 MAX_NOTEBOOK_BYTES = 50 * 2**20
+MAX_CELL_CHARS = 100_000   # an answer cell is a few hundred lines at most
+PARSE_ERRORS = (SyntaxError, ValueError, TypeError, RecursionError, MemoryError, OverflowError)
 
 # Exercise cells must be self-contained functions. These would let a cell reach into the grader's own modules
 # (or the reference solutions) instead of fixing the bug, so a cell that uses them is not run.
@@ -41,24 +45,20 @@ class AnswerCell:
     source: str
 
 
-def read_cells(path: Path) -> list[dict[str, Any]]:
-    """The cells of the nbformat-4 notebook at ``path`` (read-only); NotebookError with a reason otherwise."""
+class SourceError(ValueError):
+    """A cell's source cannot be parsed (the message is the reason shown in the grades)."""
+
+
+def parse_cells(data: bytes) -> list[dict[str, Any]]:
+    """The cells of an nbformat-4 notebook given as bytes; NotebookError with a reason otherwise."""
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(f"file too large for a notebook ({len(data)} bytes; the limit is {MAX_NOTEBOOK_BYTES})")
     try:
-        size = path.stat().st_size
-        if size > MAX_NOTEBOOK_BYTES:
-            raise NotebookError(f"file too large for a notebook ({size} bytes)")
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise NotebookError("file not found") from None
-    except IsADirectoryError:
-        raise NotebookError("this is a folder, not a notebook file") from None
-    except OSError as err:
-        raise NotebookError(f"cannot read the file ({err.strerror or err})") from None
-    try:
-        nb = json.loads(raw.decode("utf-8-sig"))
+        nb = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise NotebookError("not a notebook: the file is not UTF-8 text") from None
+    except (RecursionError, MemoryError):
+        raise NotebookError("not a notebook: the JSON is nested too deeply") from None
     except ValueError as err:
         raise NotebookError(f"not a notebook: the file is not valid JSON ({err})") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
@@ -66,6 +66,19 @@ def read_cells(path: Path) -> list[dict[str, Any]]:
             raise NotebookError("an old nbformat-3 notebook; open and save it in Jupyter first")
         raise NotebookError("not a notebook: the JSON has no list of cells")
     return [c for c in nb["cells"] if isinstance(c, dict)]
+
+
+def parse_source(source: str, filename: str = "<cell>") -> ast.Module:
+    """``ast.parse`` for a cell, refusing oversized sources; SourceError (with the reason) for any failure."""
+    if len(source) > MAX_CELL_CHARS:
+        raise SourceError(f"cell too large to grade ({len(source)} characters; the limit is {MAX_CELL_CHARS})")
+    try:
+        return ast.parse(source, filename=filename)
+    except SyntaxError as err:
+        raise SourceError(f"syntax error on line {err.lineno} of the cell: {err.msg}") from None
+    except PARSE_ERRORS as err:
+        raise SourceError(f"the cell cannot be parsed ({type(err).__name__}: nested or repeated too deeply?)") \
+            from None
 
 
 def cell_source(cell: dict[str, Any]) -> str:
@@ -126,8 +139,8 @@ def drop_course_lines(source: str) -> tuple[str, int]:
     as imports of course_lib.
     """
     try:
-        tree = ast.parse(source)
-    except SyntaxError:
+        tree = parse_source(source)
+    except SourceError:
         return source, 0
     lines = source.splitlines()
     taken = [(n.lineno, n.end_lineno or n.lineno) for n in tree.body]
@@ -181,9 +194,9 @@ def literal_answer(source: str) -> tuple[bool, Any, str | None]:
     Returns (found, value, problem); problem explains why no usable answer was found.
     """
     try:
-        tree = ast.parse(strip_magics(source))
-    except SyntaxError as err:
-        return False, None, f"syntax error on line {err.lineno} of the cell: {err.msg}"
+        tree = parse_source(strip_magics(source))
+    except SourceError as err:
+        return False, None, str(err)
     value_node: ast.expr | None = None
     for node in tree.body:
         if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
@@ -196,8 +209,23 @@ def literal_answer(source: str) -> tuple[bool, Any, str | None]:
         return False, None, "no `answer = ...` line in the cell"
     try:
         value = ast.literal_eval(value_node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+    except PARSE_ERRORS:
         return False, None, 'answer must be written as a plain value, e.g. answer = "b", ["a", "c"] or 0.25'
     if value is None:
         return False, None, "not answered (answer = None)"
     return True, value, None
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The items a submission is graded on, in order (exercise ids, quiz ids)."""
+
+    exercises: tuple[str, ...]
+    quizzes: tuple[str, ...]
+
+
+def template_items(cells: Sequence[dict[str, Any]]) -> Expected:
+    """The answer cells of a template notebook (the notebook as shipped), in order."""
+    answers = find_answer_cells(cells)
+    return Expected(tuple(dict.fromkeys(c.item_id for c in answers if c.kind == "exercise")),
+                    tuple(dict.fromkeys(c.item_id for c in answers if c.kind == "quiz")))
