@@ -1,57 +1,62 @@
 """Precompute notebook 05's training runs: TRPO vs PPO-clip vs PPO-KL, and PPO's batch size / minibatch grid.
 
-The notebook cannot afford 36 training runs in its time budget, so this script runs them once and writes a small
-JSON file that the notebook loads. It runs *the notebook's own code*: the code cell of
-``notebooks/src/05_trust_regions.py`` tagged ``nb05-runs`` (the configs, the ``MeasureKL`` wrapper,
-``train_measured`` and ``run_summary``) is executed here, so the stored runs cannot drift from what the notebook
-shows. The notebook re-runs the first updates of some runs live and checks them against the file.
+The notebook cannot afford these training runs in its time budget, so this script runs them once and stores
+them in ``notebooks/data/nb05_runs.json`` (with provenance, see ``course_lib/stored_results.py``). It runs *the
+notebook's own code*: the code cell of ``notebooks/src/05_trust_regions.py`` tagged ``nb05-runs`` (the configs,
+the ``MeasureKL`` wrapper, ``train_measured``, ``run_summary`` and ``live_prefix``) is executed here, so the stored
+runs cannot drift from what the notebook shows. The notebook re-runs the first updates live (``prefix``) and
+asserts that they reproduce the file.
 
-Usage (from the repository root; about 15-25 minutes on a busy 2-core CPU)::
+Usage (from the repository root; about 10-15 minutes on one core)::
 
-    .venv/bin/python notebooks/scripts/nb05_runs.py
+    make data nb05_runs        # or: flock /tmp/course-data.lock .venv/bin/python notebooks/scripts/nb05_runs.py
 
-Writes ``notebooks/data/nb05_runs.json``::
+The payload (``stored.data``)::
 
-    {"code_sha256": str, "compare_steps": int, "batch_total_steps": int, "seeds": [...],
-     "compare": {name: {seed: run_summary(...)}},                  # every update: returns, exact KL, ...
+    {"compare": {name: {seed: run_summary(...)}},     # every update: returns, exact mean and max KL, ratios, ...
      "batch": [{"num_steps", "num_minibatches", "batch_size", "seed", "grad_steps", "steps_to_475",
                 "final_return", "seconds", "curve_steps": [...], "curve_return": [...]}, ...]}
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import sys
-import time
-import types
-from pathlib import Path
-from typing import Any
+import dataclasses
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-ROOT = Path(__file__).resolve().parents[2]
-SOURCE = ROOT / "notebooks" / "src" / "05_trust_regions.py"
-OUT = ROOT / "notebooks" / "data" / "nb05_runs.json"
-TAG = "nb05-runs"
-SEEDS = (0, 1, 2)
+from course_lib import stored_results
+
+NOTEBOOK_CELLS = ("05_trust_regions", "nb05-runs")
 CURVE_EVERY = 1_024  # env steps between stored points of the batch-grid learning curves
+PREFIX_UPDATES = 2   # updates of seed 0 of each compared algorithm that prefix() re-runs
 
 
-def load_notebook_code() -> tuple[dict[str, Any], str]:
-    """Execute the notebook source's code cells tagged TAG; return their namespace and the code's sha256."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    from build_notebook import parse_percent
+def _cells() -> dict:
+    return stored_results.load_tagged_cells(*NOTEBOOK_CELLS)
 
-    cells = [c for c in parse_percent(SOURCE.read_text()) if c.cell_type == "code" and TAG in c.metadata.get("tags", [])]
-    if not cells:
-        raise ValueError(f"no code cells tagged {TAG!r} in {SOURCE}")
-    code = "\n\n".join(c.source for c in cells)
-    # a registered module, so that the cell's dataclasses can look their module up
-    module = types.ModuleType("nb05_notebook_code")
-    sys.modules[module.__name__] = module
-    exec(compile(code, f"{SOURCE.name} (cells tagged {TAG})", "exec"), module.__dict__)
-    return module.__dict__, hashlib.sha256(code.encode()).hexdigest()
+
+def config() -> dict:
+    """Every setting of the stored runs, read from the notebook's tagged cell."""
+    ns = _cells()
+    return {
+        "compare": {name: {"algorithm": type(c).__name__, **dataclasses.asdict(c)}
+                    for name, c in ns["COMPARE_CONFIGS"].items()},
+        "compare_steps": ns["COMPARE_STEPS"],
+        "batch": {f"{t}x{m}": dataclasses.asdict(ns["batch_config"](t, m))
+                  for t in ns["BATCH_STEPS"] for m in ns["BATCH_MINIBATCHES"]},
+        "batch_steps": list(ns["BATCH_STEPS"]), "batch_minibatches": list(ns["BATCH_MINIBATCHES"]),
+        "batch_total_steps": ns["BATCH_TOTAL_STEPS"],
+        "seeds": list(ns["RUN_SEEDS"]),
+        "curve_every": CURVE_EVERY, "prefix_updates": PREFIX_UPDATES,
+        "measured": "exact mean and max per-state KL(pi_old || pi_new) on each update's rollout (MeasureKL)",
+    }
+
+
+def prefix(config: dict) -> dict:
+    """The first PREFIX_UPDATES updates of seed 0 of TRPO, PPO-clip and PPO-KL (a few seconds)."""
+    torch.set_num_threads(1)
+    return _cells()["live_prefix"](config["seeds"][0], config["prefix_updates"])
 
 
 def thin_curve(summary: dict, every: int) -> tuple[list[int], list[float]]:
@@ -65,43 +70,32 @@ def thin_curve(summary: dict, every: int) -> tuple[list[int], list[float]]:
     return xs, ys
 
 
-def main() -> int:
+def run(config: dict) -> dict:
     torch.set_num_threads(1)
-    ns, sha = load_notebook_code()
-    start = time.perf_counter()
-    compare: dict[str, dict[str, dict]] = {}
-    for name, config in ns["COMPARE_CONFIGS"].items():
-        compare[name] = {}
-        for seed in SEEDS:
-            history, record, seconds = ns["train_measured"](config, seed, ns["COMPARE_STEPS"])
-            compare[name][str(seed)] = ns["run_summary"](history, record, seconds)
-            print(f"{name} seed {seed}: return {history.recent_return_mean():.1f}, median KL "
-                  f"{np.median(record.kl):.4f}, max KL {max(record.kl):.4f} ({seconds:.0f} s)", flush=True)
+    ns = _cells()
+    seeds = config["seeds"]
+    jobs = [("compare", name, None, seed) for name in ns["COMPARE_CONFIGS"] for seed in seeds]
+    jobs += [("batch", t, m, seed) for t in config["batch_steps"] for m in config["batch_minibatches"] for seed in seeds]
+    compare: dict[str, dict[str, dict]] = {name: {} for name in ns["COMPARE_CONFIGS"]}
     batch = []
-    for num_steps in ns["BATCH_STEPS"]:
-        for num_minibatches in ns["BATCH_MINIBATCHES"]:
-            config = ns["batch_config"](num_steps, num_minibatches)
-            for seed in SEEDS:
-                history, record, seconds = ns["train_measured"](config, seed, ns["BATCH_TOTAL_STEPS"])
-                summary = ns["run_summary"](history, record, seconds)
-                xs, ys = thin_curve(summary, CURVE_EVERY)
-                epochs = np.nan_to_num(history.column("epochs"))
-                batch.append({
-                    "num_steps": num_steps, "num_minibatches": num_minibatches, "batch_size": config.batch_size,
-                    "seed": seed, "grad_steps": int(round(float(epochs.sum()) * num_minibatches)),
-                    "steps_to_475": summary["steps_to_475"], "final_return": round(history.recent_return_mean(), 2),
-                    "seconds": summary["seconds"], "curve_steps": xs, "curve_return": ys,
-                })
-                print(f"batch {config.batch_size} x {num_minibatches} minibatches, seed {seed}: final "
-                      f"{history.recent_return_mean():.1f}, to 475: {summary['steps_to_475']} ({seconds:.0f} s)",
-                      flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    result = {"code_sha256": sha, "compare_steps": ns["COMPARE_STEPS"], "batch_total_steps": ns["BATCH_TOTAL_STEPS"],
-              "seeds": list(SEEDS), "compare": compare, "batch": batch}
-    OUT.write_text(json.dumps(result, separators=(",", ":")) + "\n")
-    print(f"wrote {OUT} ({OUT.stat().st_size / 1024:.0f} kB) in {time.perf_counter() - start:.0f} s")
-    return 0
+    for kind, a, b, seed in tqdm(jobs, desc="nb05 runs"):
+        if kind == "compare":
+            history, record, seconds = ns["train_measured"](ns["COMPARE_CONFIGS"][a], seed, config["compare_steps"])
+            compare[a][str(seed)] = ns["run_summary"](history, record, seconds)
+            continue
+        run_config = ns["batch_config"](a, b)
+        history, record, seconds = ns["train_measured"](run_config, seed, config["batch_total_steps"])
+        summary = ns["run_summary"](history, record, seconds)
+        xs, ys = thin_curve(summary, config["curve_every"])
+        epochs = np.nan_to_num(history.column("epochs"))
+        batch.append({
+            "num_steps": a, "num_minibatches": b, "batch_size": run_config.batch_size, "seed": seed,
+            "grad_steps": int(round(float(epochs.sum()) * b)), "steps_to_475": summary["steps_to_475"],
+            "final_return": round(history.recent_return_mean(), 2), "seconds": summary["seconds"],
+            "curve_steps": xs, "curve_return": ys,
+        })
+    return {"compare": compare, "batch": batch}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    stored_results.main(__file__)

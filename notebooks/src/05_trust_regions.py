@@ -13,18 +13,17 @@
 # **Prerequisites:** notebook 04 (the ratio $r_t(\theta)$ and the clipped surrogate), notebook 03 (advantages, GAE);
 # PyTorch autograd; a little linear algebra (a matrix-vector product, a quadratic form).
 #
-# **Time:** about 60 minutes to read and try; running all cells took 45 to 60 s on a shared, busy 2-core
-# CPU (measured over the last builds). The longer training comparisons are loaded from a file written by
+# **Time:** about 60 minutes to read and try; running all cells took about 45 s on a shared, busy 2-core CPU
+# (measured by `tools/build_notebook.py`). The longer training comparisons are loaded from a file written by
 # `notebooks/scripts/nb05_runs.py` (section 4 says how to regenerate it).
 
 # %%
 import copy
-import json
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import ipywidgets as widgets
+from IPython.display import Markdown, display
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -32,7 +31,9 @@ from torch.distributions import Categorical, Normal
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from tqdm.auto import tqdm
 
-from course_lib import exercises, plots, quiz
+from course_lib import exercises, plots, quiz, stored_results
+from course_lib.claims import claim
+from course_lib.stats import bootstrap_ci
 from course_lib.algos import ppo, trpo
 from course_lib.algos.onpolicy import make_agent
 from course_lib.envs import make_vec_env
@@ -43,9 +44,15 @@ from course_lib.rollout import RolloutCollector
 torch.set_num_threads(1)
 plots.use_course_style()
 SEED = 0
-SEEDS = (0, 1, 2)  # every comparison below runs once per seed
+SEEDS = (0, 1, 2, 3, 4)  # every live comparison below runs once per seed
 torch.manual_seed(SEED)
 np.set_printoptions(precision=4, suppress=True)
+
+
+def ci_text(values, digits: int = 3) -> str:
+    """'mean [low, high]': the mean over seeds and its 95 % bootstrap confidence interval."""
+    ci = bootstrap_ci(np.asarray(values, dtype=float))
+    return f"{ci.estimate:.{digits}f} [{ci.low:.{digits}f}, {ci.high:.{digits}f}]"
 
 # %% tags=["nb05-runs"]
 # The training runs of section 4. notebooks/scripts/nb05_runs.py executes this very cell (found by its tag) to
@@ -73,11 +80,12 @@ COMPARE_CONFIGS = {
     "PPO-KL": ppo.PPOConfig(**PPO_SHARED, objective="kl_penalty", kl_target=0.01, kl_beta_init=1.0),
 }
 COMPARE_STEPS = 50_176  # 49 updates of 1024 steps
+RUN_SEEDS = (0, 1, 2, 3, 4)  # every stored run is repeated for these seeds
 
 # Sample efficiency against batch size (num_steps per env, 8 envs) and minibatches per epoch (PPO-clip as above).
 BATCH_STEPS = (32, 128, 512)      # batch sizes 256, 1024, 4096
 BATCH_MINIBATCHES = (1, 4, 16)
-BATCH_TOTAL_STEPS = 49_152        # a multiple of every batch size
+BATCH_TOTAL_STEPS = 24_576        # a multiple of every batch size (6 updates of the largest)
 
 
 def batch_config(num_steps: int, num_minibatches: int) -> ppo.PPOConfig:
@@ -89,11 +97,12 @@ def batch_config(num_steps: int, num_minibatches: int) -> ppo.PPOConfig:
 class UpdateKL:
     """Measured on the whole rollout after each update (one entry per update).
 
-    kl: exact mean KL(pi_old || pi_new) over the rollout's states. max_ratio / min_ratio: the extreme
-    pi_new(a|s) / pi_old(a|s) over the actions that were taken.
+    kl: exact mean KL(pi_old || pi_new) over the rollout's states. max_state_kl: the largest per-state KL of
+    the same update. max_ratio / min_ratio: the extreme pi_new(a|s) / pi_old(a|s) over the actions taken.
     """
 
     kl: list[float] = field(default_factory=list)
+    max_state_kl: list[float] = field(default_factory=list)
     max_ratio: list[float] = field(default_factory=list)
     min_ratio: list[float] = field(default_factory=list)
 
@@ -113,7 +122,9 @@ class MeasureKL:
         with torch.no_grad():
             dist_new = agent.distribution(batch.obs)
             # KL(pi_old || pi_new): exact per state (the full distributions), averaged over the rollout's states
-            self.record.kl.append(kl_exact(dist_old, dist_new).mean().item())
+            kl_per_state = kl_exact(dist_old, dist_new)
+            self.record.kl.append(kl_per_state.mean().item())
+            self.record.max_state_kl.append(kl_per_state.max().item())
             # r = pi_new(a|s) / pi_old(a|s) for the actions that were taken
             ratio = torch.exp(agent.actor.log_prob(dist_new, batch.actions) - batch.logp)
             self.record.max_ratio.append(ratio.max().item())
@@ -141,11 +152,21 @@ def run_summary(history, record: UpdateKL, seconds: float) -> dict:
         "episode_return_mean": col("episode_return_mean"),
         "approx_kl": col("approx_kl"), "kl_beta": col("kl_beta"), "step_fraction": col("step_fraction"),
         "epochs": col("epochs"),
-        "kl": [round(v, 8) for v in record.kl],
+        "kl": [round(v, 8) for v in record.kl], "max_state_kl": [round(v, 8) for v in record.max_state_kl],
         "max_ratio": [round(v, 6) for v in record.max_ratio], "min_ratio": [round(v, 6) for v in record.min_ratio],
         "steps_to_475": steps_to_threshold(history, 475.0),
         "seconds": round(seconds, 2),
     }
+
+
+def live_prefix(seed: int, updates: int) -> dict[str, dict[str, list]]:
+    """The first `updates` updates of every COMPARE_CONFIGS run for `seed`: exact KL, approx KL and returns."""
+    out = {}
+    for name, config in COMPARE_CONFIGS.items():
+        history, record, seconds = train_measured(config, seed, updates * config.batch_size)
+        summary = run_summary(history, record, seconds)
+        out[name] = {k: summary[k] for k in ("kl", "max_state_kl", "approx_kl", "episode_return_mean")}
+    return out
 
 # %% [markdown]
 # ## 1. Intuition and terms
@@ -187,6 +208,12 @@ for z0 in (-6.0, 0.0, 6.0):
     print(f"z = {z0:+.0f}: pi(left) {sigmoid(z0):.4f} -> {sigmoid(z0 + 1):.4f},  "
           f"KL = {bernoulli_kl(sigmoid(z0), sigmoid(z0 + 1)):.5f} nats")
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+knob_kl = {z0: float(bernoulli_kl(sigmoid(z0), sigmoid(z0 + 1))) for z0 in (-6.0, 0.0, 6.0)}
+claim("the KL it causes depends strongly on where it starts",
+      knob_kl[0.0] > 50 * max(knob_kl[-6.0], knob_kl[6.0]),
+      f"KL of the step z -> z + 1 from z = -6, 0, +6: {[round(v, 5) for v in knob_kl.values()]} (more than 50x apart)")
+
 # %% [markdown]
 # **Key terms**
 #
@@ -225,8 +252,10 @@ for z0 in (-6.0, 0.0, 6.0):
 # $$k_1 = \frac1n\sum_i -\log\rho_i, \qquad k_3 = \frac1n\sum_i \big((\rho_i - 1) - \log\rho_i\big).$$
 # $k_1$ is unbiased because the definition *is* an expectation over $a \sim \pi_{old}$, and the samples already come
 # from $\pi_{old}$. $k_3$ adds $\rho_i - 1$, whose expectation is $\sum_a p(a)\frac{q(a)}{p(a)} - 1 = 0$, so it stays
-# unbiased; since $\log x \le x - 1$, every term is $\ge 0$, and for nearby policies its variance is much lower
-# (Schulman 2020). A third one, $k_2 = \frac1n\sum_i \tfrac12(\log\rho_i)^2$, is also never negative but biased.
+# unbiased: $\rho_i - 1$ is a **control variate**. For nearby policies $-\log\rho_i \approx -(\rho_i - 1)$, so the two
+# parts are strongly negatively correlated and adding $\rho_i - 1$ cancels most of $k_1$'s sample-to-sample noise:
+# that is why its variance is much lower (Schulman 2020). Since $\log x \le x - 1$, every term is also $\ge 0$. A
+# third one, $k_2 = \frac1n\sum_i \tfrac12(\log\rho_i)^2$, is also never negative but biased.
 #
 # **Erratum (KL formula).** A formula you may meet in course notes is
 # `(old_log_probs.exp() * (old_log_probs - new_log_probs)).mean()`, i.e. $\frac1n\sum_i p(a_i)\log\frac{p(a_i)}{q(a_i)}$
@@ -264,8 +293,10 @@ for z0 in (-6.0, 0.0, 6.0):
 # - **Adaptive KL penalty** (section 4 of the paper): maximise $\hat{\mathbb{E}}_t[r_t\hat A_t] - \beta\,\overline{\mathrm{KL}}$
 #   with several epochs of minibatch steps; after the update measure $d = \overline{\mathrm{KL}}$ and set
 #   $\beta \leftarrow 2\beta$ if $d > 1.5\,d_{targ}$, $\beta \leftarrow \beta/2$ if $d < d_{targ}/1.5$.
-# - **Clipped surrogate** (notebook 04), in practice together with **KL early stopping**: before each minibatch step
-#   estimate the KL (k3) and stop the update once it exceeds `target_kl`.
+# - **Clipped surrogate** (notebook 04), optionally with **KL early stopping**: before each minibatch step estimate
+#   the KL (k3) and stop the update once it exceeds `target_kl`. The guard is optional and switched off by default
+#   in Stable-Baselines3, CleanRL and `course_lib` (`target_kl = None`), so a default PPO relies on the clip alone;
+#   section 4.2 measures what the guard adds.
 
 # %% [markdown]
 # ## 3. Build it
@@ -367,6 +398,20 @@ notes_mean = exact_moments(p2, q2)["notes: p(a) log(p/q)"][0]
 print(f"\np = (0.9, 0.1), q = (0.95, 0.05): exact KL = {categorical_kl_small(p2.log(), q2.log()).item():.4f}, "
       f"but the notes' formula averages to {notes_mean:.4f} (negative!)")
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+moments5 = exact_moments(p5, q5)
+(k1_mean, k1_std), (k2_mean, _), (k3_mean, k3_std), (notes5_mean, _) = moments5.values()
+claim("k1 and k3 average to the exact KL", abs(k1_mean - exact_kl5) < 1e-9 and abs(k3_mean - exact_kl5) < 1e-9,
+      f"E[k1] = {k1_mean:.6f}, E[k3] = {k3_mean:.6f}, KL = {exact_kl5:.6f}")
+claim("k3's spread per sample is several times smaller than k1's", k1_std > 3 * k3_std,
+      f"std of one sample: k1 {k1_std:.4f}, k3 {k3_std:.4f} (ratio {k1_std / k3_std:.1f}, more than 3)")
+claim("k2 is biased: it averages to something else, though not far off", 0.005 < abs(k2_mean - exact_kl5) < 0.05,
+      f"E[k2] = {k2_mean:.4f} vs KL {exact_kl5:.4f}")
+claim("The notes' formula averages to a fifth of the KL here", abs(notes5_mean / exact_kl5 - 0.2) < 1e-6,
+      f"E[notes] / KL = {notes5_mean / exact_kl5:.4f}")
+claim("In the second example it averages to a *negative* number", notes_mean < 0,
+      f"E[notes] = {notes_mean:.4f} for p = (0.9, 0.1), q = (0.95, 0.05)")
+
 # %% [markdown]
 # k1 and k3 average to the exact KL, and k3's spread per sample is several times smaller than k1's (it is also never
 # negative). k2 is biased: it averages to something else, though not far off. The notes' formula averages to a fifth
@@ -427,6 +472,15 @@ for unit, scale in (("original units", 1.0), ("tenths (x10)", 10.0)):
     m1, s1, m2, s2 = 0.0, 1.0 * scale, 0.3 * scale, 0.8 * scale
     kl = gaussian_kl_small(*(torch.tensor([[v]], dtype=torch.float64) for v in (m1, s1, m2, s2))).item()
     print(f"{unit:15s} exact KL = {kl:.4f}   notes' formula averages to {gaussian_notes_expectation(m1, s1, m2, s2):.4f}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+units_kl = [gaussian_kl_small(*(torch.tensor([[v * c]], dtype=torch.float64) for v, c in
+                                zip((0.0, 1.0, 0.3, 0.8), (1, k, k, k)))).item() for k in (1.0, 10.0)]
+units_notes = [gaussian_notes_expectation(0.0, 1.0 * k, 0.3 * k, 0.8 * k) for k in (1.0, 10.0)]
+claim("the KL stays the same, but the densities shrink tenfold and so does the notes' value",
+      abs(units_kl[0] - units_kl[1]) < 1e-9 and abs(units_notes[0] / units_notes[1] - 10) < 0.1,
+      f"KL {units_kl[0]:.4f} and {units_kl[1]:.4f}; notes' value {units_notes[0]:.5f} and {units_notes[1]:.5f} "
+      f"(ratio {units_notes[0] / units_notes[1]:.2f})")
 
 # %% [markdown]
 # **The right version.** With the full distributions at hand (we always have them for the states in a batch),
@@ -528,6 +582,11 @@ fisher_v = S.T @ (w * (S @ v_test))
 hessian_v = fvp_undamped(v_test)
 print(f"score matrix S: {tuple(S.shape)};  relative difference |Fv (scores) - Fv (double backprop)| / |Fv| = "
       f"{((fisher_v - hessian_v).norm() / fisher_v.norm()).item():.1e}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+fisher_gap = ((fisher_v - hessian_v).norm() / fisher_v.norm()).item()
+claim("It should equal the double-backprop product on the same states", fisher_gap < 1e-4,
+      f"relative difference {fisher_gap:.1e} (float32 round-off; tolerance 1e-4)")
 
 # %% [markdown]
 # **Conjugate gradient.** Written small; each iteration costs one Fisher-vector product. On a small random
@@ -665,11 +724,29 @@ fvp_fresh = fvp_small(fresh_actor, batch.obs, trpo_config.cg_damping)
 g_fresh = flat(torch.autograd.grad(surrogate_small(fresh_actor, batch, adv), list(fresh_actor.parameters())))
 x_fresh, _ = cg_small(fvp_fresh, g_fresh, trpo_config.cg_iters)
 print(f"{'delta':>6s} {'step':>9s} {'predicted gain':>15s} {'measured KL':>12s} {'measured gain':>14s}")
+step_table = {}  # (delta, "natural" or "plain") -> (predicted gain, measured KL, measured gain)
 for delta in (0.01, 0.05, 0.2):
     for name, direction in (("natural", x_fresh), ("plain", g_fresh)):
         step = torch.sqrt(2 * delta / (direction @ fvp_fresh(direction))) * direction
         kl, gain = measure_step(step)
+        step_table[delta, name] = ((g_fresh @ step).item(), kl, gain)
         print(f"{delta:6.2f} {name:>9s} {(g_fresh @ step).item():15.4f} {kl:12.4f} {gain:14.4f}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("In the quadratic model the natural step gains the most possible for that KL",
+      all(step_table[d, "natural"][0] >= step_table[d, "plain"][0] for d in (0.01, 0.05, 0.2)),
+      "predicted gain natural vs plain: " + ", ".join(
+          f"delta {d}: {step_table[d, 'natural'][0]:.4f} vs {step_table[d, 'plain'][0]:.4f}" for d in (0.01, 0.05, 0.2)))
+drift = {d: abs(step_table[d, "natural"][1] - d) / d for d in (0.01, 0.05, 0.2)}
+gain_kept = {d: step_table[d, "natural"][2] / step_table[d, "natural"][0] for d in (0.01, 0.05, 0.2)}
+claim("for larger radii the measured KL and gain drift away from the quadratic model's",
+      drift[0.2] > drift[0.01] + 0.05 and gain_kept[0.01] > 0.95 and gain_kept[0.2] < 0.9,
+      f"natural step, |measured KL - delta| / delta: {', '.join(f'{d}: {v:.2f}' for d, v in drift.items())}; "
+      f"measured / predicted gain: {', '.join(f'{d}: {v:.2f}' for d, v in gain_kept.items())}")
+gain_gap = abs(step_table[0.01, "natural"][2] / step_table[0.01, "plain"][2] - 1)
+claim("On this fresh policy, close to 50/50 in every state, the two directions buy almost the same",
+      gain_gap < 0.05, f"measured gain at delta 0.01: natural {step_table[0.01, 'natural'][2]:.4f}, plain "
+      f"{step_table[0.01, 'plain'][2]:.4f} ({gain_gap:.1%} apart, tolerance 5 %)")
 
 # %% [markdown]
 # ### 3.4 PPO's substitutes, small
@@ -705,36 +782,31 @@ for kl_measured in (0.002, 0.0066, 0.007, 0.01, 0.015, 0.016, 0.05):
 # collects 8 envs × 128 steps per update, with $\gamma = 0.99$, $\lambda = 0.95$ and the same 64×64 networks.
 # TRPO: $\delta$ = `max_kl` = 0.01. PPO-clip: $\epsilon = 0.2$, 10 epochs of 4 minibatches, Adam at $3\times10^{-4}$.
 # PPO-KL: the same but the penalised objective with $d_{targ} = 0.01$, $\beta_0 = 1$. No learning-rate or clip
-# annealing. Each algorithm runs 49 updates (50,176 steps) for seeds 0, 1, 2. The wrapper `MeasureKL` computes the
-# **exact** mean KL between the policy before and after every update on that update's rollout, plus the extreme
-# ratios; these are not the statistics the algorithms themselves use.
+# annealing. Each algorithm runs 49 updates (50,176 steps) for 5 seeds (0 to 4). The wrapper `MeasureKL` computes the
+# **exact** KL between the policy before and after every update on that update's rollout (its mean over the states,
+# and its largest single state), plus the extreme ratios; these are not the statistics the algorithms themselves use.
 #
-# Nine runs of that length take several minutes here, so they were run once by `notebooks/scripts/nb05_runs.py`,
-# which executes the tagged cell itself; the results are in `notebooks/data/nb05_runs.json`. To regenerate them:
-# `.venv/bin/python notebooks/scripts/nb05_runs.py` from the repository root. The next cell loads the file and
-# re-runs the first two updates of seed 0 of each algorithm live, which must reproduce the stored numbers.
+# Fifteen runs of that length take several minutes here, so they were run once by `notebooks/scripts/nb05_runs.py`,
+# which executes the tagged cell itself; the results and how they were made (the full configs, seeds, library
+# versions, a hash of the code) are in `notebooks/data/nb05_runs.json`. To regenerate them: `make data nb05_runs`
+# from the repository root. The next cell loads the file, which refuses to load if the code or the configs have
+# changed since, and re-runs the first two updates of seed 0 of each algorithm live, which must reproduce the stored
+# numbers.
 
 # %%
-def spread(values, digits: int = 3) -> str:
-    """'mean ± std (min … max)' of per-seed values with `digits` decimals."""
-    v = np.asarray(values, dtype=float)
-    return f"{v.mean():.{digits}f} ± {v.std():.{digits}f} ({v.min():.{digits}f} … {v.max():.{digits}f})"
-
-
-stored = json.loads(Path("data/nb05_runs.json").read_text())
-compare = stored["compare"]  # name -> seed -> per-update columns
-LIVE_UPDATES = 2
-for name, config in COMPARE_CONFIGS.items():
-    history, record, seconds = train_measured(config, SEED, LIVE_UPDATES * config.batch_size)
-    live = run_summary(history, record, seconds)
-    saved = compare[name][str(SEED)]
-    same = all(np.allclose(np.array(live[k], dtype=float), np.array(saved[k][:LIVE_UPDATES], dtype=float),
-                           rtol=1e-3, atol=1e-6, equal_nan=True) for k in ("kl", "episode_return_mean", "approx_kl"))
-    print(f"{name:8s}: live first {LIVE_UPDATES} updates (exact KL {np.round(live['kl'], 5)}) match the stored run: {same}")
+stored = stored_results.load("nb05_runs")  # raises StaleResult if the file no longer matches the code
+compare = stored.data["compare"]           # name -> seed -> per-update columns
+assert stored.config["compare_steps"] == COMPARE_STEPS and stored.config["seeds"] == list(RUN_SEEDS)
+live = live_prefix(stored.config["seeds"][0], stored.config["prefix_updates"])
+stored_results.assert_same_prefix(stored, live)  # raises StaleResult unless the live re-run reproduces the file
+for name, columns_ in live.items():
+    print(f"{name:8s}: live first {len(columns_['kl'])} updates (exact KL {np.round(columns_['kl'], 5)}) "
+          "reproduce the stored run")
 
 # %%
 ALGOS = list(COMPARE_CONFIGS)
 ALGO_COLORS = dict(zip(ALGOS, (plots.PALETTE[2], plots.PALETTE[0], plots.PALETTE[1])))
+N_RUN_SEEDS = len(stored.config["seeds"])
 
 
 def columns(name: str, key: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -748,36 +820,48 @@ def columns(name: str, key: str) -> list[tuple[np.ndarray, np.ndarray]]:
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 for name in ALGOS:
-    plots.plot_seeds(axes[0], columns(name, "episode_return_mean"), name, color=ALGO_COLORS[name])
+    plots.plot_seeds(axes[0], columns(name, "episode_return_mean"), name, color=ALGO_COLORS[name], band="ci")
     for i, (xs, kls) in enumerate(columns(name, "kl")):
         axes[1].semilogy(xs, kls, ".", ms=4, alpha=0.6, color=ALGO_COLORS[name], label=name if i == 0 else None)
 axes[0].set_xlabel("env steps")
 axes[0].set_ylabel("mean return, last 20 episodes")
-axes[0].set_title("Returns (line: mean of 3 seeds; band: min to max)", fontsize=10)
+axes[0].set_title(f"Returns (line: mean, band: 95 % bootstrap CI over {N_RUN_SEEDS} seeds)", fontsize=10)
 axes[0].legend(fontsize=8)
 axes[1].axhline(0.01, color="black", lw=0.8, ls="--", label=r"$\delta$ = 0.01 = $d_{targ}$")
 axes[1].set_xlabel("env steps")
-axes[1].set_ylabel(r"exact KL$(\pi_{old}\,\|\,\pi_{new})$")
-axes[1].set_title("KL of every update (dots: every update of every seed)", fontsize=10)
+axes[1].set_ylabel(r"exact mean KL$(\pi_{old}\,\|\,\pi_{new})$")
+axes[1].set_title(f"KL of every update (dots: every update of {N_RUN_SEEDS} seeds)", fontsize=10)
 axes[1].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
 
 # %%
-print("per seed, then mean ± std (min … max) over the 3 seeds")
+def per_seed(name: str, stat) -> np.ndarray:
+    """stat(run) for every stored seed of one algorithm: (seeds,)."""
+    return np.array([stat(run) for run in compare[name].values()], dtype=float)
+
+
+summary = {name: {
+    "final_return": per_seed(name, lambda r: r["episode_return_mean"][-1]),
+    "median_kl": per_seed(name, lambda r: np.median(r["kl"])),
+    "p95_kl": per_seed(name, lambda r: np.quantile(r["kl"], 0.95)),
+    "max_kl": per_seed(name, lambda r: max(r["kl"])),
+    "share_over_2x": per_seed(name, lambda r: np.mean(np.array(r["kl"]) > 0.02)),
+    "max_ratio": per_seed(name, lambda r: max(r["max_ratio"])),
+    "max_state_kl": per_seed(name, lambda r: max(r["max_state_kl"])),
+} for name in ALGOS}
+print(f"mean [95 % bootstrap CI] over {N_RUN_SEEDS} seeds")
 for name in ALGOS:
-    runs = list(compare[name].values())
-    kls = [np.array(r["kl"]) for r in runs]
-    to_475 = [r["steps_to_475"] for r in runs]
+    s_ = summary[name]
     print(f"{name}:")
-    print(f"  final return (last 20 episodes) {spread([r['episode_return_mean'][-1] for r in runs], 1)}")
-    print(f"  steps to a 20-episode mean of 475: {to_475}")
-    print(f"  KL per update: median {spread([np.median(k) for k in kls], 4)}   95th percentile "
-          f"{spread([np.quantile(k, 0.95) for k in kls], 4)}   largest {spread([k.max() for k in kls], 4)}")
-    print(f"  share of updates with KL > 0.02 (twice the target): {spread([np.mean(k > 0.02) for k in kls], 3)}")
-    print(f"  largest ratio pi_new/pi_old of a taken action, over all updates: "
-          f"{spread([max(r['max_ratio']) for r in runs], 2)}")
+    print(f"  final return (last 20 episodes) {ci_text(s_['final_return'], 1)}")
+    print(f"  steps to a 20-episode mean of 475, per seed: {[r['steps_to_475'] for r in compare[name].values()]}")
+    print(f"  mean KL per update: median {ci_text(s_['median_kl'], 4)}   95th percentile {ci_text(s_['p95_kl'], 4)}"
+          f"   largest {ci_text(s_['max_kl'], 4)}")
+    print(f"  share of updates with mean KL > 0.02 (twice the target): {ci_text(s_['share_over_2x'], 3)}")
+    print(f"  largest KL of a single state, over all updates: {ci_text(s_['max_state_kl'], 3)}")
+    print(f"  largest ratio pi_new/pi_old of a taken action, over all updates: {ci_text(s_['max_ratio'], 2)}")
 trpo_fracs = np.concatenate([r["step_fraction"] for r in compare["TRPO"].values()])
 print(f"TRPO line search: full step accepted in {np.mean(trpo_fracs == 1.0):.0%} of updates, shortened in "
       f"{np.mean((trpo_fracs > 0) & (trpo_fracs < 1)):.0%}, rejected in {np.mean(trpo_fracs == 0):.0%}")
@@ -798,24 +882,73 @@ axes[1].set_title(r"PPO-KL: the KL each $\beta$ let through", fontsize=10)
 plt.tight_layout()
 plt.show()
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+DELTA = COMPARE_CONFIGS["TRPO"].max_kl
+S_TRPO, S_CLIP, S_KL = summary["TRPO"], summary["PPO-clip"], summary["PPO-KL"]
+claim("TRPO spends nearly the same KL budget on every update, just below delta",
+      bool(np.all(S_TRPO["max_kl"] <= DELTA * (1 + 1e-6))) and bool(np.all(S_TRPO["median_kl"] > 0.7 * DELTA)),
+      f"per seed: largest mean KL {S_TRPO['max_kl'].round(5)}, median {S_TRPO['median_kl'].round(4)}; delta {DELTA}")
+claim("the full natural-gradient step almost always passed", bool(np.mean(trpo_fracs == 1.0) >= 0.9),
+      f"full step accepted in {np.mean(trpo_fracs == 1.0):.1%} of {len(trpo_fracs)} updates (at least 90 %)")
+claim("Yet its largest ratio of a taken action is well above 2", bool(np.all(S_TRPO["max_ratio"] > 2.0)),
+      f"largest ratio per seed {S_TRPO['max_ratio'].round(2)}")
+claim("the KL of its most-changed state is many times delta", bool(np.all(S_TRPO["max_state_kl"] > 5 * DELTA)),
+      f"largest single-state KL per seed {S_TRPO['max_state_kl'].round(3)} (more than 5 x delta = {5 * DELTA})")
+claim("PPO-clip at these standard settings moved the policy less per update than TRPO (compare the medians)",
+      bool(S_CLIP["median_kl"].max() < S_TRPO["median_kl"].min()),
+      f"median KL per seed: PPO-clip {S_CLIP['median_kl'].round(4)}, TRPO {S_TRPO['median_kl'].round(4)}")
+claim("and never passed twice the target", bool(np.all(S_CLIP["max_kl"] <= 0.02)),
+      f"largest mean KL per seed {S_CLIP['max_kl'].round(4)} <= 0.02")
+claim("PPO-KL has a median KL near d_targ", abs(S_KL["median_kl"].mean() - 0.01) < 0.003,
+      f"median KL per seed {S_KL['median_kl'].round(4)}, mean {S_KL['median_kl'].mean():.4f} (within 0.003 of 0.01)")
+claim("a sizeable share of its updates went past twice the target and the largest went many times further",
+      S_KL["share_over_2x"].mean() > 0.1 and bool(np.all(S_KL["max_kl"] > 5 * 0.01)),
+      f"share over 0.02 per seed {S_KL['share_over_2x'].round(2)}; largest KL per seed {S_KL['max_kl'].round(3)}")
+beta_kl = [(np.array(r["kl"]), np.array(r["kl_beta"], dtype=float)) for r in compare["PPO-KL"].values()]
+beta_at_max = np.array([b[k.argmax()] for k, b in beta_kl])
+beta_median = np.array([np.median(b) for _, b in beta_kl])
+claim("the largest overshoot of every seed came with a beta no larger than the run's median beta",
+      bool(np.all(beta_at_max <= beta_median)),
+      f"beta in the update with the largest KL, per seed {beta_at_max}; median beta per seed {beta_median}")
+
 # %% [markdown]
-# **What the runs show** (read the numbers off the table and plots above).
+# **What the runs show** (the checks under the plots hold these sentences to the stored numbers).
 #
 # - *TRPO* spends nearly the same KL budget on every update, just below $\delta$: the line search checks the exact KL
 #   before a step is accepted, and the full natural-gradient step almost always passed. Yet its largest ratio of a
-#   taken action is well above 2: the constraint bounds the *average* KL over states, not every state's change.
+#   taken action is well above 2, and the KL of its most-changed state is many times $\delta$: the constraint bounds
+#   the *mean* KL over the batch's states, not any single state's change (section 9 comes back to this).
 # - *PPO-clip* at these standard settings moved the policy less per update than TRPO (compare the medians) and never
 #   passed twice the target; on this task the clip acted as a firm brake. Section 4.2 shows that this is not a
 #   guarantee.
 # - *PPO-KL* has a median KL near $d_{targ}$, but a long tail: a sizeable share of its updates went past twice the
 #   target and the largest went many times further. The coefficient $\beta$ is adapted *after* each update, so it
-#   can only react to an overshoot one update late, and a run of quiet updates halves it to a small value just before
-#   the next large step (the two plots above). Its returns are also the most variable of the three.
-# - *Returns*: in this budget TRPO reached the 475 threshold on every seed and the two PPO variants did not. This is
-#   one setting, not a ranking: PPO's learning rate, epochs and minibatches are all knobs (section 4.3, notebook 07),
-#   while TRPO's step is set by $\delta$ alone, which is its appeal. Per update, TRPO also costs more (ten
-#   Fisher-vector products and a line search), and it does not combine easily with a network shared between actor
-#   and critic; PPO's first-order updates do.
+#   can only react to an overshoot one update late, and quiet updates keep halving it: the largest overshoot of every
+#   seed came with a $\beta$ no larger than the run's median $\beta$ (the two plots above).
+
+# %%
+reached = {name: sum(r["steps_to_475"] is not None for r in compare[name].values()) for name in ALGOS}
+returns_ci = {name: bootstrap_ci(summary[name]["final_return"]) for name in ALGOS}
+display(Markdown(
+    f"- *Returns*: after {COMPARE_STEPS:,} env steps the mean return of the last 20 episodes was "
+    + ", ".join(f"{name} {returns_ci[name].estimate:.0f} (95 % CI {returns_ci[name].low:.0f} to "
+                f"{returns_ci[name].high:.0f})" for name in ALGOS)
+    + f". A 20-episode mean of 475 was reached on {reached['TRPO']} of {N_RUN_SEEDS} seeds by TRPO, "
+    f"{reached['PPO-clip']} by PPO-clip and {reached['PPO-KL']} by PPO-KL."))
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("in this budget TRPO reached the 475 threshold on every seed and returned more than both PPO variants",
+      reached["TRPO"] == N_RUN_SEEDS and reached["PPO-clip"] < N_RUN_SEEDS and reached["PPO-KL"] < N_RUN_SEEDS
+      and returns_ci["TRPO"].low > max(returns_ci["PPO-clip"].high, returns_ci["PPO-KL"].high),
+      f"reached 475: {reached}; 95 % CIs of the final return: "
+      + ", ".join(f"{n} [{c.low:.0f}, {c.high:.0f}]" for n, c in returns_ci.items()) + " (TRPO's above both)")
+
+# %% [markdown]
+# In this budget TRPO reached the 475 threshold on every seed and returned more than both PPO variants (their
+# confidence intervals do not overlap TRPO's). This is one setting, not a ranking: PPO's learning rate, epochs and
+# minibatches are all knobs (section 4.3, notebook 07), while TRPO's step is set by $\delta$ alone, which is its
+# appeal. Per update, TRPO also costs more (ten Fisher-vector products and a line search), and it does not combine
+# easily with a network shared between actor and critic; PPO's first-order updates do.
 
 # %% [markdown]
 # ### 4.2 Erratum: "no KL constraint needed, the clip does the job"
@@ -830,16 +963,21 @@ plt.show()
 # that were *not* taken. So the ratios, and the KL, can go anywhere; how far they actually go depends on the step
 # size, the number of epochs and minibatches, the network and the task, not on $\epsilon$ alone.
 #
-# **The measurement.** For each seed, a fresh agent collects one CartPole batch (8 × 128 steps, GAE advantages
+# **The measurement.** For each of 5 seeds, a fresh agent collects one CartPole batch (8 × 128 steps, GAE advantages
 # normalised over the batch). A copy of its actor is then optimised on that batch with the clipped surrogate
-# ($\epsilon = 0.2$) for 20 epochs of 4 shuffled minibatches, at four Adam step sizes from the usual $10^{-3}$ up to
-# a reckless $10^{-1}$; a second copy does the same with **KL early stopping** (`target_kl` = 0.02, checked with k3
-# on each minibatch before its step, as in `course_lib`'s PPO). After every epoch we record the exact mean KL from
-# the old policy on the batch, the share of ratios outside $[0.8, 1.2]$ and the largest $|r - 1|$.
+# ($\epsilon = 0.2$) for 20 epochs of 4 shuffled minibatches, at four Adam step sizes from $10^{-3}$ up to a reckless
+# $10^{-1}$; a second copy does the same with **KL early stopping** (`target_kl` = 0.02, checked with k3 on each
+# minibatch before its step, as in `course_lib`'s PPO). After every epoch we record the exact mean KL from the old
+# policy on the batch, the share of ratios outside $[0.8, 1.2]$ and the largest $|r - 1|$. Then, at the step size
+# $10^{-3}$, we change one other setting at a time: $\epsilon \in \{0.1, 0.2, 0.3\}$, and 1, 4 or 16 minibatches per
+# epoch.
 
 # %%
 ERR_LRS = (1e-3, 1e-2, 3e-2, 1e-1)
 ERR_EPOCHS, ERR_MINIBATCHES, ERR_CLIP_EPS, ERR_TARGET_KL = 20, 4, 0.2, 0.02
+ERR_BASE_LR = 1e-3                 # the step size of the epsilon and minibatch sweeps
+ERR_EPS_SWEEP = (0.1, 0.2, 0.3)
+ERR_MINIBATCH_SWEEP = (1, 4, 16)
 
 
 def fresh_batch(seed: int):
@@ -861,12 +999,13 @@ def fresh_batch(seed: int):
     return agent, flat_batch
 
 
-def clipped_epochs(agent, batch, lr: float, seed: int, target_kl: float | None = None) -> dict[str, list]:
+def clipped_epochs(agent, batch, lr: float, seed: int, target_kl: float | None = None,
+                   clip_eps: float = ERR_CLIP_EPS, minibatches: int = ERR_MINIBATCHES) -> dict[str, list]:
     """Optimise a copy of the actor on `batch` with the clipped surrogate for ERR_EPOCHS epochs.
 
     With `target_kl`, stop (for good) before the first minibatch step whose minibatch k3 KL exceeds it.
     Returns per-epoch lists (index 0 = before any step): "kl" (exact mean KL on the batch), "outside" (share of
-    ratios outside [1 - eps, 1 + eps]), "max_dev" (largest |r - 1|); and "steps" (minibatch steps taken).
+    ratios outside [1 - clip_eps, 1 + clip_eps]), "max_dev" (largest |r - 1|); and "steps" (minibatch steps taken).
     """
     policy = copy.deepcopy(agent)
     optimizer = torch.optim.Adam(policy.actor.parameters(), lr=lr, eps=1e-5)
@@ -876,12 +1015,12 @@ def clipped_epochs(agent, batch, lr: float, seed: int, target_kl: float | None =
     trace = {"kl": [0.0], "outside": [0.0], "max_dev": [0.0], "steps": 0}
     stopped = False
     for _ in range(ERR_EPOCHS):
-        for idx in torch.randperm(len(batch), generator=shuffler).chunk(ERR_MINIBATCHES):
+        for idx in torch.randperm(len(batch), generator=shuffler).chunk(minibatches):
             if stopped:
                 break
             mb = batch.select(idx)
             logp = policy.actor.log_prob(policy.distribution(mb.obs), mb.actions)
-            loss, stats = ppo_clip_loss(logp, mb.logp, mb.adv, ERR_CLIP_EPS)
+            loss, stats = ppo_clip_loss(logp, mb.logp, mb.adv, clip_eps)
             # early stopping: the k3 estimate on this minibatch, measured before taking its step
             if target_kl is not None and stats.approx_kl > target_kl:
                 stopped = True
@@ -894,62 +1033,165 @@ def clipped_epochs(agent, batch, lr: float, seed: int, target_kl: float | None =
             dist = policy.distribution(batch.obs)
             ratio = torch.exp(policy.actor.log_prob(dist, batch.actions) - batch.logp)
             trace["kl"].append(kl_exact(dist_old, dist).mean().item())
-            trace["outside"].append(((ratio - 1).abs() > ERR_CLIP_EPS).float().mean().item())
+            trace["outside"].append(((ratio - 1).abs() > clip_eps).float().mean().item())
             trace["max_dev"].append((ratio - 1).abs().max().item())
     return trace
 
 
 fresh = {seed: fresh_batch(seed) for seed in SEEDS}
 err_runs = {}  # (lr, "clip" or "clip + early stop") -> list over seeds of traces
-for lr in tqdm(ERR_LRS, desc="step sizes (3 seeds, 2 variants each)"):
+for lr in tqdm(ERR_LRS, desc=f"step sizes ({len(SEEDS)} seeds, 2 variants each)"):
     for variant, target in (("clip", None), ("clip + early stop", ERR_TARGET_KL)):
-        err_runs[lr, variant] = [clipped_epochs(fresh[s][0], fresh[s][1], lr, s, target) for s in SEEDS]
+        err_runs[lr, variant] = [clipped_epochs(*fresh[s], lr, s, target) for s in SEEDS]
+# one other setting at a time, at the step size ERR_BASE_LR (clip only)
+eps_runs = {eps: [clipped_epochs(*fresh[s], ERR_BASE_LR, s, clip_eps=eps) for s in SEEDS] for eps in ERR_EPS_SWEEP}
+mb_runs = {m: [clipped_epochs(*fresh[s], ERR_BASE_LR, s, minibatches=m) for s in SEEDS] for m in ERR_MINIBATCH_SWEEP}
+
+
+def final(traces: list[dict], key: str = "kl", epoch: int = -1) -> np.ndarray:
+    """One number per seed: `key` after `epoch` (default: the last), KL capped at 1e3 (it can overflow)."""
+    return np.minimum(np.array([t[key][epoch] for t in traces], dtype=float), 1e3)
 
 # %%
 VARIANT_STYLE = {"clip": dict(color=plots.PALETTE[0]), "clip + early stop": dict(color=plots.PALETTE[3])}
 epoch_axis = np.arange(ERR_EPOCHS + 1)
+
+
+def kl_curves(traces: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(epochs 1..E, exact KL after each) per seed; KL capped at 1e3 for drawing (it can overflow to inf)."""
+    return [(epoch_axis[1:], np.minimum(np.array(t["kl"][1:]), 1e3)) for t in traces]
+
+
 fig, axes = plt.subplots(1, len(ERR_LRS), figsize=(13, 3.3), sharey=True)
 for ax, lr in zip(axes, ERR_LRS):
     for variant, style in VARIANT_STYLE.items():
-        # KL can overflow to inf when a probability underflows to 0; cap it for drawing only
-        curves = [(epoch_axis[1:], np.minimum(np.array(t["kl"][1:]), 1e3)) for t in err_runs[lr, variant]]
-        plots.plot_seeds(ax, curves, variant, color=style["color"])
+        plots.plot_seeds(ax, kl_curves(err_runs[lr, variant]), variant, color=style["color"], band="ci")
     ax.axhline(ERR_TARGET_KL, color="black", lw=0.8, ls="--")
     ax.set_yscale("log")
     ax.set_title(f"Adam step size {lr:g}", fontsize=10)
     ax.set_xlabel("epochs on the batch")
 axes[0].set_ylabel("exact mean KL from the old policy")
 axes[0].legend(fontsize=8, loc="upper left")
-fig.suptitle("One batch, clipped surrogate, with and without KL early stopping (dashed: target_kl; 3 seeds)")
+fig.suptitle(f"One batch, clipped surrogate, with and without KL early stopping (dashed: target_kl; "
+             f"line: mean, band: 95 % bootstrap CI over {len(SEEDS)} seeds)", fontsize=10)
 plt.tight_layout()
 plt.show()
 
-print(f"after {ERR_EPOCHS} epochs (mean ± std (min … max) over 3 seeds)")
+print(f"after {ERR_EPOCHS} epochs: mean [95 % bootstrap CI] over {len(SEEDS)} seeds")
 for lr in ERR_LRS:
     clip, stop = err_runs[lr, "clip"], err_runs[lr, "clip + early stop"]
     print(f"step size {lr:g}")
-    print(f"  clip only:         KL {spread([t['kl'][-1] for t in clip], 4)};  largest KL on the way "
-          f"{spread([max(t['kl']) for t in clip], 4)}")
-    print(f"                     ratios outside [0.8, 1.2] {spread([t['outside'][-1] for t in clip], 2)};  "
-          f"largest |r - 1| {spread([t['max_dev'][-1] for t in clip], 2)}")
-    print(f"  clip + early stop: KL {spread([t['kl'][-1] for t in stop], 4)};  minibatch steps taken "
+    print(f"  clip only:         KL {ci_text(final(clip), 4)};  largest KL on the way "
+          f"{ci_text([min(max(t['kl']), 1e3) for t in clip], 4)}")
+    print(f"                     ratios outside [0.8, 1.2] {ci_text(final(clip, 'outside'), 2)};  "
+          f"largest |r - 1| {ci_text(final(clip, 'max_dev'), 2)}")
+    print(f"  clip + early stop: KL {ci_text(final(stop), 4)};  minibatch steps taken "
           f"{[t['steps'] for t in stop]} of {ERR_EPOCHS * ERR_MINIBATCHES}")
 
 # %% [markdown]
-# **What the figure and the table show.**
+# **What else sets the KL.** The same measurement at the step size $10^{-3}$, changing $\epsilon$ (left) or the
+# number of minibatches per epoch (right), everything else as above.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.3), sharey=True)
+for (eps, traces), color in zip(eps_runs.items(), plots.PALETTE):
+    plots.plot_seeds(axes[0], kl_curves(traces), rf"$\epsilon$ = {eps:g}", color=color, band="ci")
+for (m, traces), color in zip(mb_runs.items(), plots.PALETTE[3:]):
+    plots.plot_seeds(axes[1], kl_curves(traces), f"{m} minibatch{'es' if m > 1 else ''} per epoch", color=color,
+                     band="ci")
+axes[0].set_title(rf"clip range $\epsilon$ ({ERR_MINIBATCHES} minibatches)", fontsize=10)
+axes[1].set_title(rf"minibatches per epoch ($\epsilon$ = {ERR_CLIP_EPS:g})", fontsize=10)
+for ax in axes:
+    ax.set_yscale("log")
+    ax.set_xlabel("epochs on the batch")
+    ax.legend(fontsize=8)
+axes[0].set_ylabel("exact mean KL from the old policy")
+fig.suptitle(f"Adam step size {ERR_BASE_LR:g}, clip only (line: mean, band: 95 % bootstrap CI over {len(SEEDS)} "
+             "seeds)", fontsize=10)
+plt.tight_layout()
+plt.show()
+
+kl_eps = {eps: final(t) for eps, t in eps_runs.items()}
+kl_mb = {m: final(t) for m, t in mb_runs.items()}
+kl_epoch1 = final(err_runs[ERR_BASE_LR, "clip"], epoch=1)
+kl_epochs = final(err_runs[ERR_BASE_LR, "clip"])
+kl_lr = {lr: final(err_runs[lr, "clip"]) for lr in ERR_LRS}
+display(Markdown(
+    f"Exact mean KL after {ERR_EPOCHS} epochs (clip only), mean over {len(SEEDS)} seeds:\n\n"
+    f"- **$\\epsilon$** (step size {ERR_BASE_LR:g}): {kl_eps[0.1].mean():.4f} at $\\epsilon$ = 0.1, "
+    f"{kl_eps[0.2].mean():.4f} at 0.2, {kl_eps[0.3].mean():.4f} at 0.3, "
+    f"{kl_eps[0.3].mean() / kl_eps[0.1].mean():.0f}× from 0.1 to 0.3;\n"
+    f"- **epochs**: {kl_epoch1.mean():.4f} after 1 epoch, {kl_epochs.mean():.4f} after {ERR_EPOCHS} "
+    f"({kl_epochs.mean() / kl_epoch1.mean():.0f}×);\n"
+    f"- **minibatches per epoch**: {kl_mb[1].mean():.4f} with 1, {kl_mb[4].mean():.4f} with 4, "
+    f"{kl_mb[16].mean():.4f} with 16;\n"
+    f"- **step size**: {kl_lr[1e-3].mean():.4f} at {1e-3:g}, {kl_lr[1e-2].mean():.4f} at {1e-2:g}, "
+    f"{kl_lr[3e-2].mean():.4f} at {3e-2:g}, {kl_lr[1e-1].mean():.1f} at {1e-1:g}."))
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+outside = {lr: final(err_runs[lr, "clip"], "outside") for lr in ERR_LRS}
+max_dev = {lr: final(err_runs[lr, "clip"], "max_dev") for lr in ERR_LRS}
+claim("Ratios escape the band at every step size",
+      all(bool(np.all(outside[lr] > 0)) and bool(np.all(max_dev[lr] > ERR_CLIP_EPS)) for lr in ERR_LRS),
+      "per step size, smallest share of ratios outside [0.8, 1.2] and smallest largest |r - 1| over seeds: "
+      + ", ".join(f"{lr:g}: {outside[lr].min():.2f}, {max_dev[lr].min():.2f}" for lr in ERR_LRS))
+claim("a larger epsilon lets the clipped update move further",
+      bool(np.all(kl_eps[0.3] > 3 * kl_eps[0.1])) and bool(np.all(kl_eps[0.2] > kl_eps[0.1])),
+      f"KL per seed at epsilon 0.1 {kl_eps[0.1].round(4)}, 0.2 {kl_eps[0.2].round(4)}, 0.3 {kl_eps[0.3].round(4)} "
+      "(0.3 more than 3x 0.1 on every seed)")
+claim("more epochs move it further", bool(np.all(kl_epochs > 3 * kl_epoch1)),
+      f"KL per seed after 1 epoch {kl_epoch1.round(4)}, after {ERR_EPOCHS} {kl_epochs.round(4)}")
+claim("so do more minibatch steps per epoch", bool(np.all(kl_mb[16] > kl_mb[1])) and kl_mb[4].mean() > kl_mb[1].mean(),
+      f"KL per seed with 1 minibatch {kl_mb[1].round(4)}, 4 {kl_mb[4].round(4)}, 16 {kl_mb[16].round(4)}")
+claim("At the largest step size nothing holds: orders of magnitude more",
+      bool(np.all(kl_lr[1e-1] > 100 * np.max([kl_lr[lr] for lr in ERR_LRS[:-1]]))),
+      f"KL per seed at step size 0.1 {kl_lr[1e-1].round(2)}; the largest at the other step sizes "
+      f"{np.max([kl_lr[lr] for lr in ERR_LRS[:-1]]):.4f}")
+moderate = [lr for lr in ERR_LRS if 1e-3 < lr < 1e-1]
+claim("at the moderate step sizes the end KL stays within a factor of 3 of the smallest step size's",
+      all(kl_lr[lr].mean() < 3 * kl_lr[1e-3].mean() for lr in moderate),
+      ", ".join(f"{lr:g}: {kl_lr[lr].mean():.4f}" for lr in (1e-3, *moderate)))
+pullback = {lr: np.array([min(max(t["kl"]), 1e3) for t in err_runs[lr, "clip"]]) for lr in moderate}
+claim("the clip even pulls back part of an early overshoot",
+      any(pullback[lr].mean() > 1.2 * kl_lr[lr].mean() for lr in moderate),
+      ", ".join(f"step size {lr:g}: largest KL on the way {pullback[lr].mean():.4f}, end {kl_lr[lr].mean():.4f}"
+                for lr in moderate))
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+stop_kl = {lr: final(err_runs[lr, "clip + early stop"]) for lr in ERR_LRS}
+stop_steps = {lr: np.array([t["steps"] for t in err_runs[lr, "clip + early stop"]]) for lr in ERR_LRS}
+claim("At small step sizes that is little (the check never fires)",
+      bool(np.all(stop_kl[1e-3] < 1.5 * ERR_TARGET_KL)) and bool(np.all(stop_steps[1e-3] == ERR_EPOCHS * ERR_MINIBATCHES)),
+      f"early-stopped KL at step size 0.001 per seed {stop_kl[1e-3].round(4)} (< 1.5 x target_kl), after "
+      f"{stop_steps[1e-3]} of {ERR_EPOCHS * ERR_MINIBATCHES} minibatch steps")
+claim("at the largest one a single Adam step already overshoots the target several times over",
+      bool(np.all(stop_kl[1e-1] > 3 * ERR_TARGET_KL)) and bool(np.all(stop_steps[1e-1] == 1)),
+      f"KL per seed {stop_kl[1e-1].round(3)} after {stop_steps[1e-1]} minibatch step(s); target {ERR_TARGET_KL}")
+claim("it does prevent the runaway of the clip-only run", bool(np.all(stop_kl[1e-1] * 10 < kl_lr[1e-1])),
+      f"KL per seed, early stop {stop_kl[1e-1].round(3)} vs clip only {kl_lr[1e-1].round(2)}")
+claim("At moderate step sizes, stopping early can end further from the old policy than clipping alone",
+      any(stop_kl[lr].mean() > kl_lr[lr].mean() for lr in moderate),
+      ", ".join(f"step size {lr:g}: early stop {stop_kl[lr].mean():.4f} vs clip {kl_lr[lr].mean():.4f}"
+                for lr in moderate))
+
+# %% [markdown]
+# **What the figures and the tables show.**
 #
 # - *Ratios escape the band at every step size.* Look at the share of ratios outside $[0.8, 1.2]$ and the largest
 #   $|r - 1|$ (above $\epsilon = 0.2$): the clip did not keep the ratios inside the band it names. This is the sense in
 #   which it is not a bound. (The policy is fresh and close to 50/50 in every state, so no ratio can exceed 2 here.)
-# - *The KL of the clipped update depends on the step size, not on $\epsilon$.* At the moderate step sizes the
-#   clip acts as a good soft brake on this task: the KL rises, then settles, and the clip even pulls back part of an
-#   early overshoot (compare "largest KL on the way" with the end value). At the largest step size nothing holds:
-#   compare its end KL with the others, orders of magnitude more, with ratios far outside the band.
+# - *How far the clipped update goes depends on $\epsilon$, the number of epochs and minibatch steps, and the step
+#   size.* The list above the checks gives the numbers: a larger $\epsilon$ lets the clipped update move further
+#   (notebook 04 measured the same growth from $\epsilon = 0.1$ to $0.3$), more epochs move it further, and so do
+#   more minibatch steps per epoch. At the moderate step sizes the end KL stays within a factor of 3 of the smallest
+#   step size's: there the clip acts as a soft brake whose strength is set by $\epsilon$, and the clip even pulls
+#   back part of an early overshoot (compare "largest KL on the way" with the end value). At the largest step size
+#   nothing holds: orders of magnitude more KL, with ratios far outside the band.
 # - *Early stopping bounds the KL to within one step.* It measures first and stops, so its KL ends at the target plus
-#   whatever the last step taken before the check fired added. At small step sizes that is little; at the largest
-#   one a single Adam step already overshoots the target several times over. It cannot undo that step, but it does
-#   prevent the runaway of the clip-only run.
-# - *The two are complementary.* At moderate step sizes, stopping early can end *further* from the old policy than
+#   whatever the last step taken before the check fired added. At small step sizes that is little (the check never
+#   fires); at the largest one a single Adam step already overshoots the target several times over. It cannot undo
+#   that step, but it does prevent the runaway of the clip-only run.
+# - *The two are complementary.* At moderate step sizes, stopping early can end further from the old policy than
 #   clipping alone, because it freezes an overshoot that later clipped epochs would have pulled back; compare the
 #   two end KLs per step size in the table.
 #
@@ -972,7 +1214,8 @@ for lr in ERR_LRS:
 # process) and *async* (one worker process per copy, talking through pipes). We measure environment steps per second
 # with random actions, first for plain CartPole (a step costs microseconds), then for CartPole slowed down by a wrapper
 # that waits 1 ms per step without using the CPU, like a simulator behind a socket or a rendering call. Timings are
-# wall-clock on whatever machine runs this notebook (they are not reproducible and not checked).
+# wall-clock on whatever machine runs this notebook, the best of three repeats (the least disturbed by other
+# programs); the exact numbers are not reproducible, so only patterns with a wide margin are checked.
 
 # %%
 class SlowStep(gym.Wrapper):
@@ -987,16 +1230,23 @@ class SlowStep(gym.Wrapper):
         return self.env.step(action)
 
 
-def throughput(mode: str, num_envs: int, env_steps: int, wrappers=()) -> float:
-    """Env steps per second of `num_envs` CartPole copies stepped with random actions (construction excluded)."""
+def throughput(mode: str, num_envs: int, env_steps: int, wrappers=(), repeats: int = 3) -> float:
+    """Env steps per second of `num_envs` CartPole copies stepped with random actions, best of `repeats` timings.
+
+    Construction and one warm-up step are excluded; each timing covers `env_steps` steps in total.
+    """
     envs = make_vec_env("CartPole-v1", num_envs, seed=SEED, vectorization_mode=mode, wrappers=wrappers)
     try:
         rng = np.random.default_rng(SEED)
         vector_steps = max(1, env_steps // num_envs)
-        start = time.perf_counter()
-        for _ in range(vector_steps):
-            envs.step(rng.integers(0, 2, size=num_envs))
-        return vector_steps * num_envs / (time.perf_counter() - start)
+        envs.step(rng.integers(0, 2, size=num_envs))
+        best = np.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(vector_steps):
+                envs.step(rng.integers(0, 2, size=num_envs))
+            best = min(best, time.perf_counter() - start)
+        return vector_steps * num_envs / best
     finally:
         envs.close()
 
@@ -1033,21 +1283,55 @@ for name, table, ns_ in (("CartPole", fast, N_LIST), ("CartPole + 1 ms wait", sl
 # %% [markdown]
 # What to read off the measurement (the numbers are noisy on a shared machine, the pattern is not): for a cheap
 # environment the work per step is tiny, so overheads decide. The native vector env, one batched numpy call for all
-# copies, scales almost in proportion to $N$; sync's Python loop grows more slowly; async pays for a pipe round-trip
-# and pickling on every step and, once there are more worker processes than cores, falls far behind (compare the
-# $N = 16$ column). When each step *waits* instead, async overlaps the waits, so its throughput grows with $N$ (until
-# its own overheads on the few cores catch up) while sync's stays far below, because its copies wait one after
-# another. CPU-bound simulators cannot be sped up beyond
-# the number of free cores, whatever the mode: that is where more machines come in (section 8).
-#
+# copies, gains the most from more copies: its cost per call hardly grows with $N$. Sync's Python loop pays the
+# per-copy cost $N$ times, so it gains less (with a single copy it can even beat the native env, which has the
+# overhead of a batched call and nothing to batch). Async pays a pipe round-trip and pickling on every step: with
+# two or more copies it is the slowest mode for CartPole. When each step *waits* instead, async overlaps the waits, so its
+# throughput grows with $N$ (until its own overheads on the few cores catch up), while sync cannot exceed 1,000 steps
+# per second however many copies it has, because its copies wait one after another. The numbers of this run are in
+# the next cell. CPU-bound simulators cannot be sped up beyond the number of free cores, whatever the mode: that is
+# where more machines come in (section 8).
+
+# %%
+sps = {("fast", m): dict(zip(N_LIST, v)) for m, v in fast.items()} | {("slow", m): dict(zip(N_SLOW, v))
+                                                                       for m, v in slow.items()}
+native, sync_, async_ = sps["fast", "vector_entry_point"], sps["fast", "sync"], sps["fast", "async"]
+slow_sync, slow_async = sps["slow", "sync"], sps["slow", "async"]
+n_hi, n_slow_hi = N_LIST[-1], N_SLOW[-1]
+display(Markdown(
+    f"On this machine, in env steps per second: the native vector env went from {native[1]:,.0f} with one copy to "
+    f"{native[n_hi]:,.0f} with {n_hi} ({native[n_hi] / native[1]:.0f}×), sync from {sync_[1]:,.0f} to "
+    f"{sync_[n_hi]:,.0f} ({sync_[n_hi] / sync_[1]:.1f}×), async from {async_[1]:,.0f} to {async_[n_hi]:,.0f}. "
+    f"With the 1 ms wait, sync stayed between {min(slow_sync.values()):,.0f} and {max(slow_sync.values()):,.0f} "
+    f"for every $N$, while async rose from {slow_async[1]:,.0f} to {slow_async[n_slow_hi]:,.0f} with "
+    f"{n_slow_hi} copies ({slow_async[n_slow_hi] / slow_async[1]:.1f}×)."))
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("The native vector env gains the most from more copies",
+      native[n_hi] > 4 * native[1] and native[n_hi] > 2 * sync_[n_hi] and native[n_hi] > 2 * async_[n_hi],
+      f"at N = {n_hi}: native {native[n_hi]:,.0f} ({native[n_hi] / native[1]:.1f}x its N = 1), sync "
+      f"{sync_[n_hi]:,.0f}, async {async_[n_hi]:,.0f} (margins: 4x and 2x)")
+claim("with two or more copies it is the slowest mode for CartPole",
+      all(async_[n] < min(native[n], sync_[n]) for n in N_LIST if n >= 2),
+      "async vs the slower of native and sync: " + ", ".join(
+          f"N={n}: {async_[n]:,.0f} vs {min(native[n], sync_[n]):,.0f}" for n in N_LIST if n >= 2))
+claim("sync cannot exceed 1,000 steps per second however many copies it has",
+      all(v < 1000 for v in slow_sync.values()), f"sync with a 1 ms wait: {[round(v) for v in slow_sync.values()]}")
+claim("When each step waits, async overlaps the waits, so its throughput grows with N",
+      slow_async[n_slow_hi] > 2 * slow_async[1] and slow_async[n_slow_hi] > 2 * slow_sync[n_slow_hi],
+      f"async with a 1 ms wait: {[round(v) for v in slow_async.values()]} for N = {list(N_SLOW)}; sync at N = "
+      f"{n_slow_hi}: {slow_sync[n_slow_hi]:,.0f} (margins: 2x)")
+
+# %% [markdown]
 # **Batch size and minibatches: sample efficiency.** With the same PPO-clip settings as section 4.1 (10 epochs,
 # Adam $3\times10^{-4}$, $\epsilon = 0.2$, 8 envs), the script also trained every combination of rollout length
-# $T \in \{32, 128, 512\}$ (batch $8T$ = 256, 1024 or 4096 steps) and 1, 4 or 16 minibatches per epoch, for 49,152
-# env steps, 3 seeds each. Sample efficiency is the return reached *per environment step*; the number of gradient
+# $T \in \{32, 128, 512\}$ (batch $8T$ = 256, 1024 or 4096 steps) and 1, 4 or 16 minibatches per epoch, for 24,576
+# env steps, 5 seeds each. Sample efficiency is the return reached *per environment step*; the number of gradient
 # steps and the wall time are the price.
 
 # %%
-grid = stored["batch"]
+assert (BATCH_STEPS, BATCH_MINIBATCHES, BATCH_TOTAL_STEPS) == ((32, 128, 512), (1, 4, 16), 24_576)  # as in the text
+grid = stored.data["batch"]
 batch_sizes = sorted({r["batch_size"] for r in grid})
 minibatch_counts = sorted({r["num_minibatches"] for r in grid})
 
@@ -1057,10 +1341,10 @@ def grid_runs(batch_size: int, num_minibatches: int) -> list[dict]:
     return [r for r in grid if r["batch_size"] == batch_size and r["num_minibatches"] == num_minibatches]
 
 
-final = np.array([[np.mean([r["final_return"] for r in grid_runs(b, m)]) for m in minibatch_counts]
-                  for b in batch_sizes])
+grid_final = np.array([[np.mean([r["final_return"] for r in grid_runs(b, m)]) for m in minibatch_counts]
+                       for b in batch_sizes])
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), width_ratios=(1, 1.4))
-im = axes[0].imshow(final, cmap="viridis", vmin=0, vmax=500)
+im = axes[0].imshow(grid_final, cmap="viridis", vmin=0, vmax=500)
 axes[0].set_xticks(range(len(minibatch_counts)), minibatch_counts)
 axes[0].set_yticks(range(len(batch_sizes)), batch_sizes)
 axes[0].set_xlabel("minibatches per epoch")
@@ -1068,39 +1352,82 @@ axes[0].set_ylabel("batch size (env steps per update)")
 axes[0].grid(False)
 for i in range(len(batch_sizes)):
     for j in range(len(minibatch_counts)):
-        axes[0].text(j, i, f"{final[i, j]:.0f}", ha="center", va="center", color="white" if final[i, j] < 300 else "black")
-axes[0].set_title(f"mean return after {stored['batch_total_steps']:,} steps (3 seeds)", fontsize=10)
+        axes[0].text(j, i, f"{grid_final[i, j]:.0f}", ha="center", va="center",
+                     color="white" if grid_final[i, j] < 300 else "black")
+axes[0].set_title(f"mean return after {stored.config['batch_total_steps']:,} steps ({N_RUN_SEEDS} seeds)", fontsize=10)
 fig.colorbar(im, ax=axes[0], fraction=0.046)
 for b, color in zip(batch_sizes, plots.PALETTE):
     curves = [(np.array(r["curve_steps"]), np.array(r["curve_return"])) for r in grid_runs(b, 4)]
-    plots.plot_seeds(axes[1], curves, f"batch {b}, 4 minibatches", color=color)
+    plots.plot_seeds(axes[1], curves, f"batch {b}, 4 minibatches", color=color, band="ci")
 axes[1].set_xlabel("env steps")
 axes[1].set_ylabel("mean return, last 20 episodes")
-axes[1].set_title("learning curves at 4 minibatches per epoch", fontsize=10)
+axes[1].set_title(f"4 minibatches per epoch (line: mean, band: 95 % bootstrap CI over {N_RUN_SEEDS} seeds)",
+                  fontsize=9)
 axes[1].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
-print(f"{'batch':>6s} {'minibatches':>11s} {'minibatch size':>14s} {'final return (3 seeds)':>30s} "
-      f"{'steps to 475 per seed':>26s} {'gradient steps':>14s} {'seconds (measured)':>18s}")
+print(f"{'batch':>6s} {'minibatches':>11s} {'minibatch size':>14s} {'final return, mean [95 % CI]':>30s} "
+      f"{'reached 475':>12s} {'gradient steps':>14s} {'seconds (measured)':>18s}")
 for b in batch_sizes:
     for m in minibatch_counts:
         runs = grid_runs(b, m)
-        to_475 = [r["steps_to_475"] if r["steps_to_475"] is not None else "-" for r in runs]
-        print(f"{b:6d} {m:11d} {b // m:14d} {plots.mean_and_spread([r['final_return'] for r in runs]):>30s} "
-              f"{str(to_475):>26s} {runs[0]['grad_steps']:14d} {np.mean([r['seconds'] for r in runs]):18.0f}")
+        reached = sum(r["steps_to_475"] is not None for r in runs)
+        print(f"{b:6d} {m:11d} {b // m:14d} {ci_text([r['final_return'] for r in runs], 1):>30s} "
+              f"{f'{reached} of {len(runs)}':>12s} {runs[0]['grad_steps']:14d} "
+              f"{np.mean([r['seconds'] for r in runs]):18.0f}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of x, ties sharing their average rank (for Spearman's rank correlation)."""
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(1, len(x) + 1)
+    for v in np.unique(x):
+        ranks[x == v] = ranks[x == v].mean()
+    return ranks
+
+
+cells = [(b, m) for b in batch_sizes for m in minibatch_counts]
+cell_steps = np.array([grid_runs(b, m)[0]["grad_steps"] for b, m in cells], dtype=float)
+cell_return = np.array([grid_final[batch_sizes.index(b), minibatch_counts.index(m)] for b, m in cells])
+rank_corr = np.corrcoef(average_ranks(cell_steps), average_ranks(cell_return))[0, 1]
+claim("in this budget the return follows the number of gradient steps taken", rank_corr > 0.8,
+      f"Spearman rank correlation of gradient steps and mean final return over the 9 cells: {rank_corr:.2f} (> 0.8)")
+best = cells[int(np.argmax(cell_return))]
+claim("small batches with many minibatches did best per environment step",
+      best == (min(batch_sizes), max(minibatch_counts))
+      and bool(np.all(np.diff(grid_final, axis=1) > 0)),
+      f"best cell: batch {best[0]} x {best[1]} minibatches; mean final return rises along every row: "
+      f"{grid_final.round(0).tolist()}")
+claim("the largest batch, with only six updates in the budget, stayed well below the others at the same number of "
+      "minibatches", BATCH_TOTAL_STEPS // max(batch_sizes) == 6 and bool(np.all(np.diff(grid_final, axis=0) < 0))
+      and bool(np.all(grid_final[-1] < 0.8 * grid_final[-2])),
+      f"mean final return falls down every column: {grid_final.round(0).tolist()} (largest batch below 0.8x the "
+      "next one in every column)")
+same_steps = {}
+for (b, m), steps_, ret_ in zip(cells, cell_steps, cell_return):
+    same_steps.setdefault(steps_, []).append((b, ret_))
+tied = {k: v for k, v in same_steps.items() if len(v) > 1}
+claim("At an equal number of gradient steps the smaller batch still did better",
+      all(bool(np.all(np.diff([r for _, r in sorted(v)]) < 0)) for v in tied.values()),
+      "; ".join(f"{int(k)} steps: " + ", ".join(f"batch {b} {r:.0f}" for b, r in sorted(v)) for k, v in tied.items()))
 
 # %% [markdown]
 # How to read the grid: along a row the batch is the same and only the number of minibatch steps per epoch changes;
 # down a column each update sees more data but there are fewer updates in the same budget. At this fixed learning
 # rate the "gradient steps" column says most of it: in this budget the return follows the number of gradient steps
-# taken, so small batches with many minibatches did best per environment step, and the largest batch, with only a
-# dozen updates in the budget, stayed well below the rest. The price is compute: gradient steps and wall time.
-# (A larger learning rate changes the ranking; learning rate, minibatch size and epochs are coupled.)
+# taken, so small batches with many minibatches did best per environment step, and the largest batch, with only six
+# updates in the budget, stayed well below the others at the same number of minibatches: the return rises along
+# every row and falls down every column.
+# (At an equal number of gradient steps the smaller batch still did better: its updates are more, and each uses
+# fresher data.) The price is compute: gradient steps and wall time. (This is
+# one fixed learning rate; learning rate, minibatch size and epochs are coupled, so another learning rate can rank
+# the cells differently.)
 #
 # Large environments change the balance. Their episodes are long and their gradient estimates noisy, so they need
 # large batches from many parallel environments; with large batches, the only way to stay sample-efficient is to take
-# many minibatch steps per batch, and that is what PPO's trust region (the clip plus KL monitoring) makes safe. The PPO
+# many minibatch steps per batch, and that is what PPO's soft trust region (the clip plus KL monitoring) is for. The PPO
 # paper used 2,048 steps per update with minibatches of 64 for MuJoCo, and 8 × 128 steps in 4 minibatches for Atari;
 # large-scale systems use far larger batches (section 8). Measure on your own task.
 
@@ -1207,6 +1534,19 @@ def explore_trust_region(old_policy: str, advantages: str, delta: float = 0.05, 
 
 explore_trust_region(list(OLD_POLICIES)[1], list(ADVANTAGES)[0], delta=0.05, alpha=3.0)
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+snap_p, snap_A = np.array(OLD_POLICIES[list(OLD_POLICIES)[1]]), np.array(ADVANTAGES[list(ADVANTAGES)[0]])
+snap = trust_region_candidates(snap_p, snap_A, 0.05, 3.0)
+snap_gain = {k: float((q - snap_p) @ snap_A) for k, q in snap.items()}
+snap_kl = {k: float(kl_rows(snap_p, q[None])[0]) for k, q in snap.items()}
+claim("with the skewed p, raise alpha until the plain step leaves the region (at alpha = 3 it already has)",
+      snap_kl["plain gradient"] > 0.05, f"KL of the plain step {snap_kl['plain gradient']:.4f} > delta 0.05")
+claim("For small delta the natural and TRPO steps land close to the best policy in the region",
+      snap_kl["TRPO (after line search)"] <= 0.05 and snap_gain["TRPO (after line search)"]
+      >= 0.98 * snap_gain["best in region"],
+      f"gain TRPO {snap_gain['TRPO (after line search)']:.4f} vs best in region {snap_gain['best in region']:.4f} "
+      f"(within 2 %), KL {snap_kl['TRPO (after line search)']:.4f} <= 0.05")
+
 # %%
 widgets.interactive(
     explore_trust_region,
@@ -1274,9 +1614,10 @@ quiz.score("05")
 # ### Exercise 05.trust_region_step: an update with no trust region
 #
 # The function below receives a proposed change of a categorical policy's logits and simply applies it, however far
-# it moves the policy. Turn it into a backtracking line search in a KL trust region (section 2 and `line_search_small`
+# it moves the policy. Turn it into a backtracking search in a KL trust region (section 2 and `line_search_small`
 # in section 3.3 show the idea): try the fractions 1, `backtrack`, `backtrack`², … of the step and return the first
-# whose **mean over states of KL(π_old ‖ π_new)** is within `max_kl`; if none is, return the old logits. The checker
+# whose **mean over states of KL(π_old ‖ π_new)** is within `max_kl`; if none is, return the old logits. (This is the
+# KL half of TRPO's line search; TRPO also requires the surrogate to improve, which needs advantages.) The checker
 # runs it on random batches, including a step that makes a rare action likely (where the direction of the KL
 # matters) and one where no fraction fits.
 
@@ -1343,7 +1684,7 @@ exercises.check("05.kl_estimator", approx_kl);
 # | `cg_iters`, `cg_damping` | 10 iterations, damping 0.1 (or 0.01) | section 3.3: the residual after 10 iterations |
 # | line search | shrink by 0.5 to 0.8, 10 tries | section 4.1: share of updates shortened or rejected |
 # | PPO-KL $d_{targ}$, $\beta_0$ | 0.01, 1; factors 2 and 1.5 (the paper reports the result is not very sensitive to them) | section 4.1: $\beta$ lags behind, so single updates can overshoot the target many times over |
-# | PPO `target_kl` | 0.01 to 0.05, or off. Implementations differ in the threshold: `course_lib` stops at KL > `target_kl`, Stable-Baselines3 and Spinning Up at KL > 1.5 × `target_kl` | section 4.2: bounds the KL to within one step, and can freeze an overshoot |
+# | PPO `target_kl` | 0.01 to 0.05, or off (the default in Stable-Baselines3, CleanRL and `course_lib`). Implementations differ in the threshold: `course_lib` stops at KL > `target_kl`, Stable-Baselines3 and Spinning Up at KL > 1.5 × `target_kl` | section 4.2: bounds the KL to within one step, and can freeze an overshoot |
 # | batch size, minibatches | the PPO paper: 2,048 steps, minibatches of 64, 10 epochs (MuJoCo); 8 × 128 steps, 4 minibatches, 3 epochs (Atari) | section 4.3 |
 #
 # ### Diagnostics to watch
@@ -1395,17 +1736,21 @@ exercises.check("05.kl_estimator", approx_kl);
 #   the *states the old policy visited*. It says nothing about states it never visited, and nothing about whether
 #   the behaviour is acceptable. Safety needs explicit constraints (costs with a budget, as in constrained policy
 #   optimisation, Achiam et al. 2017, and PPO-Lagrangian), evaluation against them, and human oversight.
-# - **TRPO's guarantee is for an idealised algorithm.** The monotonic-improvement theorem behind it needs a KL
-#   *penalty* with a coefficient so large that steps would be tiny. Practical TRPO uses a constraint, a quadratic
-#   model, sampled estimates and a line search: robust in practice, no guarantee.
+# - **TRPO's guarantee is for an idealised algorithm.** The monotonic-improvement theorem behind it bounds the
+#   loss by the *maximum* KL over all states, with a penalty coefficient so large that steps would be tiny. Practical
+#   TRPO constrains the *mean* KL over the visited states instead, with a quadratic model, sampled estimates and a
+#   line search: robust in practice, no guarantee. A mean constraint lets a few states move far while the rest barely
+#   move, which is exactly what section 4.1 measured: with every update's mean KL at or below $\delta$ = 0.01, the
+#   most-changed state's KL was many times $\delta$ and some action's probability more than doubled.
 # - **"PPO works because of the clip" needs a caveat.** Section 4.2 showed that the clip does not bound the KL, and
 #   Engstrom et al. (2020) found that code-level details (value clipping, reward scaling, learning-rate annealing,
 #   initialisation) explain much of PPO's advantage over TRPO in their benchmarks.
 # - **Scale has a cost.** The distributed systems above reach their results with thousands of CPU cores and many
 #   GPUs for days or weeks. That energy and money, and who can afford it, belong in the assessment of a method; so
 #   does the throughput you can get from better engineering on one machine (section 4.3) before buying more.
-# - **Report the spread.** Every comparison here is over three seeds with the range shown; single-seed RL results
-#   are often not reproducible.
+# - **Report the uncertainty.** Every comparison here is over five seeds, shown with a 95 % bootstrap confidence
+#   interval of the mean; single-seed RL results are often not reproducible (Henderson et al. 2018), and a handful of
+#   seeds calls for interval estimates rather than bare means (Agarwal et al. 2021).
 
 # %% [markdown]
 # ## 10. Further reading
@@ -1434,6 +1779,9 @@ exercises.check("05.kl_estimator", approx_kl);
 #   scale (OpenAI Five).
 # - Achiam, Held, Tamar & Abbeel (2017), *Constrained Policy Optimization*, ICML; Ray, Achiam & Amodei (2019),
 #   *Benchmarking Safe Exploration in Deep Reinforcement Learning* (Safety Gym, with the PPO-Lagrangian baseline).
+# - Henderson, Islam, Bachman, Pineau, Precup & Meger (2018), *Deep Reinforcement Learning that Matters*, AAAI; Agarwal,
+#   Schwarzer, Castro, Courville & Bellemare (2021), *Deep Reinforcement Learning at the Edge of the Statistical
+#   Precipice*, NeurIPS. Why results over a few seeds need confidence intervals, as in section 4.
 # - Andrychowicz et al. (2021), *What Matters in On-Policy Reinforcement Learning? A Large-Scale Empirical Study*,
 #   ICLR; Huang, Dossa, Raffin, Kanervisto & Wang (2022), *The 37 Implementation Details of Proximal Policy
 #   Optimization*, ICLR Blog Track; Yu et al. (2022), *The Surprising Effectiveness of PPO in Cooperative Multi-Agent
