@@ -4,6 +4,7 @@
 called through the C library: Python 3.11 has no ``os.unshare``) and forks the item's *init* (PID 1 of the new
 PID namespace), which
 
+* starts a new session (so ``kill(0, ...)`` cannot reach the worker's process group);
 * mounts an empty file system over ``/proc`` (the item sees no process, not even its worker), a private,
   size-limited ``tmpfs`` on ``/tmp`` (its working directory, gone with the item) and on ``/dev/shm``;
 * is made the OOM killer's first choice, drops every capability and sets ``no_new_privs``;
@@ -77,6 +78,7 @@ def _enter_namespaces() -> None:
 
 def _become_item_init(prepare: Callable[[], None]) -> None:
     """In the item's PID 1, before any learner code: private mounts, limits, no capabilities."""
+    os.setsid()  # out of the worker's process group: kill(0, ...) must not reach the worker
     _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
     with open("/proc/self/oom_score_adj", "w") as f:  # the OOM killer picks the item, not its worker
         f.write("1000")
