@@ -86,6 +86,7 @@ class _Worker:
         self._cwd = None if isolate else tempfile.mkdtemp(prefix="course-grade-worker-")
 
     def _start(self) -> None:
+        self.close()  # a worker that died by itself: reap it and remove its cgroup first
         bootstrap = ("import sys; sys.path.insert(0, sys.argv[1]); "
                      "from course_lib.grading.worker import serve; serve()")
         command = [sys.executable, "-I", "-c", bootstrap, str(confinement.package_root())]
