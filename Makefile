@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
 
-.PHONY: lab test install bench coverage notebooks time-notebooks data clean
+.PHONY: lab test install bench coverage site notebooks time-notebooks data clean
 
 install: $(STAMP)
 
@@ -30,6 +30,13 @@ coverage: install
 
 bench: install
 	$(BIN)/python tests/benchmarks/bench_ppo.py
+
+# The course as a static website, built from the committed notebooks without executing them (site/conf.py):
+# open _build/site/index.html from disk, or serve _build/site/ with any file server. Offline; no CDN.
+# COURSE_REPOSITORY_URL=https://github.com/<owner>/<repo> adds "Open in Binder / Colab" links to each page.
+site: install
+	$(BIN)/python -m sphinx -b html -E -q -c site -d _build/doctrees . _build/site
+	@echo "The course website: _build/site/index.html"
 
 # Rebuild (and execute) the committed notebooks from notebooks/src/*.py; prints each run time.
 notebooks: install
