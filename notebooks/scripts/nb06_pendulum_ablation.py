@@ -1,9 +1,9 @@
-"""Precompute notebook 06's central experiment: PPO on Pendulum-v1 with and without each normalisation.
+"""Notebook 06's central experiment, stored: PPO on Pendulum-v1 with and without each normalisation.
 
-The notebook cannot afford 15 runs of 100k steps (about a minute each on one CPU core), so this script runs
-them once and writes a small JSON file that the notebook loads and plots. Every run is
-``course_lib.algos.ppo.train(ppo.pendulum_config(**switches), seed, TOTAL_STEPS)``: the library's Pendulum
-settings with the three normalisation switches of the variant, nothing else changed.
+The notebook cannot afford 25 runs of 100k steps (about half a minute each on one quiet CPU core), so this script
+runs them once and stores the result; the notebook loads it with ``stored_results.load`` and re-runs the prefix
+live. Every run is ``course_lib.algos.ppo.train(ppo.pendulum_config(**switches), seed, total_steps)``: the
+library's Pendulum settings with the three normalisation switches of the variant, nothing else changed.
 
 Variants (a leave-one-out ablation around "all three on", plus "none"):
 
@@ -13,20 +13,19 @@ Variants (a leave-one-out ablation around "all three on", plus "none"):
     no_obs     norm_adv  scale_reward             (= course_lib's pendulum_config defaults)
     none
 
-Usage (from the repository root; about 15-25 minutes on one CPU core, longer while the machine is busy)::
+Usage, from the repository root (about 12 minutes on one quiet core, longer on a busy machine)::
 
-    .venv/bin/python notebooks/scripts/nb06_pendulum_ablation.py [--variants all none] [--seeds 0 1 2]
+    make data nb06_pendulum_ablation
+    # or: flock /tmp/course-data.lock .venv/bin/python notebooks/scripts/nb06_pendulum_ablation.py
 
-Runs already present in the output file (same variant, seed and budget) are kept, so the script can be run
-in pieces. The trained agent of variant "all", seed 0 is saved to ``notebooks/data/nb06_pendulum_agent.pt``
-(section 4.5 of the notebook evaluates it with and without its observation statistics). Writes
-``notebooks/data/nb06_pendulum_ablation.json``::
+Writes ``notebooks/data/nb06_pendulum_ablation.json`` (provenance + data) and the trained agent of variant "all",
+seed 0, to ``notebooks/data/nb06_pendulum_agent.pt`` (section 4.5 of the notebook evaluates it with and without
+its observation statistics). The data::
 
-    {"script": str, "env_id": str, "total_steps": int, "eval_episodes": int, "eval_seed": int,
-     "base_config": {...}, "variants": {name: {switch: bool}},
-     "runs": [{"variant", "seed", "seconds", "eval_returns": [...],
+    {"runs": [{"variant", "seed", "seconds", "eval_returns": [...],
                "curve_steps": [...], "curve_return": [...],           # mean of the last 20 training episodes
-               "value_loss": [...], "explained_variance": [...],      # per update (None -> NaN in JSON: null)
+               "value_loss": [...], "explained_variance": [...],      # per update (NaN -> null)
+               "first_update": [...],                                 # PREFIX_FIELDS of update 1, full precision
                "obs_mean": [...] | null, "obs_std": [...] | null}]}   # the frozen normaliser's statistics
 
 Training returns are in the environment's own reward units (the collector records raw episode returns, even
@@ -34,23 +33,17 @@ when the rewards used for learning are scaled).
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from course_lib import stored_results
 from course_lib.algos import ppo
 from course_lib.training import evaluate
-
-ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "notebooks" / "data" / "nb06_pendulum_ablation.json"
-AGENT_OUT = ROOT / "notebooks" / "data" / "nb06_pendulum_agent.pt"
-SAVED_AGENT = ("all", 0)  # (variant, seed) whose trained agent is saved for the notebook's section 4.5
 
 VARIANTS: dict[str, dict[str, bool]] = {
     "all": dict(norm_adv=True, scale_reward=True, norm_obs=True),
@@ -59,10 +52,41 @@ VARIANTS: dict[str, dict[str, bool]] = {
     "no_obs": dict(norm_adv=True, scale_reward=True, norm_obs=False),
     "none": dict(norm_adv=False, scale_reward=False, norm_obs=False),
 }
-SEEDS = [0, 1, 2]
+SEEDS = [0, 1, 2, 3, 4]
 TOTAL_STEPS = 100_000
 EVAL_EPISODES = 10
 EVAL_SEED = 10_000  # evaluation episodes start from reset(seed=EVAL_SEED + k), unseen in training
+SAVED_AGENT = ["all", 0]  # (variant, seed) whose trained agent is saved for the notebook's section 4.5
+AGENT_FILE = "nb06_pendulum_agent.pt"
+OUTPUTS = [AGENT_FILE]
+# prefix(): update 1 of every variant with the first seed. The learning rate is annealed over the run, but the
+# first update uses the full rate whatever the budget, so a one-update run reproduces update 1 of the stored runs.
+PREFIX_FIELDS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance")
+
+
+def variant_config(switches: dict[str, bool]) -> ppo.PPOConfig:
+    """The library's Pendulum settings with one variant's normalisation switches."""
+    return ppo.pendulum_config(**switches)
+
+
+def _ppo_config(d: dict) -> ppo.PPOConfig:
+    """A PPOConfig from its stored (JSON) form."""
+    return ppo.PPOConfig(**{**d, "hidden": tuple(d["hidden"])})
+
+
+def config() -> dict:
+    return {
+        "env_id": "Pendulum-v1",
+        "total_steps": TOTAL_STEPS,
+        "seeds": SEEDS,
+        "variants": VARIANTS,
+        "configs": {name: dataclasses.asdict(variant_config(sw)) for name, sw in VARIANTS.items()},
+        "base_config": dataclasses.asdict(ppo.pendulum_config()),
+        "eval": {"episodes": EVAL_EPISODES, "seed": EVAL_SEED, "deterministic": True},
+        "saved_agent": SAVED_AGENT,
+        "curve": "mean return of the last 20 finished training episodes, one point per update",
+        "prefix": {"seed": SEEDS[0], "update": 1, "fields": list(PREFIX_FIELDS)},
+    }
 
 
 def _floats(values: np.ndarray, digits: int) -> list[float | None]:
@@ -70,19 +94,34 @@ def _floats(values: np.ndarray, digits: int) -> list[float | None]:
     return [None if not math.isfinite(v) else round(float(v), digits) for v in values]
 
 
-def run_one(variant: str, seed: int) -> dict:
-    """Train one variant with one seed, evaluate it, and return its JSON record.
+def first_update(history) -> list[float]:
+    """PREFIX_FIELDS of a run's first update row, full precision."""
+    row = history.rows[0]
+    return [float(getattr(row, f)) for f in PREFIX_FIELDS]
 
-    The agent of SAVED_AGENT is also written to AGENT_OUT (``ActorCriticAgent.save``: spec, weights and the
-    frozen observation statistics, about 40 kB).
-    """
+
+def prefix(config: dict) -> dict[str, list[float]]:
+    """Update 1 of every variant with the prefix seed (one 1,024-step rollout and one update each: ~2 s)."""
+    torch.set_num_threads(1)
+    out = {}
+    for name, cfg_dict in config["configs"].items():
+        cfg = _ppo_config(cfg_dict)
+        _, history = ppo.train(cfg, seed=config["prefix"]["seed"], total_steps=cfg.batch_size, progress=False)
+        out[name] = first_update(history)
+    return out
+
+
+def run_one(config: dict, variant: str, seed: int) -> dict:
+    """Train one variant with one seed, evaluate it, and return its record (saving the agent of SAVED_AGENT)."""
     start = time.perf_counter()
-    agent, history = ppo.train(ppo.pendulum_config(**VARIANTS[variant]), seed=seed, total_steps=TOTAL_STEPS,
-                               progress=False)
+    agent, history = ppo.train(_ppo_config(config["configs"][variant]), seed=seed,
+                               total_steps=config["total_steps"], progress=False)
     seconds = time.perf_counter() - start
-    if (variant, seed) == SAVED_AGENT:
-        agent.save(AGENT_OUT)
-    result = evaluate(agent, "Pendulum-v1", n_episodes=EVAL_EPISODES, deterministic=True, seed=EVAL_SEED)
+    if [variant, seed] == config["saved_agent"]:
+        agent.save(stored_results.data_path(AGENT_FILE))
+    ev = config["eval"]
+    result = evaluate(agent, config["env_id"], n_episodes=ev["episodes"], deterministic=ev["deterministic"],
+                      seed=ev["seed"])
     norm = agent.obs_normaliser
     return {
         "variant": variant,
@@ -93,46 +132,22 @@ def run_one(variant: str, seed: int) -> dict:
         "curve_return": _floats(history.column("episode_return_mean"), 2),
         "value_loss": _floats(history.column("value_loss"), 5),
         "explained_variance": _floats(history.column("explained_variance"), 4),
+        "first_update": first_update(history),
         "obs_mean": None if norm is None else _floats(norm.rms.mean, 4),
         "obs_std": None if norm is None else _floats(norm.rms.std, 4),
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=SEEDS)
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
+def run(config: dict) -> dict:
     torch.set_num_threads(1)
-
-    base = dataclasses.asdict(ppo.pendulum_config())
-    base["hidden"] = list(base["hidden"])
-    data = {
-        "script": "notebooks/scripts/nb06_pendulum_ablation.py",
-        "env_id": "Pendulum-v1",
-        "total_steps": TOTAL_STEPS,
-        "eval_episodes": EVAL_EPISODES,
-        "eval_seed": EVAL_SEED,
-        "base_config": base,
-        "variants": VARIANTS,
-        "runs": [],
-    }
-    if args.out.exists():
-        old = json.loads(args.out.read_text())
-        if old.get("total_steps") == TOTAL_STEPS and old.get("base_config") == base:
-            data["runs"] = old["runs"]
-    for variant in args.variants:
-        for seed in args.seeds:
-            data["runs"] = [r for r in data["runs"] if (r["variant"], r["seed"]) != (variant, seed)]
-            record = run_one(variant, seed)
-            data["runs"].append(record)
-            data["runs"].sort(key=lambda r: (list(VARIANTS).index(r["variant"]), r["seed"]))
-            args.out.write_text(json.dumps(data, separators=(",", ":")) + "\n")  # save after every run
-            print(f"{variant:10s} seed {seed}: eval {np.mean(record['eval_returns']):8.1f}  "
-                  f"({record['seconds']:.0f} s)", flush=True)
-    return 0
+    jobs = [(variant, seed) for variant in config["variants"] for seed in config["seeds"]]
+    runs = []
+    for variant, seed in tqdm(jobs, desc="nb06 Pendulum ablation", unit="run"):
+        runs.append(run_one(config, variant, seed))
+        tqdm.write(f"{variant:10s} seed {seed}: eval {np.mean(runs[-1]['eval_returns']):8.1f}  "
+                   f"({runs[-1]['seconds']:.0f} s)")
+    return {"runs": runs}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    stored_results.main(__file__)

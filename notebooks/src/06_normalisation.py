@@ -7,7 +7,8 @@
 # - scale rewards by the running standard deviation of the discounted return, with the algorithm's own $\gamma$,
 #   and explain with an experiment why rewards are scaled but **not shifted**;
 # - normalise observations with running statistics, and freeze and save those statistics with the agent;
-# - read a measured ablation of all three normalisations in PPO on Pendulum-v1 (3 seeds each);
+# - read a measured ablation of all three normalisations in PPO on Pendulum-v1 (5 seeds each, with 95 % bootstrap
+#   confidence intervals);
 # - find and fix three classic bugs: unnormalised advantages, a one-sample minibatch that turns into NaN, and an
 #   observation normaliser that keeps learning during evaluation.
 #
@@ -15,16 +16,16 @@
 # minibatch loop); what mean, variance and standard deviation are.
 #
 # **Time:** about 50 minutes to read and try; running all cells took 30 to 50 s on a shared 2-core CPU
-# (measured on the last builds, while other jobs used the same machine). The long central experiment (15 training
-# runs) is precomputed by a script and loaded.
+# (measured on the last builds, while other jobs used the same machine). The long central experiment (25 training
+# runs) is precomputed by a script, stored with its settings, and loaded.
 
 # %%
 import copy
-import json
 import math
 import tempfile
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import gymnasium as gym
 import ipywidgets as widgets
@@ -34,23 +35,33 @@ import torch
 from torch.func import functional_call, grad, vmap
 from tqdm.auto import tqdm
 
-from course_lib import exercises, normalisation, plots, quiz
+from IPython.display import Markdown, display
+
+from course_lib import exercises, normalisation, plots, quiz, stored_results
 from course_lib.advantages import discounted_returns, gae
 from course_lib.agent import ActorCriticAgent, AgentSpec
 from course_lib.algos import ppo
+from course_lib.claims import claim
 from course_lib.envs import make_vec_env
 from course_lib.losses import ppo_clip_loss, value_loss
 from course_lib.networks import GaussianActor
 from course_lib.normalisation import ObsNormaliser, RewardScaler, RunningMeanStd
 from course_lib.rollout import RolloutCollector
+from course_lib.stats import bootstrap_ci
 from course_lib.training import evaluate
 
 torch.set_num_threads(1)
 plots.use_course_style()
 SEED = 0
-SEEDS = (0, 1, 2)  # every comparison below runs once per seed
+SEEDS = (0, 1, 2, 3, 4)  # every live comparison below runs once per seed
 torch.manual_seed(SEED)
 np.set_printoptions(precision=4, suppress=True)
+
+
+def fmt_ci(values, digits: int = 1) -> str:
+    """'mean [low, high]': the mean over seeds with its 95 % bootstrap confidence interval."""
+    ci = bootstrap_ci(np.asarray(values, dtype=float))
+    return f"{ci.estimate:.{digits}f} [{ci.low:.{digits}f}, {ci.high:.{digits}f}]"
 
 # %% [markdown]
 # ## 1. Intuition and terms
@@ -255,10 +266,23 @@ def parameter_change(loss_factor: float, optimiser: str, steps: int = 5) -> torc
     return torch.cat([p.detach().flatten() for p in model.parameters()]) - start
 
 
+change_ratio = {}
 for name in ("adam", "sgd"):
     change_1, change_100 = parameter_change(1.0, name), parameter_change(100.0, name)
-    print(f"{name}: size of the parameter change with the loss x 100, relative to x 1: "
-          f"{(change_100.norm() / change_1.norm()).item():.4f}")
+    change_ratio[name] = (change_100.norm() / change_1.norm()).item()
+    print(f"{name}: size of the parameter change with the loss x 100, relative to x 1: {change_ratio[name]:.4f}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("The first line is the identity of 2.1",
+      torch.allclose(g_norm, (g_raw - mu * g_score) / (sigma + 1e-8), atol=1e-6),
+      f"max difference {(g_norm - (g_raw - mu * g_score) / (sigma + 1e-8)).abs().max().item():.1e}")
+claim("The expected score is zero when the sum runs over all actions, but a batch average of sampled actions is not",
+      expected_score.norm().item() < 1e-6 and g_score.norm().item() > 0.05,
+      f"exact {expected_score.norm().item():.1e}, batch of 32 {g_score.norm().item():.3f}")
+claim("multiplying the loss by 100 leaves five Adam steps at about the same size",
+      abs(change_ratio["adam"] - 1) < 0.1, f"Adam ratio {change_ratio['adam']:.3f} (tolerance 1 ± 0.1)")
+claim("five SGD steps become roughly 100 times larger",
+      80 < change_ratio["sgd"] < 120, f"SGD ratio {change_ratio['sgd']:.1f} (tolerance 80 to 120)")
 
 # %% [markdown]
 # The first line is the identity of 2.1. The expected score is zero when the sum runs over all actions, but a batch
@@ -310,6 +334,19 @@ with warnings.catch_warnings():
 const = torch.full((5,), 2.5, dtype=torch.float64)
 print("constant batch:", normalise_adv_small(const).tolist(), normalisation.normalise_advantages(const).tolist())
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    default_std_one = ((one - one.mean()) / (one.std() + 1e-8)).item()
+claim("Compared with `course_lib.normalisation.normalise_advantages`: the two agree, on the masked rollout, "
+      "on one sample and on a constant batch",
+      torch.allclose(mine, lib, atol=1e-12)
+      and normalise_adv_small(one).item() == normalisation.normalise_advantages(one).item() == 0.0
+      and bool((normalise_adv_small(const) == 0).all() and (normalisation.normalise_advantages(const) == 0).all()),
+      f"max difference on the rollout {(mine - lib).abs().max().item():.1e}; one sample -> 0; constant -> 0")
+claim("for a single sample [the population std] is 0, while torch's default `std()` divides by $B-1 = 0$ and "
+      "returns NaN", math.isnan(default_std_one), f"torch's default gives {default_std_one}")
+
 # %% [markdown]
 # ### 3.2 Running statistics
 #
@@ -352,6 +389,13 @@ print("var   numpy", data.var(axis=0), " mine", mine.var, " course_lib", lib.var
 print("all three agree:", np.allclose(mine.mean, data.mean(0)) and np.allclose(mine.var, data.var(0))
       and np.allclose(lib.mean, mine.mean) and np.allclose(lib.var, mine.var))
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("This is exact: after any sequence of batches, $\\mu$ and $\\sigma^2$ are the mean and variance of all samples",
+      bool(np.allclose(mine.mean, data.mean(0), atol=1e-12) and np.allclose(mine.var, data.var(0), atol=1e-12)
+           and np.allclose(lib.mean, data.mean(0), atol=1e-9) and np.allclose(lib.var, data.var(0), atol=1e-9)),
+      f"largest difference from numpy: mine {max(np.abs(mine.mean - data.mean(0)).max(), np.abs(mine.var - data.var(0)).max()):.1e}, "
+      f"course_lib {max(np.abs(lib.mean - data.mean(0)).max(), np.abs(lib.var - data.var(0)).max()):.1e}")
+
 # %% [markdown]
 # ### 3.3 Reward scaling
 #
@@ -393,6 +437,12 @@ lib_100 = np.stack([scaler_100(100 * rewards_demo[t], dones_demo[t], np.zeros(3,
 print(f"rewards x 100: largest change of any scaled reward {np.abs(lib_100 - lib).max():.4f} "
       f"(the divisor grew by x {scaler_100.std / scaler.std:.1f})")
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("Compared with `course_lib.normalisation.RewardScaler` step by step: the same scaled rewards",
+      bool(np.allclose(mine, lib)), f"largest difference {np.abs(mine - lib).max():.1e}")
+claim("the learner sees **the same numbers** whether the environment pays in cents or in euros",
+      bool(np.abs(lib_100 - lib).max() < 1e-6), f"largest change of a scaled reward {np.abs(lib_100 - lib).max():.1e}")
+
 # %% [markdown]
 # The last line is the point of dividing by the return's std: the learner sees **the same numbers** whether the
 # environment pays in cents or in euros, so one set of hyper-parameters fits both. (Up to $\epsilon$, the clip and
@@ -425,6 +475,12 @@ print("restored normaliser gives the same outputs:", np.allclose(restored(probe)
 print("normalised probe (rows = observations):\n", np.round(out_a, 4))
 print("the same probe through a fresh normaliser (mean 0, var 1: the raw observations):\n",
       np.round(ObsNormaliser(3)(probe, update=False), 4))
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("`freeze()` stops the updates", normaliser.state_dict()["count"].item() == count_before == len(data),
+      f"count {normaliser.state_dict()['count'].item():.0f} after normalising 5 more while frozen")
+claim("`torch.load(..., weights_only=True)` can read it back [and the restored normaliser gives the same outputs]",
+      bool(np.allclose(restored(probe), out_a)), f"largest difference {np.abs(restored(probe) - out_a).max():.1e}")
 
 # %% [markdown]
 # ## 4. Experiments
@@ -484,6 +540,19 @@ print(f"mean |per-minibatch - per-batch| normalised value of a sample: "
       f"{(adv_mb_norm - adv_batch_norm).abs().mean():.3f} (in units of the batch's std)")
 print(f"rank order kept by per-batch normalisation: {bool(torch.equal(adv_raw.argsort(), adv_batch_norm.argsort()))}")
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+share_negative_raw = (adv_raw < 0).double().mean().item()
+share_negative_norm = (adv_batch_norm < 0).double().mean().item()
+claim("at the start of training the raw advantages are essentially all **negative**", share_negative_raw >= 0.95,
+      f"{share_negative_raw:.1%} negative (tolerance: at least 95 %)")
+claim("After normalisation (middle) the samples above the batch average are pushed up and those below it down, "
+      "ranked exactly as before",
+      bool(torch.equal(adv_raw.argsort(), adv_batch_norm.argsort())) and 0.2 < share_negative_norm < 0.8,
+      f"rank order kept; {share_negative_norm:.0%} negative after normalisation")
+claim("the same sample gets a slightly different weight depending on which minibatch it lands in",
+      0.0 < (adv_mb_norm - adv_batch_norm).abs().mean().item() < 0.5,
+      f"mean |difference| {(adv_mb_norm - adv_batch_norm).abs().mean().item():.3f} batch stds (tolerance: 0 to 0.5)")
+
 # %% [markdown]
 # Read the left panel with 2.1 in mind: at the start of training the raw advantages are essentially all **negative**,
 # because the untrained critic overestimates every state. A plain policy gradient would push the probability of
@@ -520,8 +589,8 @@ def logp_one_sample(params: dict[str, torch.Tensor], obs: torch.Tensor, action: 
 per_sample = vmap(grad(logp_one_sample), in_dims=(None, 0, 0))(actor_params, batch0.obs, batch0.actions)
 scores = torch.cat([per_sample[name].reshape(B, -1) for name in actor_params], dim=1).double()  # (B, P)
 check = flat_grad(actor0.log_prob(actor0.distribution(batch0.obs), batch0.actions).sum(), actor0).double()
-print(f"per-sample scores: shape {tuple(scores.shape)}; their sum equals autograd's gradient of the summed "
-      f"log-probabilities: {torch.allclose(scores.sum(0), check, rtol=1e-4, atol=1e-4)}")
+print(f"per-sample scores: shape {tuple(scores.shape)}; largest difference of their sum from autograd's gradient "
+      f"of the summed log-probabilities: {(scores.sum(0) - check).abs().max().item():.1e}")
 
 
 def minibatch_gradients(adv: torch.Tensor, size: int, draws: int, seed: int) -> dict[str, torch.Tensor]:
@@ -556,11 +625,28 @@ def noise_summary(gs: dict[str, torch.Tensor]) -> dict[str, float]:
 g_raw_full = (scores * adv_raw[:, None]).mean(0)
 print(f"full batch: cosine(raw-advantage gradient, normalised-advantage gradient) = "
       f"{torch.nn.functional.cosine_similarity(g_raw_full, g_reference, dim=0).item():.3f}")
+cos_full_raw = torch.nn.functional.cosine_similarity(g_raw_full, g_reference, dim=0).item()
+noise_by_size = {}
 print(" b    tr Cov raw   tr Cov centred   ratio  | mean cosine to the full batch: raw  centred  normalised")
 for size in (16, 64, 256):
-    s = noise_summary(minibatch_gradients(adv_raw, size, draws=300, seed=size))
+    s = noise_by_size[size] = noise_summary(minibatch_gradients(adv_raw, size, draws=300, seed=size))
     print(f"{size:3d}  {s['var_raw']:11.1f}  {s['var_centred']:15.1f}  {s['var_raw'] / s['var_centred']:6.1f}  |"
           f"{s['cos_raw']:36.2f}  {s['cos_centred']:7.2f}  {s['cos_normalised']:10.2f}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("per-sample scores computed by `vmap` over `grad` sum to autograd's gradient of the summed log-probabilities",
+      torch.allclose(scores.sum(0), check, rtol=1e-4, atol=1e-4),
+      f"largest difference {(scores.sum(0) - check).abs().max().item():.1e}")
+variance_ratios = {b: s["var_raw"] / s["var_centred"] for b, s in noise_by_size.items()}
+claim("Centring removes most of the variance here (the ratio column)", min(variance_ratios.values()) > 2.0,
+      "raw / centred total variance " + ", ".join(f"b={b}: {r:.1f}" for b, r in variance_ratios.items())
+      + " (tolerance: above 2 at every size)")
+claim("Even the *full-batch* raw gradient points almost at right angles to the normalised one",
+      abs(cos_full_raw) < 0.2, f"cosine {cos_full_raw:.3f} (tolerance: |cos| < 0.2)")
+claim("Normalised and centred estimates point the same way",
+      all(abs(s["cos_normalised"] - s["cos_centred"]) < 0.05 for s in noise_by_size.values()),
+      "mean cosines centred / normalised " + ", ".join(f"b={b}: {s['cos_centred']:.3f} / {s['cos_normalised']:.3f}"
+                                                        for b, s in noise_by_size.items()))
 
 # %% [markdown]
 # Centring removes most of the variance here (the ratio column), because the removed term $\mu\,\bar\ell$ is large
@@ -608,6 +694,14 @@ for gamma_s, s in scalers.items():
     print(f"scaler with gamma {gamma_s}: divides by {s.std:6.2f}; the scaled returns (gamma 0.9) then have "
           f"std {(ret_raw / s.std).std():.2f} and mean {(ret_raw / s.std).mean():.2f}")
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+spread_matching, spread_099 = (ret_raw / scalers[0.9].std).std(), (ret_raw / scalers[0.99].std).std()
+claim("With the matching $\\gamma$ the value targets end up with a spread of about 1", 0.8 < spread_matching < 1.2,
+      f"std of the scaled returns {spread_matching:.2f} (tolerance 0.8 to 1.2)")
+claim("With $\\gamma = 0.99$ the divisor is several times larger and the targets are squeezed well below 1",
+      scalers[0.99].std / scalers[0.9].std > 3 and spread_099 < 0.5,
+      f"divisor x {scalers[0.99].std / scalers[0.9].std:.1f}, std of the scaled returns {spread_099:.2f}")
+
 # %% [markdown]
 # With the matching $\gamma$ the value targets end up with a spread of about 1, as intended (not exactly 1: the
 # scaler tracks the return accumulated since the episode start rather than the return still to come, and its
@@ -616,7 +710,7 @@ for gamma_s, s in scalers.items():
 # for. Without any scaling, a freshly initialised critic (outputs near 0) must learn targets of the size printed in
 # the second line, with an Adam step size of about $10^{-3}$ per parameter per step.
 #
-# ### 4.4 Erratum: "reward normalisation" as centring
+# ### 4.4 A common mistake: "reward normalisation" as centring
 #
 # A common description of reward normalisation subtracts the mean of the rewards and divides by their standard
 # deviation, as is done for advantages. For rewards the subtraction is the problem (2.2). CartPole pays $+1$ for
@@ -641,7 +735,8 @@ for c in (1.0, 0.0, -1.0):
 #
 # The live check: PPO with `course_lib`'s CartPole settings and reward scaling on, once on CartPole as it is and
 # once on a copy whose rewards are shifted by $-2$ (a `TransformReward` wrapper, registered in memory under a new
-# id). 3 seeds each; the plot shows the length of the training episodes (a running mean over 20 episodes).
+# id). 5 seeds each; the plot shows the length of the training episodes (a running mean over 20 episodes), and the
+# table the mean over seeds with its 95 % bootstrap confidence interval (in brackets).
 
 # %%
 def make_shifted_cartpole(shift: float, **kwargs) -> gym.Env:
@@ -679,19 +774,49 @@ for (label, hists), colour in zip(shift_histories.items(), (plots.PALETTE[0], pl
     plots.plot_seeds(ax, [length_curve(h) for h in hists], label, color=colour)
 ax.set_xlabel("env steps")
 ax.set_ylabel("episode length (mean of last 20)")
-ax.set_title("CartPole: the same task, rewards shifted by -2 (line: mean of 3 seeds; band: min to max)", fontsize=10)
+ax.set_title(f"CartPole, rewards shifted by -2 or not (line: mean; band: 95 % bootstrap CI over {len(SEEDS)} seeds)",
+             fontsize=10)
 ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
+
+# the shortest episodes a policy can produce: always push the cart the same way
+env = gym.make("CartPole-v1")
+push_one_way = []
+for k in range(20):
+    env.reset(seed=SEED + k)
+    length, done = 0, False
+    while not done:
+        _, _, terminated, truncated, _ = env.step(0)
+        length, done = length + 1, terminated or truncated
+    push_one_way.append(length)
+env.close()
+
+shift_lengths = {}  # label -> (first 20, last 20) mean episode length per seed, shape (seeds,)
+print(f"mean episode length, mean over {len(SEEDS)} seeds [95 % bootstrap CI]")
 for label, hists in shift_histories.items():
-    first = [np.mean([e.length for e in h.episodes[:20]]) for h in hists]
-    last = [np.mean([e.length for e in h.episodes[-20:]]) for h in hists]
-    print(f"{label:42s} first 20 episodes {plots.mean_and_spread(first)}  ->  last 20 {plots.mean_and_spread(last)}")
+    first = np.array([np.mean([e.length for e in h.episodes[:20]]) for h in hists])
+    last = np.array([np.mean([e.length for e in h.episodes[-20:]]) for h in hists])
+    shift_lengths[label] = (first, last)
+    print(f"  {label:42s} first 20 episodes {fmt_ci(first)}  ->  last 20 {fmt_ci(last)};  "
+          f"change {fmt_ci(last - first)}")
+print(f"  always pushing left: {np.mean(push_one_way):.1f} steps per episode (20 episodes)")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+(first_plain, last_plain), (first_shifted, last_shifted) = shift_lengths.values()
+change_plain, change_shifted = bootstrap_ci(last_plain - first_plain), bootstrap_ci(last_shifted - first_shifted)
+claim("the printed episode lengths move in opposite directions", change_plain.low > 0 and change_shifted.high < 0,
+      f"change over training: +1 per step {fmt_ci(last_plain - first_plain)}, "
+      f"shifted {fmt_ci(last_shifted - first_shifted)} (95 % CIs exclude 0 on opposite sides)")
+claim("with the shifted rewards PPO learns [...] letting the pole fall as fast as possible",
+      bootstrap_ci(last_shifted).high < np.mean(push_one_way) + 2,
+      f"last 20 episodes {fmt_ci(last_shifted)} steps; always pushing one way {np.mean(push_one_way):.1f} "
+      "(tolerance: CI below that + 2)")
 
 # %% [markdown]
 # The two runs differ only by the constant added to the rewards, and the printed episode lengths move in opposite
 # directions: with the shifted rewards PPO learns, correctly, what it is now paid for, which is letting the pole
-# fall as fast as possible. Scaling was on in both runs and cannot undo a shift: dividing by a positive number
+# fall as fast as possible (about as fast as a policy that always pushes the cart the same way). Scaling was on in both runs and cannot undo a shift: dividing by a positive number
 # keeps the sign of every reward.
 #
 # **The right version.** Advantages are centred and scaled per (mini)batch: that happens after GAE, inside the
@@ -721,6 +846,11 @@ plt.show()
 print("raw std per feature:       ", obs_random.std(axis=0))
 print("normalised std per feature:", normalised_random.std(axis=0))
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+raw_std = obs_random.std(axis=0)
+claim("On Pendulum the scales differ by a factor of a few", 2 < raw_std.max() / raw_std.min() < 10,
+      f"largest / smallest raw std {raw_std.max() / raw_std.min():.1f} (tolerance 2 to 10)")
+
 # %% [markdown]
 # On Pendulum the scales differ by a factor of a few, which a network can partly absorb in its first layer. On tasks
 # with positions in metres and velocities in hundreds, or with features that sit far from 0, the difference is larger,
@@ -730,25 +860,28 @@ print("normalised std per feature:", normalised_random.std(axis=0))
 # "all", seed 0) with `ActorCriticAgent.save`: spec, weights and the frozen observation statistics in one file.
 # We load it, evaluate it as saved, after a save/load round trip through a temporary folder, and with its statistics
 # replaced by fresh ones (mean 0, variance 1, i.e. raw observations), on the same 10 evaluation episodes the
-# script used.
+# script used. `stored_results.load` refuses the stored file if the script's settings or the code it ran
+# (`course_lib` included) have changed since it was made, or if the saved agent is not the file the script wrote.
 
 # %%
-DATA = Path("data")
-ablation = json.loads((DATA / "nb06_pendulum_ablation.json").read_text())
-trained = ActorCriticAgent.load(DATA / "nb06_pendulum_agent.pt")
-EVAL_KW = dict(n_episodes=ablation["eval_episodes"], deterministic=True, seed=ablation["eval_seed"])
+stored = stored_results.load("nb06_pendulum_ablation")
+ablation, ablation_config = stored.data, stored.config
+trained = ActorCriticAgent.load(stored_results.data_path("nb06_pendulum_agent.pt"))
+EVAL_KW = dict(n_episodes=ablation_config["eval"]["episodes"], deterministic=ablation_config["eval"]["deterministic"],
+               seed=ablation_config["eval"]["seed"])
 stats = trained.obs_normaliser.state_dict()
 print(f"saved statistics: mean {stats['mean'].numpy().round(3)}, std {stats['var'].sqrt().numpy().round(3)}, "
       f"from {stats['count'].item():.0f} observations; frozen: {trained.obs_normaliser.frozen}")
 
 as_saved = evaluate(trained, "Pendulum-v1", **EVAL_KW)
-script_record = next(r for r in ablation["runs"] if (r["variant"], r["seed"]) == ("all", 0))
+script_record = next(r for r in ablation["runs"] if [r["variant"], r["seed"]] == ablation_config["saved_agent"])
 print(f"evaluation as saved: {as_saved.mean:.1f}  (the script measured {np.mean(script_record['eval_returns']):.1f})")
 
 with tempfile.TemporaryDirectory() as tmp:
     trained.save(Path(tmp) / "agent.pt")
     round_trip = ActorCriticAgent.load(Path(tmp) / "agent.pt")
-print(f"after save and load: {evaluate(round_trip, 'Pendulum-v1', **EVAL_KW).mean:.1f}")
+after_round_trip = evaluate(round_trip, "Pendulum-v1", **EVAL_KW)
+print(f"after save and load: {after_round_trip.mean:.1f}")
 
 reset_stats = copy.deepcopy(trained)
 reset_stats.obs_normaliser.load_state_dict(ObsNormaliser(3).state_dict())  # mean 0, var 1, count 0
@@ -763,6 +896,23 @@ shift_mean = np.abs(keeps_learning.rms.mean - trained.obs_normaliser.rms.mean) /
 print(f"if evaluation kept updating them, 2000 random-policy observations would move the means by "
       f"{np.round(shift_mean, 4)} training stds")
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("The script of section 4.6 saved one trained agent (variant \"all\", seed 0) [...] on the same 10 evaluation "
+      "episodes the script used",
+      ablation_config["saved_agent"] == ["all", 0] and EVAL_KW["n_episodes"] == 10
+      and abs(as_saved.mean - np.mean(script_record["eval_returns"])) < 0.01,
+      f"agent {ablation_config['saved_agent']}, {EVAL_KW['n_episodes']} episodes; here {as_saved.mean:.2f}, "
+      f"stored {np.mean(script_record['eval_returns']):.2f}")
+claim("[the agent evaluates the same] after a save/load round trip", bool(np.allclose(after_round_trip.returns,
+                                                                                     as_saved.returns)),
+      f"{after_round_trip.mean:.2f} vs {as_saved.mean:.2f}")
+claim("without its statistics [...] the evaluation above collapses", without.mean < as_saved.mean - 300,
+      f"{without.mean:.1f} with reset statistics vs {as_saved.mean:.1f} as saved (tolerance: at least 300 worse)")
+claim("A normaliser that keeps updating during evaluation does less damage after 100k training observations "
+      "(last line: the statistics barely move)",
+      stats["count"].item() >= 100_000 and float(shift_mean.max()) < 0.05,
+      f"{stats['count'].item():.0f} observations; largest move {shift_mean.max():.4f} training stds (tolerance 0.05)")
+
 # %% [markdown]
 # The weights alone are not the agent: without its statistics the same network sees inputs on a scale it never
 # trained on, and the evaluation above collapses. A normaliser that keeps updating during evaluation does less
@@ -774,7 +924,7 @@ print(f"if evaluation kept updating them, 2000 random-policy observations would 
 # ### 4.6 The central experiment: PPO on Pendulum with and without each normalisation
 #
 # **Set-up.** `course_lib.algos.ppo` with `ppo.pendulum_config()` (its settings, as stored with the results, are
-# printed under the plot), 100,000 steps per run, 3 seeds per variant. Only the three switches change:
+# printed under the plot), 100,000 steps per run, 5 seeds per variant. Only the three switches change:
 #
 # | variant | advantage normalisation (per minibatch) | reward scaling | observation normalisation |
 # |---|---|---|---|
@@ -784,16 +934,43 @@ print(f"if evaluation kept updating them, 2000 random-policy observations would 
 # | no_obs | on | on | **off** (the library's default for Pendulum) |
 # | none | off | off | off |
 #
-# Fifteen runs of one to three minutes each (on this shared machine) do not fit into this notebook, so
-# `notebooks/scripts/nb06_pendulum_ablation.py` ran them once and saved the learning curves and evaluations to
-# `notebooks/data/nb06_pendulum_ablation.json` (regenerate with
-# `.venv/bin/python notebooks/scripts/nb06_pendulum_ablation.py` from the repository root). Each final policy was
-# evaluated deterministically on 10 episodes that start from seeds no training run used.
+# Twenty-five training runs do not fit into this notebook's time budget, so
+# `notebooks/scripts/nb06_pendulum_ablation.py` ran them once and stored the learning curves and evaluations in
+# `notebooks/data/nb06_pendulum_ablation.json`, with the settings and the code they came from (regenerate with
+# `make data nb06_pendulum_ablation` from the repository root). Each final policy was evaluated deterministically
+# on 10 episodes that start from seeds no training run used. The first cell re-runs the first update of every
+# variant live and checks that it reproduces the stored one.
 
 # %%
-VARIANT_ORDER = list(ablation["variants"])
+# update 1 of every variant with the first seed, live (one rollout and one update each, a few seconds); the first
+# update uses the full learning rate whatever the budget, so it must equal update 1 of the stored 100k-step runs
+live_prefix = {}
+for variant, switches in ablation_config["variants"].items():
+    cfg_variant = ppo.pendulum_config(**switches)
+    _, hist_variant = ppo.train(cfg_variant, seed=ablation_config["prefix"]["seed"],
+                                total_steps=cfg_variant.batch_size, progress=False)
+    live_prefix[variant] = [float(getattr(hist_variant.rows[0], f)) for f in ablation_config["prefix"]["fields"]]
+stored_results.assert_same_prefix(stored, live_prefix)  # raises StaleResult if today's code gives other numbers
+print(f"update 1 of every variant, re-run live: {', '.join(ablation_config['prefix']['fields'])}")
+for variant, values in live_prefix.items():
+    print(f"  {variant:9s} " + "  ".join(f"{v:10.4f}" for v in values))
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("100,000 steps per run, 5 seeds per variant [...] evaluated deterministically on 10 episodes",
+      ablation_config["total_steps"] == 100_000 and len(ablation_config["seeds"]) == 5
+      and all(len(r["eval_returns"]) == 10 for r in ablation["runs"]) and ablation_config["eval"]["deterministic"]
+      and len(ablation["runs"]) == 25,
+      f"{ablation_config['total_steps']:,} steps, seeds {ablation_config['seeds']}, {len(ablation['runs'])} runs")
+claim("The first cell re-runs the first update of every variant live and checks that it reproduces the stored one",
+      all(stored_results.close(stored.prefix[v], r["first_update"]) for r in ablation["runs"]
+          if r["seed"] == ablation_config["prefix"]["seed"] for v in [r["variant"]]),
+      "the stored prefix equals update 1 of every stored seed-0 run, and the live re-run equals the stored prefix")
+
+# %%
+VARIANT_ORDER = list(ablation_config["variants"])
 VARIANT_COLOURS = dict(zip(VARIANT_ORDER, plots.PALETTE))
 runs_by_variant = {v: [r for r in ablation["runs"] if r["variant"] == v] for v in VARIANT_ORDER}
+N_SEEDS = len(ablation_config["seeds"])
 
 
 def as_array(values: list) -> np.ndarray:
@@ -813,90 +990,150 @@ axes[1].set_title("critic's explained variance per update", fontsize=10)
 axes[1].set_ylim(-0.2, 1.05)
 for ax in axes:
     ax.set_xlabel("env steps")
-axes[0].legend(fontsize=8)
-fig.suptitle(f"PPO on Pendulum-v1, {ablation['total_steps']:,} steps (line: mean of 3 seeds; band: min to max)")
+axes[0].legend(fontsize=7)
+axes[1].legend(fontsize=7)
+fig.suptitle(f"PPO on Pendulum-v1, {ablation_config['total_steps']:,} steps "
+             f"(line: mean; band: 95 % bootstrap CI over {N_SEEDS} seeds)")
 plt.tight_layout()
 plt.show()
 
-base = ablation["base_config"]
+base = ablation_config["base_config"]
 print(f"settings: {base['num_envs']} envs x {base['num_steps']} steps, {base['update_epochs']} epochs of "
       f"{base['num_minibatches']} minibatches, gamma {base['gamma']}, lam {base['lam']}, learning rate "
       f"{base['learning_rate']} (annealed: {base['anneal_lr']}), clip eps {base['clip_eps']}, global gradient-norm "
       f"clip {base['max_grad_norm']}, Adam eps {base['adam_eps']}")
-print(f"final evaluation ({ablation['eval_episodes']} deterministic episodes per run; per-seed means summarised)")
-final_eval = {}
+print(f"mean over {N_SEEDS} seeds [95 % bootstrap CI]; final evaluation: {EVAL_KW['n_episodes']} deterministic "
+      "episodes per run")
+print(f"  {'variant':9s}  {'final return':26s}  {'value loss, first 5 updates':28s}  explained variance: "
+      "first 10 updates, last 10 updates")
+final_eval, first_ev, last_ev, first_vl = {}, {}, {}, {}
 for variant, runs in runs_by_variant.items():
-    final_eval[variant] = [float(np.mean(r["eval_returns"])) for r in runs]
-    last_ev = [float(np.nanmean(as_array(r["explained_variance"])[-10:])) for r in runs]
-    first_vl = [float(np.nanmean(as_array(r["value_loss"])[:5])) for r in runs]
-    print(f"  {variant:9s}  return {plots.mean_and_spread(final_eval[variant]):32s}"
-          f"  explained variance (last 10 updates) {plots.mean_and_spread(last_ev, 2):26s}"
-          f"  value loss (first 5 updates) {plots.mean_and_spread(first_vl, 2)}")
+    final_eval[variant] = np.array([np.mean(r["eval_returns"]) for r in runs])
+    first_ev[variant] = np.array([np.nanmean(as_array(r["explained_variance"])[:10]) for r in runs])
+    last_ev[variant] = np.array([np.nanmean(as_array(r["explained_variance"])[-10:]) for r in runs])
+    first_vl[variant] = np.array([np.nanmean(as_array(r["value_loss"])[:5]) for r in runs])
+    print(f"  {variant:9s}  {fmt_ci(final_eval[variant]):26s}  {fmt_ci(first_vl[variant], 2):28s}  "
+          f"{fmt_ci(first_ev[variant], 2):18s}  {fmt_ci(last_ev[variant], 2)}")
 ranked = sorted(final_eval, key=lambda v: -np.mean(final_eval[v]))
 print("ranked by mean final return:", " > ".join(ranked))
-print("seconds per run (on the machine that ran the script, shared):",
-      plots.mean_and_spread([r["seconds"] for r in ablation["runs"]], 0))
+seconds = [r["seconds"] for r in ablation["runs"]]
+print(f"seconds per run on the machine that ran the script: median {np.median(seconds):.0f} "
+      f"(from {min(seconds):.0f} to {max(seconds):.0f}; the machine was shared)")
 
 # %% [markdown]
 # **How fast, and how far apart?** The final evaluation says where each variant ended; the learning curves say how
 # quickly it got there. The next cell counts, per run, the env steps until the training return (mean of the last
-# 20 episodes) first reached $-400$, and compares each variant's per-seed range with that of "all".
+# 20 episodes) first reached $-400$. A run that never reached it counts as the whole budget, which flatters it. Each
+# variant is compared with "all" through the 95 % bootstrap confidence intervals of the two means: intervals that
+# do not overlap are a clear difference; overlapping ones are not evidence either way.
 
 # %%
 THRESHOLD = -400.0
 
 
 def steps_to(run: dict, threshold: float = THRESHOLD) -> float:
-    """Env steps at which the run's training-return curve first reaches `threshold` (inf if never)."""
+    """Env steps at which the run's training-return curve first reaches `threshold` (the budget if never)."""
     curve, steps = as_array(run["curve_return"]), np.array(run["curve_steps"])
     hit = np.flatnonzero(curve >= threshold)
-    return float(steps[hit[0]]) if len(hit) else math.inf
+    return float(steps[hit[0]]) if len(hit) else float(ablation_config["total_steps"])
 
 
-def overlap(a: list[float], b: list[float]) -> str:
-    """Whether two sets of per-seed values overlap (3 seeds each: a coarse but honest test)."""
-    return "ranges overlap" if max(a) >= min(b) and max(b) >= min(a) else "ranges do NOT overlap"
+def compare(a: np.ndarray, b: np.ndarray) -> str:
+    """'higher' / 'lower' if the 95 % bootstrap CIs of the means of a and b do not overlap, else 'CIs overlap'."""
+    ci_a, ci_b = bootstrap_ci(a), bootstrap_ci(b)
+    if ci_a.low > ci_b.high:
+        return "higher"
+    if ci_a.high < ci_b.low:
+        return "lower"
+    return "CIs overlap"
 
 
-speed = {v: [steps_to(r) for r in runs] for v, runs in runs_by_variant.items()}
-print(f"env steps until the training return first reached {THRESHOLD:.0f} (inf = not within the budget)")
+speed = {v: np.array([steps_to(r) for r in runs]) for v, runs in runs_by_variant.items()}
+reached = {v: sum(steps_to(r) < ablation_config["total_steps"] for r in runs) for v, runs in runs_by_variant.items()}
+print(f"env steps (thousands) until the training return first reached {THRESHOLD:.0f}; mean [95 % bootstrap CI]")
 for variant in VARIANT_ORDER:
-    shown = ", ".join("never" if math.isinf(s) else f"{s / 1000:.0f}k" for s in speed[variant])
-    versus = "" if variant == "all" else (f"   vs all: speed {overlap(speed[variant], speed['all'])}, final return "
-                                          f"{overlap(final_eval[variant], final_eval['all'])}")
-    print(f"  {variant:9s} {shown:22s}{versus}")
+    shown = ", ".join("never" if s >= ablation_config["total_steps"] else f"{s / 1000:.0f}" for s in speed[variant])
+    versus = "" if variant == "all" else (f"  vs all: steps {compare(speed[variant], speed['all'])}, "
+                                          f"final return {compare(final_eval[variant], final_eval['all'])}")
+    print(f"  {variant:9s} {fmt_ci(speed[variant] / 1000, 0):14s} ({shown}){versus}")
 
-# %% [markdown]
-# **What the curves and the tables show** (3 seeds per variant: differences smaller than the seed ranges are not
-# evidence of anything).
+# **What the curves and the tables show** (5 seeds per variant; a difference counts only where the 95 % confidence
+# intervals are apart).
 #
 # - **Reward scaling matters most here.** Without it (`no_reward`) no seed reached the threshold and the final
-#   returns are far below every variant that scales rewards. The critic's side of the story is in the right panel
-#   and the table's last column: in the first updates the value loss is in the hundreds and the critic explains little
-#   of the returns' variance, because its targets are returns of the size measured in 4.3, which a freshly initialised
-#   network has to grow into.
-# - **Advantage normalisation mostly bought speed.** With reward scaling on, `no_adv` ended in the same range as
-#   `all` and needed more steps on average to get there; with three seeds the ranges come close, so read it as a
-#   tendency rather than a firm result.
+#   returns are far below every variant that scales rewards; removing it costs more than removing either of the
+#   other two. The critic's side of the story is in the right panel and the table: in the first updates the value
+#   loss is in the hundreds and the critic explains little of the returns' variance, because its targets are
+#   returns of the size measured in 4.3, which a freshly initialised network has to grow into.
+# - **Advantage normalisation bought speed.** With reward scaling on, every `no_adv` seed reached the threshold
+#   later than every `all` seed. Its final returns are lower on average, but their interval overlaps that of
+#   `all`, so 100k steps are not enough to say it ends worse.
 # - **Observation normalisation did not help on Pendulum.** `no_obs` (the library's default for this task) learned
-#   faster than `all` and ended at least as well. Pendulum's three inputs are close to centred and their spreads
-#   are within one order of magnitude (the saved statistics printed in 4.5), so there is little to fix, while running
-#   statistics that shift during early training give the networks a moving input. On tasks with badly scaled inputs
-#   the balance is different, which is why large studies recommend it as a default; measure it on your task.
-# - **`none` did better than `no_reward`.** Turning advantage normalisation *off* made the unscaled rewards less
-#   harmful. That is surprising enough to look for the reason, in the next cell.
-#
-# **Why advantage normalisation hurts when rewards are not scaled.** One minibatch of 256 samples from the batch of
+#   faster than `all` and ended better, with both intervals apart. Pendulum's three inputs are close to centred and
+#   their spreads are within one order of magnitude (the saved statistics printed in 4.5), so there is little to
+#   fix, while running statistics that shift during early training give the networks a moving input. On tasks with
+#   badly scaled inputs the balance is different, which is why large studies recommend it as a default; measure it
+#   on your task.
+# - **`none` ended ahead of `no_reward` on average, but not clearly.** Turning advantage normalisation *off* seems
+#   to make unscaled rewards less harmful, yet the two intervals overlap: with 5 seeds this is a hint, not a
+#   result. The next cell looks for a mechanism that would produce it.
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+ci = {v: bootstrap_ci(x) for v, x in final_eval.items()}
+ci_speed = {v: bootstrap_ci(x) for v, x in speed.items()}
+scaling_variants = ("all", "no_adv", "no_obs")
+claim("Without it (`no_reward`) no seed reached the threshold and the final returns are far below every variant "
+      "that scales rewards",
+      reached["no_reward"] == 0 and all(ci["no_reward"].high < ci[v].low for v in scaling_variants),
+      f"no_reward {fmt_ci(final_eval['no_reward'])}, reached {reached['no_reward']} of {N_SEEDS}; "
+      + ", ".join(f"{v} {fmt_ci(final_eval[v])}" for v in scaling_variants))
+cost = {v: ci["all"].estimate - ci[v].estimate for v in ("no_adv", "no_reward", "no_obs")}
+claim("removing it costs more than removing either of the other two",
+      cost["no_reward"] > max(cost["no_adv"], cost["no_obs"]),
+      "mean final return of all minus variant: " + ", ".join(f"{v} {c:.0f}" for v, c in cost.items()))
+claim("in the first updates the value loss is in the hundreds and the critic explains little of the returns' variance",
+      bool(np.all((first_vl["no_reward"] > 100) & (first_vl["no_reward"] < 1000)))
+      and bootstrap_ci(first_ev["no_reward"]).high < bootstrap_ci(first_ev["all"]).low
+      and first_ev["no_reward"].mean() < 0.3,
+      f"no_reward: value loss {fmt_ci(first_vl['no_reward'])}, explained variance {fmt_ci(first_ev['no_reward'], 2)} "
+      f"(all: {fmt_ci(first_ev['all'], 2)})")
+claim("every `no_adv` seed reached the threshold later than every `all` seed", speed["no_adv"].min() > speed["all"].max(),
+      f"no_adv {(speed['no_adv'] / 1000).round()}k, all {(speed['all'] / 1000).round()}k")
+claim("Its final returns are lower on average, but their interval overlaps that of `all`",
+      ci["no_adv"].estimate < ci["all"].estimate and ci["no_adv"].high >= ci["all"].low,
+      f"no_adv {fmt_ci(final_eval['no_adv'])}, all {fmt_ci(final_eval['all'])}")
+claim("`no_obs` [...] learned faster than `all` and ended better, with both intervals apart",
+      ci_speed["no_obs"].high < ci_speed["all"].low and ci["no_obs"].low > ci["all"].high,
+      f"steps to {THRESHOLD:.0f}: no_obs {fmt_ci(speed['no_obs'] / 1000, 0)}k, all {fmt_ci(speed['all'] / 1000, 0)}k; "
+      f"final no_obs {fmt_ci(final_eval['no_obs'])}, all {fmt_ci(final_eval['all'])}")
+claim("`none` ended ahead of `no_reward` on average, but [...] the two intervals overlap",
+      ci["none"].estimate > ci["no_reward"].estimate and ci["none"].low <= ci["no_reward"].high,
+      f"none {fmt_ci(final_eval['none'])}, no_reward {fmt_ci(final_eval['no_reward'])}")
+
+# %% [markdown]
+# **How advantage normalisation can hurt when rewards are not scaled.** One minibatch of 256 samples from the batch of
 # 4.1 (fresh agent), the loss PPO minimises (clipped policy loss $+\,c_1\,\times$ value loss), with raw rewards and
 # with the rewards divided by the divisor the $\gamma = 0.9$ scaler settled on in 4.3. `pendulum_config` clips the
-# global gradient norm, actor and critic together (the limit is printed with the table). The last column is the
-# size of Adam's *first* step for each actor parameter, as a fraction of the learning rate,
+# global gradient norm, actor and critic together (the limit is printed with the table). The last two columns are
+# the size of Adam's *first* step for each actor parameter, as a fraction of the learning rate,
 # $|g|/(|g| + \epsilon_{Adam})$ (Adam's first step is exactly that, since its moment estimates start from the first
-# gradient), averaged over the actor's parameters.
+# gradient), averaged over the actor's parameters: with the gradient clip, and as it would be without it.
 
 # %%
-def loss_gradients(rewards_divisor: float, norm_adv: bool) -> tuple[float, float, float, float]:
-    """(|g_actor|, |g_critic|, clip coefficient, mean Adam first-step fraction) on one minibatch of batch0."""
+class GradientProbe(NamedTuple):
+    """Gradient sizes on one minibatch and what the global clip and Adam's eps make of them."""
+
+    g_actor: float          # ||gradient of the loss w.r.t. the actor's parameters||
+    g_critic: float         # ||... w.r.t. the critic's parameters||
+    clip_coef: float        # min(1, max_grad_norm / ||both||): the factor the global clip multiplies them by
+    adam_step: float        # mean over actor parameters of |g| / (|g| + eps_Adam), after the clip
+    adam_step_noclip: float  # the same without the clip
+    below_eps: float        # share of actor parameters whose clipped |g| is below eps_Adam
+    median_noclip: float    # median |g| of the actor's parameters without the clip, in units of eps_Adam
+
+
+def loss_gradients(rewards_divisor: float, norm_adv: bool) -> GradientProbe:
+    """Gradient sizes of PPO's loss on one minibatch of batch0 (fresh agent), rewards divided by `rewards_divisor`."""
     est = gae(rollout0.rewards / rewards_divisor, rollout0.values, rollout0.next_values(), rollout0.terminated,
               rollout0.truncated, cfg.gamma, cfg.lam)
     mb = rollout0.flat(est.advantages, est.returns).select(torch.arange(256))
@@ -915,27 +1152,75 @@ def loss_gradients(rewards_divisor: float, norm_adv: bool) -> tuple[float, float
     clipped = (g_actor * coef).abs()
     # Adam's first step per parameter: lr * |g| / (|g| + eps)
     first_step = (clipped / (clipped + cfg.adam_eps)).mean().item()
-    return g_actor.norm().item(), g_critic.norm().item(), coef, first_step
+    first_step_noclip = (g_actor.abs() / (g_actor.abs() + cfg.adam_eps)).mean().item()
+    return GradientProbe(g_actor.norm().item(), g_critic.norm().item(), coef, first_step, first_step_noclip,
+                         (clipped < cfg.adam_eps).double().mean().item(),
+                         g_actor.abs().median().item() / cfg.adam_eps)
 
 
 divisor = scalers[0.9].std
+probes = {(scaled, norm_adv): loss_gradients(divisor if scaled else 1.0, norm_adv)
+          for scaled in (False, True) for norm_adv in (True, False)}
 print(f"global gradient-norm clip {cfg.max_grad_norm}, Adam eps {cfg.adam_eps}")
-print(f"rewards           adv. normalisation  |g_actor|  |g_critic|  clip coefficient  Adam first step (x lr)")
-for label, d in (("raw", 1.0), (f"divided by {divisor:.1f}", divisor)):
-    for norm_adv in (True, False):
-        ga, gc, coef, step = loss_gradients(d, norm_adv)
-        print(f"{label:17s} {'on' if norm_adv else 'off':18s}  {ga:9.3f}  {gc:10.2f}  {coef:16.4f}  {step:10.2f}")
+print("rewards           adv. normalisation  |g_actor|  |g_critic|  clip coefficient  "
+      "Adam first step (x lr): clipped  no clip")
+for (scaled, norm_adv), pr in probes.items():
+    label = f"divided by {divisor:.1f}" if scaled else "raw"
+    print(f"{label:17s} {'on' if norm_adv else 'off':18s}  {pr.g_actor:9.3f}  {pr.g_critic:10.2f}  "
+          f"{pr.clip_coef:16.4f}  {pr.adam_step:31.2f}  {pr.adam_step_noclip:7.2f}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+raw_on, raw_off, scaled_on, scaled_off = (probes[k] for k in ((False, True), (False, False), (True, True),
+                                                                (True, False)))
+claim("With raw rewards the critic's gradient is roughly a hundred times the actor's",
+      30 < raw_on.g_critic / raw_on.g_actor < 300,
+      f"ratio {raw_on.g_critic / raw_on.g_actor:.0f} (tolerance 30 to 300)")
+claim("With normalised advantages the actor's gradients then land mostly below Adam's $\\epsilon$ [...] and its first "
+      "step moves the actor by a small fraction of the learning rate",
+      raw_on.below_eps > 0.5 and raw_on.adam_step < 0.1,
+      f"{raw_on.below_eps:.0%} below eps; first step {raw_on.adam_step:.3f} x lr")
+claim("Without advantage normalisation the raw advantages [...] make the actor's gradient large enough to survive "
+      "the clip", raw_off.adam_step > 4 * raw_on.adam_step,
+      f"first step {raw_off.adam_step:.2f} vs {raw_on.adam_step:.2f} x lr with normalised advantages")
+claim("Reward scaling [...] shrinks the critic's gradient by about the divisor",
+      0.5 < (raw_on.g_critic / scaled_on.g_critic) / divisor < 2,
+      f"critic gradient / {raw_on.g_critic / scaled_on.g_critic:.1f}, divisor {divisor:.1f}")
+claim("the clip still shrinks every gradient several-fold [with scaled rewards]",
+      scaled_on.clip_coef < 0.5 and scaled_off.clip_coef < 0.5,
+      f"clip coefficients {scaled_on.clip_coef:.3f} (adv. normalisation on), {scaled_off.clip_coef:.3f} (off)")
+claim("Adam's first step [with scaled rewards] is several times larger than with raw rewards and normalised "
+      "advantages, and about the same with or without advantage normalisation",
+      scaled_on.adam_step > 4 * raw_on.adam_step and abs(scaled_on.adam_step - scaled_off.adam_step) < 0.1,
+      f"{scaled_on.adam_step:.2f} (on) and {scaled_off.adam_step:.2f} (off) vs {raw_on.adam_step:.2f} x lr")
+claim("[with scaled rewards the clipped first step is] still well short of what it would be without the clip",
+      scaled_on.adam_step < 0.75 * scaled_on.adam_step_noclip,
+      f"{scaled_on.adam_step:.2f} with the clip, {scaled_on.adam_step_noclip:.2f} without")
+claim("[the unclipped step] is below 1 because a freshly initialised network has many small gradients",
+      scaled_on.median_noclip < 10, f"median |g| of the actor's parameters {scaled_on.median_noclip:.1f} x eps_Adam")
+
+# %%
+display(Markdown(
+    f"With raw rewards the critic's gradient is roughly a hundred times the actor's "
+    f"({raw_on.g_critic:.1f} against {raw_on.g_actor:.2f}), and the global clip multiplies *both* by the same "
+    f"small coefficient ({raw_on.clip_coef:.4f}). With normalised advantages the actor's gradients then land mostly "
+    f"below Adam's $\\epsilon$ ({raw_on.below_eps:.0%} of its parameters), where Adam stops rescaling them, and its "
+    f"first step moves the actor by a small fraction of the learning rate ({raw_on.adam_step:.2f} of it on average). "
+    f"Without advantage normalisation the raw advantages (tens, in reward units) make the actor's gradient large "
+    f"enough to survive the clip ({raw_off.adam_step:.2f}).\n\n"
+    f"Reward scaling removes much of the cause. It shrinks the critic's gradient by about the divisor (to "
+    f"{scaled_on.g_critic:.2f}), but the clip still shrinks every gradient several-fold (coefficient "
+    f"{scaled_on.clip_coef:.2f}): a clip that is not mild, and Adam steps that are not full-size. Adam's first step "
+    f"averages {scaled_on.adam_step:.2f} of the learning rate, {scaled_on.adam_step / raw_on.adam_step:.0f} times "
+    f"the {raw_on.adam_step:.2f} of raw rewards with normalised advantages, about the same with or without advantage "
+    f"normalisation ({scaled_off.adam_step:.2f}), and still well short of the {scaled_on.adam_step_noclip:.2f} it "
+    f"would be without the clip. (Even that is below 1 because a freshly initialised network has many small "
+    f"gradients: the median $|g|$ of the actor's parameters is {scaled_on.median_noclip:.1f} times "
+    f"$\\epsilon_{{Adam}}$.)"))
 
 # %% [markdown]
-# With raw rewards the critic's gradient is roughly a hundred times the actor's, and the global clip divides *both*
-# by the same large factor. With normalised advantages the actor's gradients then land mostly below Adam's
-# $\epsilon$, where Adam stops rescaling them, and its first step moves the actor by a small fraction of the learning
-# rate. Without advantage normalisation the raw advantages (tens, in reward units) make the actor's gradient large
-# enough to survive the clip. Reward scaling fixes the cause: actor and critic gradients of comparable size, a mild
-# clip, full-size Adam steps with or without advantage normalisation. This is one batch at initialisation, a
-# snapshot rather than a proof, but it matches the order of `none` and `no_reward` above, and it shows how the three
-# normalisations interact with the rest of the algorithm (a shared gradient clip, Adam's $\epsilon$) rather than
-# acting alone.
+# This is one batch at initialisation, a snapshot rather than a proof: it offers a mechanism for the (unconfirmed)
+# lead of `none` over `no_reward` above, and it shows how the three normalisations interact with the rest of the
+# algorithm (a shared gradient clip, Adam's $\epsilon$) rather than acting alone.
 
 # %% [markdown]
 # ## 5. Explore
@@ -1150,10 +1435,10 @@ exercises.check("06.frozen_obs_norm", normalise_obs);
 #
 # | setting | common starting point | measured here |
 # |---|---|---|
-# | advantage normalisation | on, per minibatch, after GAE, population std (or skip one-sample minibatches); value targets keep the raw advantages | centring removed most of the gradient noise of a batch at initialisation (4.2); on Pendulum it tended to speed learning, and with unscaled rewards under a shared gradient clip it hurt (4.6) |
+# | advantage normalisation | on, per minibatch, after GAE, population std (or skip one-sample minibatches); value targets keep the raw advantages | centring removed most of the gradient noise of a batch at initialisation (4.2); on Pendulum it sped learning (4.6); with unscaled rewards under a shared gradient clip it shrank the actor's first Adam step (end of 4.6) |
 # | samples behind each normalisation | 64 or more per minibatch | explorer 1 shows the spread of minibatch means and stds at each size |
-# | reward scaling | on when the reward scale is large or unknown: divide by the running std of the discounted return with the agent's $\gamma$, clip at $\pm 10$, never shift | the largest effect of the three on Pendulum (4.6); the scaler's $\gamma$ sets the spread of the value targets (4.3) |
-# | observation normalisation | on by default in many libraries (clip $\pm 10$), statistics saved and frozen with the agent | on Pendulum no gain and slower learning (4.6); once used, the agent is useless without its statistics (4.5) |
+# | reward scaling | on when the reward scale is large or unknown: divide by the running std of the discounted return with the agent's $\gamma$, clip at $\pm 10$, never shift | the largest effect of the three on Pendulum (4.6); the scaler's $\gamma$ sets the spread of the value targets (4.3); it does not change the gradient's signal-to-noise ratio, it puts the value loss on the scale the gradient clip and Adam's $\epsilon$ were set for |
+# | observation normalisation | on by default in many libraries (clip $\pm 10$), statistics saved and frozen with the agent | on Pendulum slower learning and a lower final return (4.6); once used, the agent is useless without its statistics (4.5) |
 # | $\epsilon$ in the denominators | $10^{-8}$ | matters only for constant features and one-sample batches (3.1) |
 #
 # ### Diagnostics to log
