@@ -314,7 +314,7 @@ def landing_markdown(readme: str, notebooks: list[str]) -> str:
 
     def link(m: re.Match) -> str:
         name = m.group(1)
-        return f"[`{name}`](notebooks/{name})" if name in names else m.group(0)
+        return f"[`{name}`](notebooks/{name})" if name.removesuffix(".ipynb") in names else m.group(0)
 
     text = re.sub(r"(?<!\[)`(\d\d_\w+\.ipynb)`", link, readme)
     toc = ["", "```{toctree}", ":hidden:", ":caption: Notebooks", "", *notebooks, "```", "",

@@ -132,6 +132,9 @@ def test_site_has_every_page_and_no_quiz_key(site, e2e_note):
         assert notebook_page(site, nb).exists(), f"no page for {nb.name}"
     for page in ["index.html", "README.html", "search.html", "notebooks/INSTRUCTORS.html", "quizzes/README.html"]:
         assert (site / page).exists(), f"no {page}"
+    landing = (site / "README.html").read_text(encoding="utf-8")
+    for nb in NOTEBOOKS:   # the course map's notebook names link to their pages (beside the sidebar's links)
+        assert re.search(rf'href="notebooks/{nb.stem}\.html"><span[^>]*><code', landing), f"course map: {nb.name}"
     keys = key_segments()
     assert sum(map(len, keys.values())) > 50, "found too few explanation texts in the bank to check against"
     leaks = []
