@@ -3,34 +3,48 @@
 In a notebook::
 
     from course_lib import quiz
-    quiz.show("01.critic_role")          # widget: pick, Submit, read the feedback, retry if you like
+    quiz.show("01.critic_role")          # widget: tick a choice, Submit, read the feedback, retry if you like
     quiz.check("01.critic_role", "c")    # the same marking for an answer cell, printed as text
     quiz.score()                         # this notebook's score (first attempts) and attempt counts
 
-The widget holds no answer key: its prompt, choices and buttons carry no correctness flag and no explanation.
-Feedback is computed in the kernel by :func:`check_answer` only after Submit, and shows the explanation of
-the chosen option(s). Where widgets cannot render (a terminal, nbconvert output, GitHub), the displayed
-object falls back to a readable text/Markdown version of the question.
+Every answer counts, whichever way it is given (Submit, ``check``, ``check_answer``), and is saved in the
+course's progress file (:mod:`course_lib.progress`), so the first-attempt score survives a kernel restart
+and shows up in ``progress.show()``.
 
-The bank itself (loading, validation, marking) lives in :mod:`course_lib.quiz_bank`; ``load_bank`` and
-``check_answer`` are re-exported here.
+Feedback teaches before it tells: a wrong numeric answer first gets a nudge (too high or too low, what to
+re-check); the worked answer follows a correct answer or a second wrong one. A wrong multiple-choice answer
+first only says that the set is not right; the explanation of each pick follows from the second try on.
+
+The widget has one control per choice, labelled with the choice's text, so it can be answered with the
+keyboard alone: Tab / Shift+Tab move between the choices and Submit, Space ticks a choice, Space or Enter
+presses the focused Submit (JupyterLab keeps the arrow keys for moving between cells). It holds no answer
+key: its prompt, choices and buttons carry no correctness flag and no explanation; feedback is computed in the
+kernel only after Submit. Where widgets cannot render (a notebook that has not been run, a terminal,
+nbconvert output, GitHub), the displayed object falls back to a readable Markdown/text version of the
+question and its choices.
+
+The bank itself (loading, validation, marking) lives in :mod:`course_lib.quiz_bank`; the grader uses it
+directly.
 """
 from __future__ import annotations
 
 import html
 import os
 import re
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 
+from course_lib import progress
+from course_lib import quiz_bank
 from course_lib.quiz_bank import (BankError, Choice, Question, QuizResult, UnknownQuestionError,  # noqa: F401
-                                  check_answer, default_quiz_dir, get_question, load_bank)
+                                  default_quiz_dir, get_question, load_bank)
 
-__all__ = ["show", "check", "score", "reset_scores", "scoreboard", "Score", "Scoreboard", "QuizWidget",
-           "markdown_to_html", "question_text", "question_markdown", "load_bank", "check_answer"]
+__all__ = ["show", "check", "check_answer", "score", "reset_scores", "scoreboard", "Score", "Scoreboard",
+           "QuizWidget", "KEYS", "markdown_to_html", "question_text", "question_markdown", "load_bank"]
 
 Directory = str | os.PathLike | None
 
@@ -87,6 +101,9 @@ def _points(x: float) -> str:
     return _count(x, "point")
 
 
+RUN_TO_ANSWER = "Run the cell to answer: the interactive quiz appears here."
+
+
 def _answer_hint(q: Question) -> str:
     """How to answer in a code cell (never reveals the answer)."""
     ids = ", ".join(q.choice_ids)
@@ -102,7 +119,7 @@ def question_text(q: Question) -> str:
     lines += [f"  {c.id}) {' '.join(c.text.split())}" for c in q.choices]
     if q.choices:
         lines.append("")
-    lines += ["Answer with the widget in JupyterLab, or in a code cell:"]
+    lines += [RUN_TO_ANSWER + " Or answer in a code cell:"]
     lines += ["    " + ln for ln in _answer_hint(q).splitlines()]
     return "\n".join(lines)
 
@@ -112,13 +129,51 @@ def question_markdown(q: Question) -> str:
     parts = [f"**Question `{q.id}`** ({_kind_label(q)}, {_points(q.points)})", q.prompt]
     if q.choices:
         parts.append("\n".join(f"- **{c.id})** {' '.join(c.text.split())}" for c in q.choices))
-    parts.append("Answer in a code cell:\n\n```python\n" + _answer_hint(q) + "\n```")
+    parts.append(f"*{RUN_TO_ANSWER}* Or answer in a code cell:\n\n```python\n" + _answer_hint(q) + "\n```")
     return "\n\n".join(parts)
 
 
-def _feedback_text(result: QuizResult) -> str:
-    """The feedback as plain text: the Markdown with its bold markers removed."""
-    return re.sub(r"\*\*(.+?)\*\*", r"\1", result.feedback)
+def _feedback_text(feedback: str) -> str:
+    """Feedback Markdown as plain text: its bold markers removed."""
+    return re.sub(r"\*\*(.+?)\*\*", r"\1", feedback)
+
+
+# --------------------------------------------------------------------------------------------- feedback
+
+_NUMERIC_NUDGE = ("Re-read which quantities the situation keeps or drops, then redo the arithmetic one step at "
+                  "a time.")
+
+
+def _strip_right(text: str) -> str:
+    """'Right: the mean is 3 ...' -> 'The mean is 3 ...' (the worked answer shown after two wrong tries)."""
+    rest = re.sub(r"^(Right|Correct)\s*[:.,!-]\s*", "", text.strip())
+    return rest[:1].upper() + rest[1:]
+
+
+def feedback_for(q: Question, answer: Any, result: QuizResult, record: dict[str, Any]) -> str:
+    """The feedback (Markdown) to show for ``answer``, given the question's saved ``record`` after counting it.
+
+    Correct answers and single-choice answers get the bank's explanation. A *first* wrong answer to a numeric
+    question gets a nudge (too high or too low, what to re-check), not the worked answer; a first wrong
+    multiple-choice answer is told only that the set is not right, without marking any box. From the second
+    wrong answer on (or once the question has been solved) the explanations are shown.
+    """
+    if result.correct or q.kind == "single":
+        return result.feedback
+    first_miss = record.get("wrong", 0) <= 1 and not record.get("solved")
+    if q.kind == "numeric":
+        if first_miss:
+            side = "too high" if float(answer) > q.answer else "too low"
+            nudge = q.nudge or _NUMERIC_NUDGE
+            return (f"**Not quite.** {float(answer):g} is {side}: it is not within {q.tolerance:g} of the "
+                    f"expected value. {nudge}\n\nTry once more: the worked answer appears after your next "
+                    "answer.")
+        return (f"{result.feedback}\n\n**Worked answer:** {_strip_right(q.explain_correct)}")
+    if first_miss:
+        return ("**Not quite.** The set you ticked is not exactly the set of correct choices: a tick may be "
+                "wrong, or a correct choice may be missing. Weigh each statement on its own and try again; "
+                "from your next try on, each tick gets its explanation.")
+    return result.feedback
 
 
 # --------------------------------------------------------------------------------------------- scores
@@ -146,37 +201,55 @@ class Score:
 
 @dataclass
 class Scoreboard:
-    """Per-notebook record of this kernel's answers (widget submits and ``check`` calls alike).
+    """A notebook's answers, read from the saved progress (:mod:`course_lib.progress`).
 
-    first_points[qid]: points earned on the first attempt (later attempts never change it);
-    attempts[qid]: how many times the question was answered; solved: ids answered correctly at least once.
+    attempts[qid]: how many times the question was answered; first_points[qid]: points of the first attempt
+    (later attempts never change it); solved: ids answered correctly at least once. Only the questions of
+    this notebook in this bank folder are counted.
     """
 
     notebook: str                     # "01"
     directory: Path                   # the bank folder its questions come from
-    attempts: dict[str, int] = field(default_factory=dict)
-    first_points: dict[str, float] = field(default_factory=dict)
-    solved: set[str] = field(default_factory=set)
     _line: widgets.HTML | None = field(default=None, init=False, repr=False)
 
-    def record(self, qid: str, result: QuizResult) -> int:
-        """Count one answer to ``qid`` and return its attempt number (1 for the first)."""
-        n = self.attempts.get(qid, 0) + 1
-        self.attempts[qid] = n
-        if n == 1:
-            self.first_points[qid] = result.points
-        if result.correct:
-            self.solved.add(qid)
+    def _questions(self) -> list[Question]:
+        return [q for q in load_bank(self.directory).values() if q.number == self.notebook]
+
+    def _records(self) -> dict[str, dict[str, Any]]:
+        saved = progress.load()["quizzes"]
+        return {q.id: saved[q.id] for q in self._questions() if q.id in saved}
+
+    @property
+    def attempts(self) -> dict[str, int]:
+        return {qid: int(r["attempts"]) for qid, r in self._records().items()}
+
+    @property
+    def first_points(self) -> dict[str, float]:
+        return {qid: float(r.get("first_points", 0)) for qid, r in self._records().items()}
+
+    @property
+    def solved(self) -> set[str]:
+        return {qid for qid, r in self._records().items() if r.get("solved")}
+
+    def record(self, qid: str, result: QuizResult) -> dict[str, Any]:
+        """Count one answer to ``qid`` (saved at once) and return the question's record after it."""
+        rec = progress.record_quiz(qid, result.correct, result.points, result.max_points)
+        self.refresh()
+        return rec
+
+    def refresh(self) -> None:
+        """Redraw the score line (after an answer, or after ``progress.reset``)."""
         if self._line is not None:
             self._line.value = self._line_html()
-        return n
 
     def score(self) -> Score:
         """The current score: first-attempt points out of all of this notebook's questions in the bank."""
-        questions = [q for q in load_bank(self.directory).values() if q.number == self.notebook]
-        return Score(notebook=self.notebook, points=sum(self.first_points.values()),
-                     max_points=sum(q.points for q in questions), tried=len(self.attempts),
-                     solved=len(self.solved), total=len(questions), attempts=dict(self.attempts))
+        questions = self._questions()
+        recs = self._records()
+        return Score(notebook=self.notebook, points=sum(float(r.get("first_points", 0)) for r in recs.values()),
+                     max_points=sum(q.points for q in questions), tried=len(recs),
+                     solved=sum(bool(r.get("solved")) for r in recs.values()), total=len(questions),
+                     attempts={qid: int(r["attempts"]) for qid, r in recs.items()})
 
     @property
     def line(self) -> widgets.HTML:
@@ -213,7 +286,7 @@ def _board_for(q: Question, directory: Directory) -> Scoreboard:
 
 
 def score(notebook: str | None = None, directory: Directory = None) -> Score:
-    """This notebook's score: first-attempt points, questions tried/solved and attempts.
+    """This notebook's score: first-attempt points, questions tried/solved and attempts (saved progress).
 
     notebook: its number (``"03"``); default: the notebook of the question shown or checked most recently.
     """
@@ -226,19 +299,60 @@ def score(notebook: str | None = None, directory: Directory = None) -> Score:
 
 
 def reset_scores() -> None:
-    """Forget every recorded answer in this kernel (for instructors and tests)."""
+    """Forget this kernel's scoreboards (the saved progress stays; ``progress.reset()`` clears that)."""
     _BOARDS.clear()
     _LAST.clear()
 
 
+def _mark(qid: str, answer: Any, directory: Directory) -> tuple[Question, QuizResult, dict[str, Any], int]:
+    """Mark ``answer``, count it, and return (question, result with the feedback to show, record, attempt)."""
+    q = get_question(qid, directory)
+    result = quiz_bank.check_answer(qid, answer, directory)
+    rec = _board_for(q, directory).record(q.id, result)
+    return q, result._replace(feedback=feedback_for(q, answer, result, rec)), rec, int(rec["attempts"])
+
+
+def check_answer(qid: str, answer: Any, directory: Directory = None) -> QuizResult:
+    """Mark one answer and return the QuizResult. It counts as an attempt, exactly like Submit or ``check``
+    (the first-attempt score is the first answer given by any of them), and its feedback follows the same
+    rules (a nudge before the worked answer)."""
+    return _mark(qid, answer, directory)[1]
+
+
 # --------------------------------------------------------------------------------------------- the widget
 
-class QuizWidget:
-    """One concept check as a widget: rendered prompt and choices, an answer control, Submit, feedback, score.
+KEYS = ("Keyboard: Tab and Shift+Tab move between the choices and Submit; Space ticks or unticks the "
+        "focused choice; Space or Enter presses Submit.")
+KEYS_NUMERIC = ("Keyboard: Tab into the answer box, type the number, Tab to Submit and press Space or Enter.")
 
-    Attributes (for driving it from Python): ``selector`` (RadioButtons for single choice, FloatText for
-    numeric), ``checkboxes`` (multiple choice; one Checkbox per choice), ``submit`` (Button), ``feedback``
-    (HTMLMath, empty until the first submit), ``box`` (the VBox that is displayed), ``last_result``.
+# Scoped to the quiz: a clear focus ring on Submit and on each choice, and choice rows that wrap long text.
+_STYLE = """<style>
+.course-quiz .jupyter-button:focus, .course-quiz .jupyter-button:focus-visible {
+  outline: 3px solid #1a56db; outline-offset: 2px; box-shadow: 0 0 0 5px rgba(26, 86, 219, 0.25); }
+.course-quiz .widget-checkbox input:focus-visible, .course-quiz input:focus-visible {
+  outline: 3px solid #1a56db; outline-offset: 2px; }
+.course-quiz .course-quiz-choice { width: auto; max-width: 100%; height: auto; }
+.course-quiz .course-quiz-choice label { white-space: normal; line-height: 1.4; align-items: flex-start;
+  height: auto; padding: 2px 0; }
+.course-quiz .course-quiz-choice input { margin-top: 0.3em; flex-shrink: 0; }
+</style>"""
+
+
+def _inline_html(markdown: str) -> str:
+    """A choice's Markdown as HTML that fits in a label (paragraphs joined by line breaks)."""
+    out = markdown_to_html(markdown)
+    out = re.sub(r"^<p>|</p>$", "", out.strip())
+    return out.replace("</p>\n<p>", "<br>")
+
+
+class QuizWidget:
+    """One concept check as a widget: rendered prompt, one labelled control per choice, Submit, feedback, score.
+
+    Attributes (for driving it from Python): ``checkboxes`` (one Checkbox per choice, in order, labelled with
+    the choice's text; for a single-choice question ticking one unticks the others), ``choice_boxes`` (id ->
+    Checkbox), ``selector`` (the FloatText of a numeric question, else None), ``submit`` (Button),
+    ``feedback`` (HTMLMath, empty until the first submit), ``box`` (the VBox that is displayed),
+    ``last_result``. ``select(*ids)`` ticks exactly those choices.
     """
 
     def __init__(self, qid: str, directory: Directory = None):
@@ -247,52 +361,76 @@ class QuizWidget:
         self.board = _board_for(self.question, directory)
         self.last_result: QuizResult | None = None
         q = self.question
-        self.prompt = widgets.HTMLMath(value=self._prompt_html())
+        self.prompt = widgets.HTMLMath(value=_STYLE + self._prompt_html())
         self.checkboxes: list[widgets.Checkbox] = []
-        if q.kind == "single":
-            self.selector = widgets.RadioButtons(options=list(q.choice_ids), value=None, description="Answer:")
+        self.selector: widgets.FloatText | None = None
+        if q.kind == "numeric":
+            self.selector = widgets.FloatText(value=0.0, description="Your answer:",
+                                              style={"description_width": "initial"})
             answer_row: widgets.Widget = self.selector
-        elif q.kind == "multiple":
-            self.checkboxes = [widgets.Checkbox(value=False, description=cid, indent=False,
-                                                layout=widgets.Layout(width="auto"))
-                               for cid in q.choice_ids]
-            self.selector = None
-            answer_row = widgets.HBox([widgets.Label("Answer (all that apply):"), *self.checkboxes])
+            keys = KEYS_NUMERIC
         else:
-            self.selector = widgets.FloatText(value=0.0, description="Answer:")
-            answer_row = self.selector
-        self.submit = widgets.Button(description="Submit", button_style="primary", icon="check")
+            self.checkboxes = [
+                widgets.Checkbox(value=False, indent=False, description_allow_html=True,
+                                 description=f"<b>{c.id})</b> {_inline_html(c.text)}",
+                                 layout=widgets.Layout(width="auto", max_width="100%", height="auto"))
+                for c in q.choices]
+            for cb in self.checkboxes:
+                cb.add_class("course-quiz-choice")
+            if q.kind == "single":
+                for cb in self.checkboxes:
+                    cb.observe(self._only_one, names="value")
+            answer_row = widgets.VBox(self.checkboxes)
+            keys = KEYS
+        self.choice_boxes = dict(zip(q.choice_ids, self.checkboxes))
+        self.keys = widgets.HTML(value=f"<small>{html.escape(keys)}</small>")
+        self.submit = widgets.Button(description="Submit", button_style="primary", icon="check",
+                                     tooltip="Submit your answer")
         self.feedback = widgets.HTMLMath(value="")
         self.submit.on_click(self._on_submit)
-        self.box = widgets.VBox([self.prompt, answer_row, self.submit, self.feedback, self.board.line])
+        self.box = widgets.VBox([self.prompt, answer_row, self.keys, self.submit, self.feedback, self.board.line])
+        self.box.add_class("course-quiz")
+
+    def _only_one(self, change: dict) -> None:
+        """Single choice: ticking one choice unticks the others."""
+        if change["new"]:
+            for cb in self.checkboxes:
+                if cb is not change["owner"] and cb.value:
+                    cb.value = False
 
     def _prompt_html(self) -> str:
         q = self.question
-        head = f"<b>Question {html.escape(q.id)}</b> <small>({_kind_label(q)}, {_points(q.points)})</small>"
-        body = markdown_to_html(q.prompt)
-        if q.choices:
-            body += "".join(f'<div style="display: flex; gap: 0.5em; margin-left: 0.5em"><b>{c.id})</b>'
-                            f"<div>{markdown_to_html(c.text)}</div></div>" for c in q.choices)
-        return head + body
+        how = " Tick one." if q.kind == "single" else " Tick all that apply." if q.kind == "multiple" else ""
+        head = (f"<b>Question {html.escape(q.id)}</b> <small>({_kind_label(q)}, {_points(q.points)}).{how}"
+                "</small>")
+        return head + markdown_to_html(q.prompt)
+
+    def select(self, *ids: str) -> None:
+        """Tick exactly the choices ``ids`` (untick the rest)."""
+        unknown = [i for i in ids if i not in self.choice_boxes]
+        if unknown:
+            raise ValueError(f"{unknown} not among the choices {', '.join(self.choice_boxes)}")
+        for cid, cb in self.choice_boxes.items():
+            cb.value = cid in ids
 
     def current_answer(self) -> Any:
         """The selection in ``check_answer``'s format, or None when nothing is chosen (single choice)."""
+        if self.question.kind == "numeric":
+            return float(self.selector.value)
+        ticked = [cid for cid, cb in self.choice_boxes.items() if cb.value]
         if self.question.kind == "single":
-            return self.selector.value
-        if self.question.kind == "multiple":
-            return [cb.description for cb in self.checkboxes if cb.value]
-        return float(self.selector.value)
+            return ticked[0] if ticked else None
+        return ticked
 
     def _on_submit(self, _button: widgets.Button | None = None) -> None:
         answer = self.current_answer()
         if answer is None or answer == []:
-            self.feedback.value = "<p><i>Choose an answer first, then press Submit.</i></p>"
+            self.feedback.value = "<p><i>Tick a choice first, then press Submit.</i></p>"
             return
-        result = check_answer(self.question.id, answer, self.directory)
-        attempt = self.board.record(self.question.id, result)
+        _q, result, _rec, attempt = _mark(self.question.id, answer, self.directory)
         self.last_result = result
         colour = "#2e7d32" if result.correct else "#c62828"
-        self.feedback.value = (f'<div style="border-left: 4px solid {colour}; padding-left: 0.6em">'
+        self.feedback.value = (f'<div role="status" style="border-left: 4px solid {colour}; padding-left: 0.6em">'
                                f"<small>Attempt {attempt}</small>{markdown_to_html(result.feedback)}</div>")
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
@@ -318,10 +456,9 @@ def check(qid: str, answer: Any, directory: Directory = None) -> None:
     Problems (unknown id, an answer that is not a choice) are reported in one line instead of a traceback.
     """
     try:
-        q = get_question(qid, directory)
-        result = check_answer(qid, answer, directory)
+        _q, result, _rec, attempt = _mark(qid, answer, directory)
     except (KeyError, ValueError) as err:
         print(f"Cannot check this answer: {err}")
         return
-    attempt = _board_for(q, directory).record(q.id, result)
-    print(f"{q.id}, attempt {attempt}: {_feedback_text(result)}")
+    text = f"{qid}, attempt {attempt}: {_feedback_text(result.feedback)}"
+    print("\n\n".join(textwrap.fill(" ".join(par.split()), width=100) for par in text.split("\n\n")))

@@ -20,6 +20,7 @@ mapping with a single key ``questions``, a list of questions::
         tolerance: 0.01             # absolute; |given - answer| <= tolerance counts as correct
         explain_correct: ...
         explain_wrong: ...
+        nudge: ...                  # optional: a hint shown after a first wrong answer (never the answer)
 
 ``load_bank()`` reads and validates every file (a malformed bank raises :class:`BankError` naming the file,
 the question and the problem) and ``check_answer(qid, answer)`` marks one answer. The widget that learners
@@ -53,7 +54,7 @@ _COMMON_KEYS = {"id", "kind", "points", "prompt"}
 _KIND_KEYS = {
     "single": {"choices"},
     "multiple": {"choices"},
-    "numeric": {"answer", "tolerance", "explain_correct", "explain_wrong"},
+    "numeric": {"answer", "tolerance", "explain_correct", "explain_wrong", "nudge"},
 }
 
 
@@ -93,6 +94,7 @@ class Question:
     tolerance: float | None = None
     explain_correct: str | None = None
     explain_wrong: str | None = None
+    nudge: str | None = None         # numeric, optional: what to re-check after a first wrong answer
 
     @property
     def number(self) -> str:
@@ -189,8 +191,11 @@ def _parse_question(raw: Any, index: int, path: Path, number: str) -> Question:
         for key in ("explain_correct", "explain_wrong"):
             if not _nonempty_str(raw.get(key)):
                 fail(f"a numeric question needs '{key}' (Markdown explanation)")
+        if "nudge" in raw and not _nonempty_str(raw["nudge"]):
+            fail("'nudge' must be a non-empty text (what to re-check after a first wrong answer) or be left out")
         return Question(**common, answer=float(answer), tolerance=float(tol),
-                        explain_correct=raw["explain_correct"].strip(), explain_wrong=raw["explain_wrong"].strip())
+                        explain_correct=raw["explain_correct"].strip(), explain_wrong=raw["explain_wrong"].strip(),
+                        nudge=raw["nudge"].strip() if "nudge" in raw else None)
 
     raw_choices = raw.get("choices")
     if not isinstance(raw_choices, list) or len(raw_choices) < 2:

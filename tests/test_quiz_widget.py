@@ -9,16 +9,17 @@ import ipywidgets as widgets
 import pytest
 import yaml
 
-from course_lib import quiz
+from course_lib import progress, quiz, quiz_bank
 from course_lib.quiz_bank import ENV_VAR, load_bank
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def _fresh(monkeypatch):
-    """Each test starts with no recorded answers and the repository's bank as the default."""
+def _fresh(monkeypatch, tmp_path):
+    """Each test starts with no recorded answers (its own progress file) and the repository's bank."""
     monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setenv("COURSE_PROGRESS_FILE", str(tmp_path / "progress" / "progress.json"))
     quiz.reset_scores()
     yield
     quiz.reset_scores()
@@ -84,15 +85,16 @@ def _state_json(w: quiz.QuizWidget) -> str:
 
 def test_wrong_then_right_single_choice_feedback_retries_and_score(bank_dir):
     w = quiz.QuizWidget("01.pick", bank_dir)
-    assert w.feedback.value == "" and w.selector.value is None
+    assert w.feedback.value == "" and w.current_answer() is None
     line_before = w.board.line.value
-    w.selector.value = "c"
+    w.choice_boxes["c"].value = True
     w.submit.click()
     assert "Not quite" in w.feedback.value and "EXPLAIN-C" in w.feedback.value and "Attempt 1" in w.feedback.value
     assert "EXPLAIN-B" not in w.feedback.value                       # the right one is not given away
     s = quiz.score()
     assert (s.points, s.max_points, s.tried, s.solved, s.total, s.attempts) == (0, 6, 1, 0, 3, {"01.pick": 1})
-    w.selector.value = "b"
+    w.choice_boxes["b"].value = True                              # ticking b unticks c (one choice)
+    assert w.current_answer() == "b" and not w.choice_boxes["c"].value
     w.submit.click()
     assert "Correct" in w.feedback.value and "EXPLAIN-B" in w.feedback.value and "Attempt 2" in w.feedback.value
     assert w.last_result.correct and w.last_result.points == 1
@@ -108,32 +110,70 @@ def test_wrong_then_right_single_choice_feedback_retries_and_score(bank_dir):
     assert n.board is w.board and n.board.line is w.board.line    # one shared score line per notebook
 
 
-def test_multiple_choice_with_checkboxes(bank_dir):
+def test_one_control_per_choice_labelled_with_its_text(bank_dir):
+    for qid in ("01.pick", "01.many"):
+        w = quiz.QuizWidget(qid, bank_dir)
+        assert len(w.checkboxes) == 4 and w.selector is None
+        for c, cb in zip(w.question.choices, w.checkboxes):
+            assert isinstance(cb, widgets.Checkbox) and cb.description_allow_html
+            assert cb.description.startswith(f"<b>{c.id})</b> option {c.id.upper()} with $x_{c.id}$")
+        assert "course-quiz" in w.box._dom_classes and "Space" in w.keys.value and "Tab" in w.keys.value
+        assert ":focus" in w.prompt.value and "outline" in w.prompt.value        # visible focus ring on Submit
+
+
+def test_multiple_choice_first_wrong_try_marks_no_box(bank_dir):
     w = quiz.QuizWidget("01.many", bank_dir)
-    assert [cb.description for cb in w.checkboxes] == ["a", "b", "c", "d"]
-    w.checkboxes[0].value = True
+    w.select("a", "b")                                    # a is right, b is wrong
     w.submit.click()
-    assert "Not quite" in w.feedback.value and "at least one more" in w.feedback.value
-    w.checkboxes[2].value = True
+    assert "Not quite" in w.feedback.value and "not exactly the set" in w.feedback.value
+    assert "EXPLAIN" not in w.feedback.value               # no box marked right or wrong on the first try
+    w.select("a")                                          # second wrong try: each tick explained
+    w.submit.click()
+    assert "EXPLAIN-A" in w.feedback.value and "at least one more" in w.feedback.value
+    w.select("a", "c")
     w.submit.click()
     assert "Correct" in w.feedback.value and "EXPLAIN-A" in w.feedback.value and "EXPLAIN-C" in w.feedback.value
-    assert quiz.score().attempts == {"01.many": 2} and quiz.score().points == 0
+    assert quiz.score().attempts == {"01.many": 3} and quiz.score().points == 0
 
 
-def test_numeric_with_floattext(bank_dir):
+def test_numeric_nudge_first_then_worked_answer(bank_dir):
     w = quiz.QuizWidget("01.number", bank_dir)
     assert isinstance(w.selector, widgets.FloatText)
     w.selector.value = 0.5
     w.submit.click()
-    assert "EXPLAIN-WRONG" in w.feedback.value and "EXPLAIN-RIGHT" not in w.feedback.value
+    first = w.feedback.value
+    assert "Not quite" in first and "too high" in first and "EXPLAIN" not in first and "0.25" not in first
+    w.selector.value = 0.1
+    w.submit.click()
+    assert "EXPLAIN-WRONG" in w.feedback.value and "Worked answer" in w.feedback.value
+    assert "EXPLAIN-RIGHT" in w.feedback.value
     assert quiz.score().points == 0
+
+
+def test_numeric_correct_shows_the_worked_answer_and_a_later_miss_explains(bank_dir):
+    w = quiz.QuizWidget("01.number", bank_dir)
+    w.selector.value = 0.25
+    w.submit.click()
+    assert "Correct" in w.feedback.value and "EXPLAIN-RIGHT" in w.feedback.value
+    w.selector.value = 0.1                                   # solved already: no more holding back
+    w.submit.click()
+    assert "EXPLAIN-WRONG" in w.feedback.value and "too low" not in w.feedback.value
+
+
+def test_numeric_nudge_from_the_bank(tmp_path):
+    bank = _write_bank(tmp_path / "bank")
+    path = bank / "01_demo.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["questions"][2]["nudge"] = "NUDGE: think of quarters."
+    path.write_text(yaml.safe_dump(data))
+    assert quiz.check_answer("01.number", 3, bank).feedback.count("NUDGE: think of quarters.") == 1
 
 
 def test_submit_without_a_choice_asks_for_one_and_counts_nothing(bank_dir):
     for qid in ("01.pick", "01.many"):
         w = quiz.QuizWidget(qid, bank_dir)
         w.submit.click()
-        assert "Choose an answer first" in w.feedback.value
+        assert "Tick a choice first" in w.feedback.value
     assert quiz.score().attempts == {}
 
 
@@ -159,7 +199,7 @@ def test_widget_state_does_not_depend_on_which_choice_is_correct(tmp_path):
     assert w_b.board is not w_d.board
     assert _normalised_state(w_b.box) == _normalised_state(w_d.box)
     # after a wrong submit only the chosen explanation appears
-    w_b.selector.value = "a"
+    w_b.select("a")
     w_b.submit.click()
     blob = _state_json(w_b)
     assert "EXPLAIN-A" in blob and not any(f"EXPLAIN-{x}" in blob for x in "BCD")
@@ -175,6 +215,7 @@ def test_text_fallback_is_readable_and_reveals_nothing(bank_dir):
         text, md = bundle["text/plain"], bundle["text/markdown"]
         assert repr(w) == text and "VBox" not in text and "EXPLAIN" not in text + md
         assert text.startswith(f"Question {qid} (") and f'quiz.check("{qid}", answer)' in text
+        assert "Run the cell to answer" in text and "Run the cell to answer" in md
         q = w.question
         assert q.prompt in text and q.prompt in md
         for c in q.choices:
@@ -258,8 +299,31 @@ def test_score_text_and_reset(bank_dir):
     s = quiz.score()
     assert str(s) == ("Notebook 01: 3 / 6 points on first attempts; 1 of 3 questions tried, 1 solved, "
                       "1 attempt in all.")
-    quiz.reset_scores()
-    assert quiz.score("01", bank_dir).attempts == {}
+    quiz.reset_scores()                                   # forgets this kernel's boards, not the saved answers
+    assert quiz.score("01", bank_dir).attempts == {"01.number": 1}
+    progress.reset("01", confirm=True)
+    assert quiz.score("01", bank_dir).attempts == {} and quiz.score("01", bank_dir).points == 0
+
+
+def test_check_answer_is_no_free_oracle(bank_dir):
+    """quiz.check_answer counts like Submit: probing first makes the probe the first attempt."""
+    probe = quiz.check_answer("01.pick", "a", bank_dir)
+    assert not probe.correct and "EXPLAIN-A" in probe.feedback
+    assert quiz.check_answer("01.number", 0.5, bank_dir).feedback.count("EXPLAIN") == 0   # a nudge only
+    w = quiz.QuizWidget("01.pick", bank_dir)
+    w.select("b")
+    w.submit.click()
+    s = quiz.score()
+    assert s.attempts == {"01.pick": 2, "01.number": 1} and s.points == 0 and s.solved == 1
+    assert quiz.check_answer is not quiz_bank.check_answer
+
+
+def test_answers_are_saved_and_survive_a_new_kernel(bank_dir):
+    quiz.check("01.number", 0.25, bank_dir)
+    quiz.reset_scores()                                   # what a restart leaves: only the saved file
+    saved = progress.load()["quizzes"]["01.number"]
+    assert saved == {"attempts": 1, "wrong": 0, "first_points": 3.0, "max_points": 3.0, "solved": True}
+    assert quiz.score("01", bank_dir).points == 3
 
 
 # --------------------------------------------------------------------------------------------- Markdown subset
