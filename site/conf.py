@@ -34,7 +34,8 @@ extensions = ["myst_nb"]
 
 # the repository root is the source folder; these pages (and nothing else) make the book
 root_doc = "README"
-NOTEBOOKS = sorted(p.relative_to(REPO).with_suffix("").as_posix() for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(p.relative_to(REPO).with_suffix("").as_posix()
+                   for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 include_patterns = ["README.md", "notebooks/[0-9][0-9]_*.ipynb", "notebooks/INSTRUCTORS.md", "quizzes/README.md",
                     "course_lib/README.md"]
 exclude_patterns = ["_build", ".venv", ".git", "tmp", "runs", "tests", "tools", "site", "**/.ipynb_checkpoints",

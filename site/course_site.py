@@ -16,6 +16,8 @@ What the transform does to one notebook (JSON in, JSON out):
   - an explorer (``ipywidgets.interactive``): a picture of its default view (the outputs saved inside its
     Output widget) under a line naming the default settings and saying to run it in JupyterLab; without a
     saved picture, only that line.
+  - where the notebook saved its own static version beside a widget (read-first mode: a picture or text in the
+    widget output's bundle, or a picture as a separate output), that version is used instead of rebuilding it.
   - a progress bar (tqdm): its final text, e.g. ``pre-training: 100% 6/6 [00:05<00:00]``.
   - anything else: the text of its labels, or an honest "run it in JupyterLab" note.
 * **Exercises**: ``# EXERCISE:`` cells keep their starter code and lose any output; the ``exercises.check``
@@ -149,8 +151,9 @@ def _stream_output(text: str) -> dict:
     return {"output_type": "stream", "name": "stdout", "text": text}
 
 
-def static_widget_outputs(state: dict, model_id: str) -> tuple[str, list[dict]]:
-    """A widget's static version: (kind, outputs). kind is "explorer", "progress", "text" or "none"."""
+def static_widget_outputs(state: dict, model_id: str) -> tuple[str, list[dict], str]:
+    """A widget's static version: (kind, outputs, settings). kind is "explorer", "progress", "text" or "none";
+    settings names an explorer's default control values ("epsilon = 0.2, advantage = 1"), else ""."""
     parts = list(_walk(state, model_id))
     controls = [(s.get("description") or "value", _format_value(n, s)) for n, s in parts if n in CONTROL_MODELS]
     saved: list[dict] = []
@@ -165,15 +168,15 @@ def static_widget_outputs(state: dict, model_id: str) -> tuple[str, list[dict]]:
         else:
             note = (f"*Explorer with the controls {settings}: run it in JupyterLab (`make lab`); "
                     "no picture of it was saved.*")
-        return "explorer", [_markdown_output(note)] + saved
+        return "explorer", [_markdown_output(note)] + saved, settings
     progress = [s for n, s in parts if n in PROGRESS_MODELS]
     texts = [_plain(s.get("value", "")) for n, s in parts if n in TEXT_MODELS]
     texts = [t for t in texts if t]
     if progress:
-        return "progress", [_stream_output(" ".join(texts) + "\n")] if texts else []
+        return "progress", ([_stream_output(" ".join(texts) + "\n")] if texts else []), ""
     if saved or texts:
-        return "text", ([_stream_output("\n".join(texts) + "\n")] if texts else []) + saved
-    return "none", [_markdown_output("*An interactive widget: run this cell in JupyterLab (`make lab`).*")]
+        return "text", ([_stream_output("\n".join(texts) + "\n")] if texts else []) + saved, ""
+    return "none", [_markdown_output("*An interactive widget: run this cell in JupyterLab (`make lab`).*")], ""
 
 
 def quiz_markdown(output: dict, qid: str) -> str:
@@ -201,6 +204,10 @@ def _is_empty(output: dict) -> bool:
         return not data or all(_text(v).strip() == "" if isinstance(v, (str, list)) else not v
                                for v in data.values())
     return False
+
+
+def _is_picture(output: dict) -> bool:
+    return any(k in output.get("data", {}) for k in ("image/png", "image/jpeg", "image/svg+xml"))
 
 
 def first_verdict(outputs: list[dict]) -> list[dict]:
@@ -285,6 +292,8 @@ def static_notebook(nb: dict, notebook_path: str, repository_url: str = "") -> d
         elif CHECK_RE.search(source):
             outputs = first_verdict(outputs)
         new_outputs: list[dict] = []
+        own_pictures = any(_is_picture(o) for o in outputs if WIDGET_VIEW not in o.get("data", {}))
+        explorer_settings = ""
         for out in outputs:
             data = out.get("data", {})
             if WIDGET_VIEW not in data:
@@ -292,12 +301,20 @@ def static_notebook(nb: dict, notebook_path: str, repository_url: str = "") -> d
             elif quiz:
                 new_outputs.append(_markdown_output(quiz_markdown(out, quiz.group("id"))))
             else:
-                _, static = static_widget_outputs(widget_state, data[WIDGET_VIEW].get("model_id", ""))
-                new_outputs += static
+                kind, static, settings = static_widget_outputs(widget_state, data[WIDGET_VIEW].get("model_id", ""))
+                explorer_settings = explorer_settings or settings
+                own = {k: v for k, v in data.items() if k not in (WIDGET_VIEW, "text/plain")}
+                if own:    # the notebook saved its own static version beside the widget (read-first mode): use it
+                    new_outputs += (static[:1] if kind == "explorer" else []) + [{**out, "data": own}]
+                elif own_pictures:   # a picture of the default view is already a separate output of the cell
+                    new_outputs += [o for o in static if not _is_picture(o)]
+                else:
+                    new_outputs += static
         cell["outputs"] = [o for o in new_outputs if not _is_empty(o)]
-        if any("image/png" in o.get("data", {}) or "image/jpeg" in o.get("data", {}) for o in cell["outputs"]):
-            mystnb = meta.setdefault("mystnb", {})
-            mystnb.setdefault("image", {}).setdefault("alt", figure_alt(source, section, title))
+        if any(_is_picture(o) for o in cell["outputs"]):
+            alt = (f"Default view of the explorer ({explorer_settings}) in section '{section}' of {title}"
+                   if explorer_settings else figure_alt(source, section, title))
+            meta.setdefault("mystnb", {}).setdefault("image", {}).setdefault("alt", alt)
         if tags:
             meta["tags"] = list(dict.fromkeys(tags))
         cells.append(cell)

@@ -78,8 +78,24 @@ def key_segments() -> dict[str, list[str]]:
     keys = {}
     for qid, q in load_bank().items():
         texts = [c.explain for c in q.choices] + [q.explain_correct or "", q.explain_wrong or ""]
-        keys[qid] = [seg for t in texts for seg in plain_segments(t)]
+        asked = squash(q.prompt + " ".join(c.text for c in q.choices))
+        # the prose of each explanation, and its worked results: formulas ending in "= <number>" or
+        # "\\approx <number>" (a numeric answer's explanation is mostly maths), unless the question shows them
+        formulas = [squash(a or b) for t in texts for a, b in re.findall(r"\$\$(.+?)\$\$|\$([^$]+?)\$", t, re.S)]
+        results = [f for f in formulas
+                   if len(f) >= 15 and re.search(r"(?:=|\\approx)\s*-?[\d.]+\s*$", f) and f not in asked]
+        keys[qid] = [seg for t in texts for seg in plain_segments(t)] + results
     return keys
+
+
+def key_leaks(files: dict[str, str], keys: dict[str, list[str]]) -> list[str]:
+    """Where a key text appears: in a file as it is, or once its HTML tags are removed (emphasis, maths)."""
+    leaks = []
+    for name, text in files.items():
+        forms = (squash(text), squash(re.sub(r"<[^>]+>", "", text)))
+        leaks += [f"{name}: {qid}: {seg[:80]!r}" for qid, segments in keys.items() for seg in segments
+                  if any(seg in form for form in forms)]
+    return leaks
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -137,14 +153,23 @@ def test_site_has_every_page_and_no_quiz_key(site, e2e_note):
         assert re.search(rf'href="notebooks/{nb.stem}\.html"><span[^>]*><code', landing), f"course map: {nb.name}"
     keys = key_segments()
     assert sum(map(len, keys.values())) > 50, "found too few explanation texts in the bank to check against"
-    leaks = []
-    for path in site.rglob("*"):
-        if path.suffix not in TEXT_SUFFIXES or "_static" in path.parts:
-            continue
-        text = squash(path.read_text(encoding="utf-8", errors="replace"))
-        for qid, segments in keys.items():
-            leaks += [f"{path.relative_to(site)}: {qid}: {seg[:80]!r}" for seg in segments if seg in text]
+    files = {path.relative_to(site).as_posix(): path.read_text(encoding="utf-8", errors="replace")
+             for path in site.rglob("*") if path.suffix in TEXT_SUFFIXES and "_static" not in path.parts}
+    leaks = key_leaks(files, keys)
     assert not leaks, "quiz keys in the built site:\n" + "\n".join(leaks[:20])
+
+
+def test_key_check_finds_a_leak():
+    """Control: an explanation shown the way the quiz widget shows feedback (its HTML) is found."""
+    from course_lib.quiz import markdown_to_html
+    from course_lib.quiz_bank import load_bank
+
+    keys = key_segments()
+    for q in list(load_bank().values())[::7] + [q for q in load_bank().values() if q.kind == "numeric"]:
+        texts = [c.explain for c in q.choices] or [q.explain_correct]
+        page = f"<html><body><div class='feedback'>{markdown_to_html(texts[-1])}</div></body></html>"
+        assert key_leaks({"page.html": page}, {q.id: keys[q.id]}), f"{q.id}: a leaked explanation was not found"
+        assert not key_leaks({"page.html": markdown_to_html(q.prompt)}, {q.id: keys[q.id]})
 
 
 def test_widget_state_and_cdn_scripts_are_gone(site):
