@@ -75,6 +75,7 @@ html_theme_options = {
     "use_download_button": False,
     "use_fullscreen_button": False,
     "navigation_with_keys": False,
+    "navbar_persistent": [],   # no page-wide header bar: the search field sits in the sidebar
 }
 if REPOSITORY_URL:
     html_theme_options.update({"repository_url": REPOSITORY_URL, "use_repository_button": True,
