@@ -9,8 +9,11 @@ collect_ignore_glob = ["fixtures/**/*.ipynb", "fixtures/*.ipynb", "e2e/*.ipynb"]
 
 # Course progress (course_lib.progress) is saved per user; no test, and no notebook that nbval or the browser
 # test runs in a kernel started from here, may write the real user's file. Kernels and servers inherit this.
+import atexit as _atexit
 import os as _os
+import shutil as _shutil
 import tempfile as _tempfile
 
-_os.environ["COURSE_PROGRESS_FILE"] = _os.path.join(_tempfile.mkdtemp(prefix="course-progress-test-"),
-                                                    "progress.json")
+_PROGRESS_DIR = _tempfile.mkdtemp(prefix="course-progress-test-")
+_atexit.register(_shutil.rmtree, _PROGRESS_DIR, True)
+_os.environ["COURSE_PROGRESS_FILE"] = _os.path.join(_PROGRESS_DIR, "progress.json")

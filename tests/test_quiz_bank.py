@@ -334,7 +334,15 @@ MALFORMED = [  # (questions of 01_demo.yaml, expected fragment of the message af
      "question '01.x': choice 'a' needs 'correct: true' or 'correct: false'"),
     ([_numeric("01.x", answer="half")], "question '01.x': a numeric question needs 'answer'"),
     ([_numeric("01.x", explain_wrong="")], "question '01.x': a numeric question needs 'explain_wrong'"),
+    ([_numeric("01.x", nudge=" ")], "question '01.x': 'nudge' must be a non-empty text"),
+    ([_single("01.x", nudge="look again")], "question '01.x': unknown key(s) ['nudge'] for a single question"),
 ]
+
+
+def test_numeric_nudge_is_optional(tmp_path):
+    _write(tmp_path, "01_demo", [_numeric("01.x", nudge=" Check the sign. "), _numeric("01.y")])
+    bank = load_bank(tmp_path)
+    assert bank["01.x"].nudge == "Check the sign." and bank["01.y"].nudge is None
 
 
 @pytest.mark.parametrize("questions, fragment", MALFORMED, ids=[m[1][:48] for m in MALFORMED])
