@@ -3,26 +3,35 @@
 In a notebook::
 
     from course_lib import exercises
-    exercises.check("01.detach_critic", actor_loss)   # prints PASS or FAIL with a one-line hint
+    exercises.check("01.detach_critic", actor_loss)   # prints PASS, or FAIL with the symptom (never the fix)
+    exercises.hint("01.detach_critic")                # the next level of the hint ladder: where to look ... the fix
     exercises.solution("01.detach_critic")            # after at least one check in this kernel
 
+``hints_used()`` reports the hint levels revealed per exercise (kept in memory in ``hints.HINT_LEVELS``).
 ``starter(id)`` returns the shipped cell source, ``list_exercises(notebook)`` the registered exercises.
 The grader (``python -m course_lib.grade``) runs the same checks on saved notebooks, one process per answer.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import warnings
+from typing import Any, Callable, Mapping
 
 from ..validation import check_positive
+from . import hints as _hints
 from . import nb01, nb02, nb03, nb04, nb05, nb06, nb07  # noqa: F401
 from .core import NOTEBOOKS, CheckResult, Exercise, check_function
+from .hints import hints_used, solutions_shown
 from .timing import DEFAULT_TIME_LIMIT, TimeLimitExceeded, time_limit
 
 __all__ = [
     "CheckResult",
     "Exercise",
     "check",
+    "hint",
+    "hints_used",
+    "restore_hints_used",
     "solution",
+    "solutions_shown",
     "starter",
     "list_exercises",
     "get_exercise",
@@ -67,8 +76,10 @@ def check(exercise_id: str, func: Callable[..., Any], *, seed: int | None = None
           time_limit_s: float = DEFAULT_TIME_LIMIT, quiet: bool = False) -> CheckResult:
     """Check the learner's ``func`` against the exercise's reference on random and edge-case inputs.
 
-    Prints "PASS — ..." or "FAIL — ... hint" (unless ``quiet``) and returns the CheckResult. Errors raised by
-    ``func`` become a one-line message; a check running longer than ``time_limit_s`` seconds fails.
+    Prints "PASS — ..." or "FAIL — <symptom>" (unless ``quiet``) and returns the CheckResult; a FAIL ends by
+    pointing to ``hint``. Errors raised by ``func`` become a one-line message; a check running longer than
+    ``time_limit_s`` seconds fails. Warnings raised while the checker runs ``func`` on its own test cases
+    are not shown (they would point into the checker's inputs, not the learner's).
     """
     ex = get_exercise(exercise_id)
     time_limit_s = check_positive("time_limit_s", time_limit_s)
@@ -78,26 +89,65 @@ def check(exercise_id: str, func: Callable[..., Any], *, seed: int | None = None
                                     f"{ex.func_name}); got a {type(func).__name__}", 0.0, ex.points)
     else:
         try:
-            with time_limit(time_limit_s):
+            with time_limit(time_limit_s), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 result = check_function(ex, func, seed=seed)
         except TimeLimitExceeded:
             result = CheckResult(False, f"{ex.id}: the check took longer than {time_limit_s:g} s; look for a loop "
                                         "that never ends", 0.0, ex.points)
+        if not result.passed and ex.hints:
+            result = CheckResult(False, f'{result.message} (stuck? exercises.hint("{ex.id}"))', result.points,
+                                 result.max_points)
     if not quiet:
         print(result)
     return result
 
 
-def solution(exercise_id: str) -> str | None:
-    """Print the worked solution with its explanation, once ``check`` has been tried for this exercise.
+def hint(exercise_id: str) -> None:
+    """Show the next level of the exercise's hint ladder (once shown, the last level is shown again).
 
-    Returns the printed text (None, after a polite refusal, if there was no attempt yet).
+    The FAIL line of a check states only the symptom; the levels go from where to look to the fix itself.
+    Returns None (the hint is displayed, as Markdown in a notebook); the level reached is recorded in memory
+    and reported by ``hints_used()``.
+    """
+    ex = get_exercise(exercise_id)
+    if not ex.hints:
+        print(f"{ex.id} has no hints; run exercises.check({ex.id!r}, {ex.func_name}) and read its message.")
+        return None
+    level, repeated = _hints.reveal_next(ex)
+    _hints.show(*_hints.hint_text(ex, level, repeated))
+    return None
+
+
+def restore_hints_used(levels: Mapping[str, int]) -> None:
+    """Put back hint levels saved earlier (e.g. by a progress store): {exercise id: levels revealed}.
+
+    Levels beyond an exercise's ladder are capped at its last level; a level already higher in this kernel is
+    kept. Unknown ids or levels that are not whole numbers >= 0 raise ValueError before anything changes.
+    """
+    if not isinstance(levels, Mapping):
+        raise ValueError(f"levels must be a mapping of exercise id to a level; got {type(levels).__name__}")
+    cleaned: dict[str, int] = {}
+    for exercise_id, level in levels.items():
+        ex = get_exercise(exercise_id)
+        if isinstance(level, bool) or not isinstance(level, int) or level < 0:
+            raise ValueError(f"the hint level of {ex.id} must be a whole number >= 0; got {level!r}")
+        cleaned[ex.id] = min(level, len(ex.hints))
+    for exercise_id, level in cleaned.items():
+        _hints.HINT_LEVELS[exercise_id] = max(level, _hints.HINT_LEVELS.get(exercise_id, 0))
+
+
+def solution(exercise_id: str) -> None:
+    """Show the worked solution with its explanation, once ``check`` has been tried for this exercise.
+
+    Displayed once (Markdown in a notebook, plain text elsewhere); returns None, so a notebook does not echo
+    it a second time. Before any attempt it says how to make one instead.
     """
     ex = get_exercise(exercise_id)
     if ex.id not in _attempted:
         print(f"Try it first: run exercises.check({ex.id!r}, {ex.func_name}) at least once, "
-              "then ask for the solution again.")
+              f'then ask for the solution again (exercises.hint("{ex.id}") gives a smaller nudge).')
         return None
-    text = f"Solution to {ex.id} — {ex.title}\n\n{ex.explanation}\n{ex.reference}"
-    print(text)
-    return text
+    _hints.SOLUTIONS_SHOWN.add(ex.id)
+    _hints.show(*_hints.solution_text(ex))
+    return None

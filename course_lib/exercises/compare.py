@@ -45,7 +45,7 @@ def scalar_loss(out: Any, what: str = "your loss") -> torch.Tensor:
         raise CheckFailure(f"{what} is a {type(out).__name__}; expected a torch tensor (a scalar)")
     if out.numel() != 1:
         raise CheckFailure(
-            f"{what} has shape {shape_str(out.shape)}; a loss must be a scalar: reduce it with .mean()"
+            f"{what} has shape {shape_str(out.shape)}; a loss must be a single number (a 0-dim tensor)"
         )
     if not out.is_floating_point():
         raise CheckFailure(f"{what} has dtype {out.dtype}; expected a floating-point tensor")
@@ -72,7 +72,7 @@ def close(got: Any, want: Any, rtol: float = RTOL, atol: float = ATOL) -> bool:
 
 def fmt(x: float) -> str:
     """A number in hints: 4 significant digits."""
-    x = float(x)
+    x = float(x) + 0.0  # + 0.0 turns -0.0 into 0.0
     return "nan" if math.isnan(x) else f"{x:.4g}"
 
 

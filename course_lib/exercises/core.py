@@ -96,6 +96,8 @@ class Exercise:
     wrong_fixes: plausible wrong fixes that the checker must reject (tested).
     alternatives: other correct cells (a different but valid fix) that the checker must accept (tested).
     points: points for a pass.
+    hints: the hint ladder after a FAIL (which states only the symptom), revealed one level at a time by
+        ``exercises.hint``: first where to look, then the idea, the last level names the fix (tested).
     """
 
     id: str
@@ -110,6 +112,7 @@ class Exercise:
     wrong_fixes: tuple[WrongFix, ...] = field(default_factory=tuple)
     alternatives: tuple[str, ...] = field(default_factory=tuple)
     points: float = 1.0
+    hints: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def notebook(self) -> str:

@@ -6,7 +6,7 @@ from textwrap import dedent
 
 import torch
 
-from .compare import close, grad_or_zeros, mismatch, scalar_loss
+from .compare import close, fmt, grad_or_zeros, mismatch, scalar_loss
 from .core import Case, Exercise, Observation, WrongFix
 from .inputs import flags, generator, randn
 
@@ -91,21 +91,26 @@ def _detach_probe(func, case: Case) -> Observation:
 def _detach_judge(got: Observation, want: Observation, case: Case) -> str | None:
     d: ACBatch = case.data
     if got["critic_grad"] > 1e-6:
-        return ("the actor loss sends gradient into the critic's parameters: detach the weight "
-                "(.detach() or torch.no_grad()) so only the actor learns from this loss")
+        return (f"calling backward() on your loss put gradient into the critic's parameters (sum of |grad| = "
+                f"{fmt(got['critic_grad'])}, expected 0): this loss would train the critic to please the actor")
     value_weighted = -(d.logp.double() * d.values(d.obs)).mean()
     if close(got["loss"], value_weighted) and not close(want["loss"], value_weighted):
-        return ("the loss weights log pi by V(s). V(s) says how good the state is, not whether the action was "
-                "better than expected: weight by the TD error r + gamma * V(s') * (1 - terminated) - V(s)")
+        return (f"your loss is {fmt(got['loss'])}, expected {fmt(want['loss'])}; it equals -mean(V(s) * log pi): "
+                "each log pi is weighted by how good its state is, the same number for every action taken there, "
+                "so the weight cannot tell a better-than-expected action from a worse one")
     if close(got["loss"], -want["loss"]) and not close(want["loss"], 0.0):
-        return "the loss has the wrong sign: minimising it must raise log pi of actions with a positive TD error"
+        return (f"your loss is {fmt(got['loss'])}, the exact negative of the expected {fmt(want['loss'])}: "
+                "a descent step on it makes better-than-expected actions less likely")
+    no_mask = -(d.logp.double() * (d.reward.double() + d.gamma * d.values(d.next_obs) - d.values(d.obs))).mean()
+    if close(got["loss"], no_mask) and not close(want["loss"], no_mask):
+        return (f"your loss is {fmt(got['loss'])}, expected {fmt(want['loss'])}; it matches a weight that still "
+                "counts gamma * V(s') after transitions whose next state is terminal, where nothing follows")
     problem = mismatch(got["loss"], want["loss"], "the loss")
     if problem:
-        return (problem + "; expected -mean(delta * logp) with delta = r + gamma * V(s') * (1 - terminated) - V(s)"
-                " (no bootstrap after a terminal state)")
+        return problem + "; the weight of log pi in your loss differs from an estimate of the advantage"
     problem = mismatch(got["logp_grad"], want["logp_grad"], "d loss / d logp")
     if problem:
-        return problem + "; the gradient should be -delta / B for each sample"
+        return problem + "; your loss has the right value but not the right gradient with respect to log pi"
     return None
 
 
@@ -172,6 +177,19 @@ DETACH_WRONG = (
         "right weight, wrong sign"),
 )
 
+DETACH_HINTS = (
+    "Look at the line that computes the weight of `logp`, `value = critic(obs)`. Two questions: does autograd "
+    "track that value, so that `loss.backward()` also reaches the critic's parameters? And does V(s) say "
+    "whether the action taken was better or worse than expected, or only how good the state is?",
+    "The actor's weight must be a constant for autograd, and it must be an advantage estimate. For a single "
+    "transition the one-step TD error compares what happened, r + gamma * V(s'), with what the critic "
+    "expected, V(s); after a terminal next state nothing is bootstrapped. Computing it without gradient "
+    "tracking keeps the critic out of this loss.",
+    "Compute the TD error inside `with torch.no_grad():` (or call `.detach()` on it): "
+    "`delta = reward + gamma * critic(next_obs) * (1.0 - terminated) - critic(obs)`, then "
+    "`return -(logp * delta).mean()`.",
+)
+
 DETACH_CRITIC = Exercise(
     id="01.detach_critic",
     title="The critic leaks into the actor loss",
@@ -183,6 +201,7 @@ DETACH_CRITIC = Exercise(
     probe=_detach_probe,
     judge=_detach_judge,
     wrong_fixes=DETACH_WRONG,
+    hints=DETACH_HINTS,
 )
 
 
@@ -233,20 +252,25 @@ def _sign_judge(got: Observation, want: Observation, case: Case) -> str | None:
     d: PGBatch = case.data
     opposite = close(got["loss"], -want["loss"]) and close(got["logits_grad"], -want["logits_grad"])
     if opposite and not close(want["loss"], 0.0):
-        return ("this loss is +J: the optimiser *minimises* it, so each step makes actions with a positive "
-                "advantage less likely. Return -J")
+        return (f"your loss is {fmt(got['loss'])} where {fmt(want['loss'])} was expected, and its gradient is the "
+                "exact opposite of the expected one: each optimiser step on it makes actions with a positive "
+                "advantage less likely")
     if close(got["loss"], abs(want["loss"])) and not close(want["loss"], abs(want["loss"])):
-        return "a loss does not have to be positive (only its gradient matters): do not take abs(); return -J"
+        return (f"your loss is {fmt(got['loss'])}, expected {fmt(want['loss'])}: it has the expected size but is "
+                "never negative, although the objective's value depends on the advantages' signs (only the "
+                "gradient of a loss matters, not whether it is positive)")
     batch = d.adv.numel()
     if batch > 1 and close(got["loss"], batch * want["loss"]):
-        return "that is the sum over the batch; J is the mean (with a sum the step size grows with the batch size)"
+        return (f"your loss is {batch} times the expected value, one factor per sample: the step size would "
+                "grow with the batch size")
     if close(got["loss"], -(d.logp().exp() * d.adv.double()).mean()):
-        return "the policy gradient needs log pi(a|s), not the probability pi(a|s)"
+        return ("your loss matches -mean(A_t * pi(a_t | s_t)): it weights probabilities, where the docstring's "
+                "J is built from log-probabilities")
     problem = mismatch(got["loss"], want["loss"], "the loss")
     if problem:
-        return problem + "; expected -mean(A_t * log pi(a_t | s_t))"
+        return problem + "; compare your loss with the docstring's J = mean_t(A_t * log pi(a_t | s_t))"
     problem = mismatch(got["logits_grad"], want["logits_grad"], "d loss / d logits")
-    return None if problem is None else problem + "; the loss's gradient differs from that of -J"
+    return None if problem is None else problem + "; the loss has the right value but not the right gradient"
 
 
 SIGN_STARTER = dedent('''\
@@ -296,6 +320,15 @@ SIGN_WRONG = (
              "product of means instead of mean of products"),
 )
 
+SIGN_HINTS = (
+    "Look at the `return` line and at what the optimiser does with it: `loss.backward()` followed by "
+    "`optimizer.step()` always moves the parameters *down* the loss's gradient. After one such step on your "
+    "loss, does an action with a positive advantage become more likely or less likely?",
+    "The docstring asks for a loss L whose descent is an ascent on J = mean_t(A_t * log pi(a_t | s_t)). "
+    "Which simple transformation of J makes going down L the same as going up J?",
+    "Return minus J: `return -(logp * adv).mean()`.",
+)
+
 LOSS_SIGN = Exercise(
     id="01.loss_sign",
     title="The update descends the objective",
@@ -307,6 +340,7 @@ LOSS_SIGN = Exercise(
     probe=_sign_probe,
     judge=_sign_judge,
     wrong_fixes=SIGN_WRONG,
+    hints=SIGN_HINTS,
 )
 
 EXERCISES = (DETACH_CRITIC, LOSS_SIGN)

@@ -77,6 +77,16 @@ def _sampling_cases(seed: int) -> list[Case]:
 ONE_SIGMA = math.erf(1 / math.sqrt(2))
 
 
+def _action_batch(out, n: int, act_dim: int) -> torch.Tensor:
+    """The learner's (n, act_dim) actions; one value per state instead gets a hint on what that suggests."""
+    if isinstance(out, torch.Tensor) and tuple(out.shape) == (n,):
+        kind = "real number" if out.is_floating_point() else f"integer ({out.dtype})"
+        raise CheckFailure(f"your action batch has shape ({n},), one {kind} per state; expected ({n}, {act_dim}), "
+                           "an action vector per state: that looks like the index of one action from a list, "
+                           "but a continuous action space has no list of actions")
+    return as_tensor(out, "your action batch", (n, act_dim))
+
+
 def _sampling_probe(func, case: Case) -> Observation:
     d: GaussianSetup = case.data
     actor = LinearGaussianActor(d.weight, d.bias, d.log_std)
@@ -84,8 +94,8 @@ def _sampling_probe(func, case: Case) -> Observation:
     n_states, act_dim = d.states.shape[0], d.bias.shape[0]
     with torch.random.fork_rng(devices=[]):  # seed the learner's sampling without touching their RNG state
         torch.manual_seed(d.torch_seed)
-        first = as_tensor(func(actor, obs.clone()), "your action batch", (obs.shape[0], act_dim))
-        second = as_tensor(func(actor, obs.clone()), "your action batch", (obs.shape[0], act_dim))
+        first = _action_batch(func(actor, obs.clone()), obs.shape[0], act_dim)
+        second = _action_batch(func(actor, obs.clone()), obs.shape[0], act_dim)
     if not bool(torch.isfinite(first).all()):
         raise CheckFailure("your actions contain NaN or inf")
     a = first.reshape(n_states, d.repeats, act_dim)
@@ -106,26 +116,25 @@ def _sampling_judge(got: Observation, want: Observation, case: Case) -> str | No
     sample_std = torch.as_tensor(got["sample_std"], dtype=torch.float64)
     within = torch.as_tensor(got["within_one_std"], dtype=torch.float64)
     if not got["changes_between_calls"]:
-        return ("two calls on the same states gave identical actions: that is a deterministic choice, not a "
-                "sample. Build Normal(mean, std) from the actor's output and sample from it")
+        return ("two calls on the same states returned identical actions: your actions are a fixed function of "
+                "the state, so an agent using them would never explore")
     # 6 standard errors: a correct sampler fails one of these 24 comparisons with probability ~ 1e-7
     off = (sample_std / std - 1).abs()
     if bool((off > 6 / math.sqrt(2 * n)).any()):
         k = int(off.flatten().argmax())
-        return ("the spread of your actions is not exp(actor.log_std) "
-                f"(e.g. {fmt(sample_std.flatten()[k])} vs {fmt(std.flatten()[k])}); std = actor.log_std.exp(), "
-                "and do not clip the sample here (clip only what you send to the environment)")
+        return (f"the spread (standard deviation) of your actions in one state is {fmt(sample_std.flatten()[k])}, "
+                f"but the policy's standard deviation exp(log_std) there is {fmt(std.flatten()[k])}")
     off = (sample_mean - mean).abs() / std
     if bool((off > 6 / math.sqrt(n)).any()):
         k = int(off.flatten().argmax())
-        return ("the average of your actions in a state is not the actor's mean output "
-                f"(e.g. {fmt(sample_mean.flatten()[k])} vs {fmt(mean.flatten()[k])}); sample around mean = actor(obs)")
+        return (f"the average of your actions in one state is {fmt(sample_mean.flatten()[k])}, but the actor's "
+                f"mean output there is {fmt(mean.flatten()[k])}")
     se = math.sqrt(ONE_SIGMA * (1 - ONE_SIGMA) / n)
     off = (within - ONE_SIGMA).abs()
     if bool((off > 6 * se).any()):
         k = int(off.flatten().argmax())
-        return (f"the share of actions within one std of the mean is {fmt(within.flatten()[k])}, not "
-                f"{ONE_SIGMA:.3f} as for a Gaussian: sample from Normal(mean, std)")
+        return (f"the share of your actions within one standard deviation of the mean is "
+                f"{fmt(within.flatten()[k])}, not {ONE_SIGMA:.3f} as for a Gaussian: the noise has another shape")
     return None
 
 
@@ -187,6 +196,17 @@ SAMPLING_WRONG = (
              "passes the variance where Normal expects the standard deviation"),
 )
 
+SAMPLING_HINTS = (
+    "Look at what `torch.argmax` returns: the *index* of the largest entry, one integer per row. In a "
+    "continuous action space an action is a vector of act_dim real numbers, and there is no finite list of "
+    "actions to pick the best one from. What does the docstring say an action should be drawn from?",
+    "A stochastic policy for a Box action space is a distribution: a Gaussian whose mean is `actor(obs)` and "
+    "whose standard deviation is exp(`actor.log_std`). An action is one draw from it, different on every "
+    "call. The actor's output is a plain tensor of means, so build the distribution object first.",
+    "`mean = actor(obs)`, `std = actor.log_std.exp()`, then `return Normal(mean, std).sample()` "
+    "(with `from torch.distributions import Normal`). Do not clip the sample here.",
+)
+
 CONTINUOUS_SAMPLING = Exercise(
     id="02.continuous_sampling",
     title="argmax over a continuous action space",
@@ -198,6 +218,7 @@ CONTINUOUS_SAMPLING = Exercise(
     probe=_sampling_probe,
     judge=_sampling_judge,
     wrong_fixes=SAMPLING_WRONG,
+    hints=SAMPLING_HINTS,
 )
 
 
@@ -249,17 +270,33 @@ def _q_judge(got: Observation, want: Observation, case: Case) -> str | None:
     y = got["targets"]
     if close(y, want["targets"]):
         return None
-    if close(y, d.target(mask=torch.ones_like(d.reward, dtype=torch.float64))):
-        return ("the target still adds gamma * max Q(s', .) after a terminal state; nothing follows the end of an "
-                "episode, so there the target is r alone: multiply the bootstrap term by (1 - terminated)")
-    if close(y, d.target(mask=torch.ones_like(d.reward, dtype=torch.float64)) * (1 - d.terminated.double())):
-        return "only the bootstrap term is masked: the reward of the last step still counts (target = r there)"
+    w = torch.as_tensor(want["targets"], dtype=torch.float64)
+    k = _first_difference(y, w, d.terminated > 0)
+    ones = torch.ones_like(d.reward, dtype=torch.float64)
+    if close(y, d.target(mask=ones)):
+        return (f"at a terminal transition (index {k}) your target is {fmt(y[k])}, expected {fmt(w[k])}, the "
+                "reward alone: nothing follows the end of an episode, yet your target still adds the discounted "
+                "value of the best next action")
+    if close(y, d.target(mask=ones) * (1 - d.terminated.double())):
+        return (f"at a terminal transition (index {k}) your target is {fmt(y[k])}, expected the reward "
+                f"{fmt(w[k])}: the episode's last reward was dropped as well")
     if close(y, d.target(mask=d.terminated.double())):
-        return "the mask is inverted: bootstrap where terminated == 0, not where it is 1"
+        k = _first_difference(y, w)
+        return (f"target[{k}] is {fmt(y[k])}, expected {fmt(w[k])}: your targets bootstrap exactly where "
+                "terminated == 1 and stop where it is 0")
     if close(y, d.target(reduce="mean")):
-        return "Q-learning bootstraps from the best next action (max over a'), not the average"
-    problem = mismatch(y, want["targets"], "target")
-    return problem + "; expected r + gamma * max_a' Q(s', a') * (1 - terminated)"
+        return ("your targets use the average of Q(s', .) over the next actions; the docstring's target uses the "
+                "best next action")
+    problem = mismatch(y, w, "target")
+    return problem + "; compare with the target y_t in the docstring"
+
+
+def _first_difference(got: torch.Tensor, want: torch.Tensor, where: torch.Tensor | None = None) -> int:
+    """The first index (flat) where ``got`` and ``want`` differ, preferring indices where ``where`` holds."""
+    bad = ~torch.isclose(torch.as_tensor(got, dtype=torch.float64).flatten(), want.flatten(), rtol=1e-4, atol=1e-5)
+    if where is not None and bool((bad & where.flatten()).any()):
+        bad = bad & where.flatten()
+    return int(bad.nonzero()[0]) if bool(bad.any()) else 0
 
 
 Q_STARTER = dedent('''\
@@ -311,6 +348,14 @@ Q_WRONG = (
              "inverted mask"),
 )
 
+Q_HINTS = (
+    "Look at the transitions with terminated == 1. What should the target be when s_{t+1} ends the episode, "
+    "and does the `return` line ever read the `terminated` argument?",
+    "Only the bootstrap term gamma * max_a' Q(s', a') must vanish at a terminal step; the reward r still "
+    "counts. The flag is 1.0 or 0.0, so a multiplication can switch that one term off where the episode ended.",
+    "`return reward + gamma * next_q.max(dim=1).values * (1.0 - terminated)`.",
+)
+
 TERMINAL_BOOTSTRAP = Exercise(
     id="02.terminal_bootstrap",
     title="A Q target that bootstraps past the end",
@@ -322,6 +367,7 @@ TERMINAL_BOOTSTRAP = Exercise(
     probe=_q_probe,
     judge=_q_judge,
     wrong_fixes=Q_WRONG,
+    hints=Q_HINTS,
 )
 
 EXERCISES = (CONTINUOUS_SAMPLING, TERMINAL_BOOTSTRAP)

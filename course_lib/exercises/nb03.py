@@ -6,8 +6,9 @@ from textwrap import dedent
 
 import torch
 
-from .compare import as_tensor, close, grad_or_zeros, mismatch, scalar_loss
-from .core import Case, Exercise, Observation, WrongFix
+from .cells import describe_exception
+from .compare import as_tensor, close, fmt, grad_or_zeros, mismatch, scalar_loss
+from .core import Case, CheckFailure, Exercise, Observation, WrongFix
 from .inputs import generator, randn
 
 
@@ -63,22 +64,25 @@ def _baseline_judge(got: Observation, want: Observation, case: Case) -> str | No
     d: ReturnsBatch = case.data
     returns, values = d.returns.double(), d.values.double()
     if got["values_grad"] > 1e-6:
-        return ("gradient flows from the actor loss into the critic's values: detach V(s_t) "
-                "(the baseline is a constant for the actor)")
+        return (f"calling backward() on your loss put gradient into the critic's values (sum of |grad| = "
+                f"{fmt(got['values_grad'])}, expected 0): this actor loss would also train the critic")
     if close(got["loss"], d.loss(returns)):
-        return ("the log-probabilities are still weighted by the raw returns G_t: subtract the critic's "
-                "baseline, A_t = G_t - V(s_t)")
+        return (f"your loss is {fmt(got['loss'])}, expected {fmt(want['loss'])}; it is exactly what the raw "
+                "returns G_t give as the weight, and the critic's values play no part in it: with returns around "
+                "+10, every action taken is pushed up")
     if close(got["loss"], -want["loss"]) and not close(want["loss"], 0.0):
-        return "the advantage has the wrong sign: A_t = G_t - V(s_t), not V(s_t) - G_t"
+        return (f"your loss is {fmt(got['loss'])}, the exact negative of the expected {fmt(want['loss'])}: actions "
+                "that did better than the critic expected would become less likely")
     if returns.numel() > 1 and close(got["loss"], d.loss(returns - returns.mean())):
-        return "the baseline here is the critic's V(s_t), one value per state, not the batch's mean return"
+        return ("your loss matches a baseline equal to the batch's mean return, the same for every state; the "
+                "docstring's baseline is the critic's value of each state")
     problem = mismatch(got["loss"], want["loss"], "the loss")
     if problem:
-        return problem + "; expected -mean((G_t - V(s_t)) * log pi(a_t | s_t))"
+        return problem + "; compare your loss with the docstring's L"
     problem = mismatch(got["logp_grad"], want["logp_grad"], "d loss / d logp")
     if problem:
-        return (problem + "; the baseline must multiply log pi: -(logp * (G - V)).mean(), "
-                "not -(logp * G - V).mean()")
+        return (problem + "; the loss has the right value but its gradient is that of the raw returns: the "
+                "baseline does not scale log pi in your loss")
     return None
 
 
@@ -130,6 +134,15 @@ BASELINE_WRONG = (
              "subtracts the baseline outside the product: the gradient is that of raw returns"),
 )
 
+BASELINE_HINTS = (
+    "Look at the weight that multiplies `logp`: raw returns of about +10 push every action up, good or bad. "
+    "Which argument of the function is never used?",
+    "The weight should say how much better than expected the return was: the return minus the critic's "
+    "estimate for that state. The critic's values must stay constants here, or this loss would train the "
+    "critic too.",
+    "`adv = returns - values.detach()`, then `return -(logp * adv).mean()`.",
+)
+
 BASELINE = Exercise(
     id="03.baseline",
     title="Raw returns with no baseline",
@@ -141,6 +154,7 @@ BASELINE = Exercise(
     probe=_baseline_probe,
     judge=_baseline_judge,
     wrong_fixes=BASELINE_WRONG,
+    hints=BASELINE_HINTS,
 )
 
 
@@ -181,7 +195,13 @@ def _scalar_probe(func, case: Case) -> Observation:
         weight.grad = torch.ones_like(weight)
     optimizer = torch.optim.SGD([weight], lr=d.lr)
     logp = torch.log_softmax(d.obs @ weight, dim=-1).gather(1, d.actions[:, None]).squeeze(1)
-    out = func(optimizer, logp, d.adv.clone())
+    try:
+        out = func(optimizer, logp, d.adv.clone())
+    except RuntimeError as err:
+        if "only for scalar outputs" not in str(err):
+            raise
+        raise CheckFailure(describe_exception(err, func) + f"; backward() was called on a tensor with one entry "
+                           f"per sample (B = {d.adv.numel()}), and it needs a single number") from None
     loss = scalar_loss(out, "the loss you returned")
     return {"loss": float(loss.detach()), "weight": as_tensor(weight, "the weight")}
 
@@ -192,16 +212,17 @@ def _scalar_judge(got: Observation, want: Observation, case: Case) -> str | None
     step, want_step = got["weight"] - w0, want["weight"] - w0
     batch = d.adv.numel()
     if close(step, 0.0 * want_step) and not close(want_step, 0.0 * want_step):
-        return "the parameters did not move: call zero_grad() before backward() and step() after it"
+        return "the weight is unchanged after your function returned: no optimiser step reached the parameters"
     if batch > 1 and close(step, batch * want_step):
-        return ("the step is B times too large: that is the gradient of the *sum* over the batch; use the mean "
-                "so the step size does not grow with the batch size")
+        return (f"your update moved the weight {batch} times as far as expected, one factor per sample (B = "
+                f"{batch}): the step size would grow with the batch size")
     problem = mismatch(got["loss"], want["loss"], "the returned loss")
     if problem:
-        return problem + "; return the scalar loss -mean(A_t * log pi(a_t | s_t))"
+        return problem + "; the returned loss should be the docstring's L, one number for the batch"
     problem = mismatch(got["weight"], want["weight"], "the updated weight")
     if problem:
-        return problem + "; one SGD step on -mean(A_t * logp) from freshly zeroed gradients"
+        extra = " (the weight started with a gradient left over from an earlier step)" if d.stale_grad else ""
+        return problem + f"; your step differs from one step on the docstring's L{extra}"
     return None
 
 
@@ -262,6 +283,14 @@ SCALAR_WRONG = (
         "drops zero_grad(): leftover gradients are added to this step's"),
 )
 
+SCALAR_HINTS = (
+    "Read the error: `backward()` is called on `loss`, which holds one number per sample (shape (B,)). "
+    "Which single number should stand for the whole batch, according to the docstring's L?",
+    "The docstring's L is an average over the batch. A sum would also run, but then the step size grows "
+    "with the batch size, and every change of batch size would silently retune the learning rate.",
+    "`loss = -(logp * adv).mean()`, then `loss.backward()` as before.",
+)
+
 SCALAR_LOSS = Exercise(
     id="03.scalar_loss",
     title="backward() on a non-scalar loss",
@@ -273,6 +302,7 @@ SCALAR_LOSS = Exercise(
     probe=_scalar_probe,
     judge=_scalar_judge,
     wrong_fixes=SCALAR_WRONG,
+    hints=SCALAR_HINTS,
 )
 
 EXERCISES = (BASELINE, SCALAR_LOSS)

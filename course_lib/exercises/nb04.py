@@ -6,7 +6,7 @@ from textwrap import dedent
 
 import torch
 
-from .compare import as_tensor, close, grad_or_zeros, has_nan_or_inf, mismatch, scalar_loss
+from .compare import as_tensor, close, fmt, grad_or_zeros, has_nan_or_inf, mismatch, scalar_loss
 from .core import Case, Exercise, Observation, WrongFix
 from .inputs import generator, randn, uniform
 
@@ -71,24 +71,28 @@ def _surrogate_judge(got: Observation, want: Observation, case: Case) -> str | N
     if close(got["loss"], want["loss"]) and close(got["logp_grad"], want["logp_grad"]):
         return None
     if close(got["loss"], d.loss(r * adv)):
-        return ("no clipping: the plain ratio objective rewards moving pi far from pi_old; "
-                "take min(r A, clip(r, 1 - eps, 1 + eps) A)")
+        return (f"your loss is {fmt(got['loss'])}, expected {fmt(want['loss'])}; it equals the unclipped "
+                "-mean(r_t A_t), so a sample whose ratio has already left [1 - eps, 1 + eps] in the direction that "
+                "helps keeps being pushed further, epoch after epoch")
     if close(got["loss"], d.loss(clipped)):
-        return ("clamping the ratio alone is not enough: a sample whose ratio moved past the clip in the *wrong* "
-                "direction then gets no gradient, so the update cannot undo it. Take the min of the clipped and "
-                "unclipped terms")
+        return (f"your loss is {fmt(got['loss'])}, expected {fmt(want['loss'])}: a sample whose ratio left the "
+                "clip range in the harmful direction (e.g. r = 0.5 with A > 0) gets no gradient from your loss, so "
+                "an update could never undo that move")
     if close(got["loss"], d.loss(torch.maximum(r * adv, clipped))):
-        return "that is the max of the two terms; PPO takes the min, a pessimistic bound on the improvement"
+        return (f"your loss is {fmt(got['loss'])}, expected {fmt(want['loss'])}: on each sample it keeps the more "
+                "optimistic of the clipped and unclipped terms")
     if close(got["loss"], -want["loss"]) and not close(want["loss"], 0.0):
-        return "wrong sign: the optimiser minimises the loss, so return minus the clipped objective"
+        return (f"your loss is {fmt(got['loss'])}, the exact negative of the expected {fmt(want['loss'])}: the "
+                "optimiser would make the objective worse")
     for other in (0.1, 0.2, 0.3):
         if other != eps and close(got["loss"], d.loss(torch.minimum(r * adv, r.clamp(1 - other, 1 + other) * adv))):
-            return f"the clip range looks fixed at {other}; use the clip_eps argument"
+            return f"your loss matches a clip range of {other}, but this case passes clip_eps = {eps}"
     problem = mismatch(got["loss"], want["loss"], "the loss")
     if problem:
-        return problem + "; expected -mean(min(r A, clip(r, 1 - eps, 1 + eps) A)) with r = exp(logp - logp_old)"
+        return problem + "; compare your loss with the formula in the docstring"
     problem = mismatch(got["logp_grad"], want["logp_grad"], "d loss / d logp")
-    return problem + "; check which samples should have zero gradient (clipped on the side that helps)"
+    return problem + ("; the loss has the right value but not the right gradient: some samples get gradient where "
+                      "none is expected, or the other way round")
 
 
 CLIP_STARTER = dedent('''\
@@ -156,6 +160,17 @@ CLIP_WRONG = (
              "forgets the mean"),
 )
 
+CLIP_HINTS = (
+    "Look at the `return` line: it never uses `clip_eps`. Take a sample with A > 0 whose ratio is already "
+    "well above 1 + eps: does your loss still reward raising its ratio further? And what should happen to a "
+    "sample whose ratio moved the *harmful* way?",
+    "Build two terms per sample, the unclipped r_t A_t and the same with r_t clipped to [1 - eps, 1 + eps]. "
+    "Keep the pessimistic (smaller) of the two on each sample, then average and negate, because the "
+    "optimiser minimises.",
+    "`unclipped = ratio * adv`, `clipped = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * adv`, then "
+    "`return -torch.min(unclipped, clipped).mean()`.",
+)
+
 CLIP_SURROGATE = Exercise(
     id="04.clip_surrogate",
     title="The surrogate without clipping",
@@ -167,6 +182,7 @@ CLIP_SURROGATE = Exercise(
     probe=_surrogate_probe,
     judge=_surrogate_judge,
     wrong_fixes=CLIP_WRONG,
+    hints=CLIP_HINTS,
 )
 
 
@@ -210,15 +226,18 @@ def _ratio_judge(got: Observation, want: Observation, case: Case) -> str | None:
     if close(r, want["ratio"]) and close(got["logp_grad"], want["logp_grad"]):
         return None
     if has_nan_or_inf(r):
-        return ("your ratio is NaN or inf: exp(logp) underflows to 0 for very negative log-probabilities, and "
-                "0 / 0 is NaN. Compute it in log space: exp(logp - logp_old)")
+        return ("your ratio is NaN or inf: the exponential of a log-probability near -150 underflows to 0 in "
+                "float32, and 0 / 0 is NaN")
     if close(r, 1.0 / torch.as_tensor(want["ratio"])) and not close(want["ratio"], 1.0):
-        return "the ratio is upside down: PPO's r = pi_new / pi_old = exp(logp - logp_old)"
+        w = torch.as_tensor(want["ratio"], dtype=torch.float64)
+        k = int((r - w).abs().flatten().argmax())
+        return (f"ratio[{k}] is {fmt(r.flatten()[k])}, expected {fmt(w.flatten()[k])}: each of your ratios is the "
+                "reciprocal of the expected one, so r grows when the current policy makes the action *less* likely")
     problem = mismatch(r, want["ratio"], "ratio")
     if problem:
-        return problem + "; expected exp(logp - logp_old) (the ratio of probabilities, not of log-probabilities)"
-    return ("the ratio's gradient w.r.t. logp is wrong (is it detached?); the clipped loss needs "
-            "d r / d logp = r, so keep it differentiable")
+        return problem + "; the docstring's r_t is a ratio of probabilities"
+    return ("your ratio has the right values but its gradient with respect to logp is wrong (expected d r / d logp "
+            "= r): the clipped loss needs gradient to flow through the ratio into the policy")
 
 
 RATIO_STARTER = dedent('''\
@@ -267,6 +286,16 @@ RATIO_WRONG = (
              "first-order approximation of the ratio"),
 )
 
+RATIO_HINTS = (
+    "Look at the order of the two log-probabilities in the exponent. The docstring's r_t is pi_theta / "
+    "pi_theta_old: which of the two policies does `logp` come from, and which way round does your exponent "
+    "subtract them?",
+    "log(a / b) = log a - log b, so a ratio of probabilities is the exponential of a *difference* of "
+    "log-probabilities, numerator first. (Exponentiating each one and dividing gives the same number on "
+    "paper, but 0 / 0 in float32 for log-probabilities near -150.)",
+    "`return torch.exp(logp - logp_old)`.",
+)
+
 RATIO_DIRECTION = Exercise(
     id="04.ratio_direction",
     title="The ratio computed the wrong way round",
@@ -278,6 +307,7 @@ RATIO_DIRECTION = Exercise(
     probe=_ratio_probe,
     judge=_ratio_judge,
     wrong_fixes=RATIO_WRONG,
+    hints=RATIO_HINTS,
 )
 
 EXERCISES = (CLIP_SURROGATE, RATIO_DIRECTION)

@@ -76,19 +76,21 @@ def _line_search_judge(got: Observation, want: Observation, case: Case) -> str |
         return "your logits contain NaN or inf"
     kl = float(mean_categorical_kl(d.logits_old, new))
     if kl > d.max_kl * (1 + 1e-3) + 1e-9:
+        full = " (that is the full proposed step)" if close(new, d.candidate(1.0)) else ""
         return (f"your update leaves the trust region: mean KL(pi_old || pi_new) = {fmt(kl)} > max_kl = "
-                f"{fmt(d.max_kl)}; shrink the step (beta = 1, backtrack, backtrack^2, ...) until it fits")
+                f"{fmt(d.max_kl)}{full}; nothing checked how far the step moves the policy")
     if close(new, d.logits_old) and not close(want["logits"], d.logits_old):
-        return "you returned the old logits, but one of the allowed step sizes satisfies the bound"
+        return "you returned the old logits unchanged, but one of the allowed step sizes fits inside max_kl"
     betas = [d.backtrack**k for k in range(d.max_tries)]
     for beta in betas:
         if close(new, d.candidate(beta)):
             return (f"you took beta = {fmt(beta)}, but a larger beta in 1, backtrack, backtrack^2, ... keeps the "
-                    "mean KL(pi_old || pi_new) within max_kl (is the KL the right way round, averaged over states?)")
+                    "mean KL(pi_old || pi_new) within max_kl: your KL measures something larger than that")
     if close(new, d.candidate(betas[-1] * d.backtrack)) or close(new, d.candidate(betas[-1])):
-        return "when no tried beta satisfies the bound, return logits_old unchanged (no update)"
+        return (f"none of the {d.max_tries} allowed step sizes fits inside max_kl here, yet your function still "
+                "changed the logits")
     problem = mismatch(new, want["logits"], "new logits")
-    return problem + "; expected logits_old + beta * step for the largest allowed beta"
+    return problem + "; compare with what the docstring says to return"
 
 
 LINE_STARTER = dedent('''\
@@ -174,6 +176,27 @@ LINE_WRONG = (
              "Euclidean step clipping instead of a KL trust region"),
 )
 
+LINE_HINTS = (
+    "The `return` line adds the whole proposed step without ever measuring how much it changes the policy. "
+    "Where would you compute the mean KL(pi_old || pi_new) of a candidate step, and what should happen when "
+    "it is larger than max_kl?",
+    "Try beta = 1, backtrack, backtrack**2, ... (at most max_tries values). For each candidate "
+    "logits_old + beta * step, compute per state sum_a pi_old(a) (log pi_old(a) - log pi_new(a)) from "
+    "log-softmaxes, average over states, and return the first candidate within max_kl; if none fits, give "
+    "back the old logits unchanged.",
+    "Replace the `return` line with a loop:\n\n```python\n"
+    "logp_old = torch.log_softmax(logits_old, dim=-1)\n"
+    "beta = 1.0\n"
+    "for _ in range(max_tries):\n"
+    "    logits_new = logits_old + beta * step\n"
+    "    logp_new = torch.log_softmax(logits_new, dim=-1)\n"
+    "    kl = (logp_old.exp() * (logp_old - logp_new)).sum(dim=-1).mean()\n"
+    "    if kl <= max_kl:\n"
+    "        return logits_new\n"
+    "    beta *= backtrack\n"
+    "return logits_old\n```",
+)
+
 TRUST_REGION_STEP = Exercise(
     id="05.trust_region_step",
     title="An update with no trust region",
@@ -185,6 +208,7 @@ TRUST_REGION_STEP = Exercise(
     probe=_line_search_probe,
     judge=_line_search_judge,
     wrong_fixes=LINE_WRONG,
+    hints=LINE_HINTS,
 )
 
 
@@ -249,14 +273,16 @@ def _kl_judge(got: Observation, want: Observation, case: Case) -> str | None:
         return "your estimate is NaN or inf"
     log_r = d.logp_new.double() - d.logp_old.double()
     if close(est, float(log_r.mean())):
-        return "the estimate has the wrong sign: k1 = mean(logp_old - logp_new), which is >= 0 on average"
+        return (f"your estimate is {fmt(est)}, but the exact KL(pi_old || pi_new) of these policies is "
+                f"{fmt(d.exact_kl)}: the same size with the opposite sign (a KL is never negative)")
     if close(est, float((d.logp_old.double().exp() * -log_r).mean())):
-        return ("this weights each sample by pi_old(a) again, but the actions were already drawn from pi_old: "
-                "that counts the probability twice. Use k1 = mean(-log r) or k3 = mean((r - 1) - log r), "
-                "with r = pi_new / pi_old")
-    return (f"estimate {fmt(est)} but the exact KL(pi_old || pi_new) of these policies is {fmt(d.exact_kl)} "
-            f"(+- {fmt(tolerance)} for sampling noise); use an unbiased estimator: k1 = mean(-log r) or "
-            "k3 = mean((r - 1) - log r), with r = pi_new / pi_old")
+        share = est / d.exact_kl if d.exact_kl > 0 else float("nan")
+        how = (f"only about {share:.0%} of it, as if every sample's term were scaled down by a number below 1"
+               if 0 < share < 1 else "further off than sampling noise explains")
+        return (f"your estimate is {fmt(est)}, but the exact KL(pi_old || pi_new) of these policies is "
+                f"{fmt(d.exact_kl)} (+- {fmt(tolerance)} for sampling noise): {how}")
+    return (f"your estimate is {fmt(est)}, but the exact KL(pi_old || pi_new) of these policies is "
+            f"{fmt(d.exact_kl)} (+- {fmt(tolerance)} for sampling noise): the estimator is biased here")
 
 
 KL_STARTER = dedent('''\
@@ -310,6 +336,17 @@ KL_WRONG = (
              "k3 with the ratio upside down"),
 )
 
+KL_HINTS = (
+    "Look at the factor `logp_old.exp()` inside the average. The actions were already *sampled* from "
+    "pi_old: what does a plain average over such samples estimate on its own?",
+    "KL(pi_old || pi_new) = E_{a ~ pi_old}[log pi_old(a) - log pi_new(a)]. Averaging over actions drawn "
+    "from pi_old already takes that expectation, so no extra weight is needed (this is k1). Adding (r - 1), "
+    "with r = pi_new / pi_old, keeps the estimate unbiased, because its mean under pi_old is 0, and lowers its "
+    "variance (this is k3).",
+    "k3: `log_ratio = logp_new - logp_old`, then `return ((log_ratio.exp() - 1.0) - log_ratio).mean()`. "
+    "The plain k1, `return (logp_old - logp_new).mean()`, passes too.",
+)
+
 KL_ESTIMATOR = Exercise(
     id="05.kl_estimator",
     title="A KL estimate that counts pi_old twice",
@@ -321,6 +358,7 @@ KL_ESTIMATOR = Exercise(
     probe=_kl_probe,
     judge=_kl_judge,
     wrong_fixes=KL_WRONG,
+    hints=KL_HINTS,
 )
 
 EXERCISES = (TRUST_REGION_STEP, KL_ESTIMATOR)

@@ -7,7 +7,7 @@ from textwrap import dedent
 
 import torch
 
-from .compare import as_tensor, close, has_nan_or_inf, mismatch
+from .compare import as_tensor, close, fmt, has_nan_or_inf, mismatch
 from .core import Case, CheckFailure, Exercise, Observation, WrongFix
 from .inputs import flags, generator, randn
 
@@ -76,25 +76,27 @@ def _masked_judge(got: Observation, want: Observation, case: Case) -> str | None
         return "your advantages contain NaN or inf (fake steps too must stay finite: NaN * 0 is still NaN)"
     if _either_std(got_real, real):
         return None
+    stats = (f"over the valid steps yours have mean {fmt(got_real.mean())} and std "
+             f"{fmt(got_real.std(correction=0))}, expected 0 and 1")
     if close(got_real, real):
-        return ("the advantages are not normalised: subtract their mean and divide by their std (+ 1e-8), "
-                "so the loss scale does not depend on the reward scale")
+        return (f"your advantages come back unchanged ({stats}): their scale still follows the reward scale, so "
+                "the size of each policy step would too")
     everything = d.adv.double().flatten()
     if any(close(got_real, standardise(everything, u)[mask.flatten()]) for u in (True, False)):
-        return ("the fake autoreset steps (valid == 0) went into the mean and std; compute them over the valid "
-                "steps only, e.g. real = adv[valid > 0]")
+        return (f"{stats}; your result matches statistics taken over every entry, the fake autoreset steps "
+                "(valid == 0, holding 400.0 here) included")
     zeroed = (d.adv.double() * d.valid.double()).flatten()
     if any(close(got_real, standardise(zeroed, u)[mask.flatten()]) for u in (True, False)):
-        return ("multiplying by valid turns the fake steps into zeros, but those zeros still count in the mean and "
-                "std; select the valid steps instead: real = adv[valid > 0]")
+        return (f"{stats}; your result matches statistics over every entry with the fake steps set to 0, and "
+                "those zeros still count in a mean and a std")
     if d.adv.ndim == 2 and any(close(got_real, standardise(d.adv, u, dim=0)[mask]) for u in (True, False)):
-        return "that normalises each env's column separately; normalise over the whole batch of valid steps"
+        return f"{stats}; your result matches each env's column normalised on its own"
     if close(got_real, real - real.mean()):
-        return "centred but not scaled: divide by the std (+ 1e-8) too"
+        return f"{stats}: centred, but the scale is unchanged"
     if any(close(got_real, real / (real.std(correction=c) + EPS)) for c in (0, 1)):
-        return "scaled but not centred: subtract the mean of the valid advantages first"
+        return f"{stats}: scaled, but not centred"
     problem = mismatch(got_real, standardise(real, False), "normalised valid advantage")
-    return problem + "; expected (adv - mean) / (std + 1e-8) over the valid steps"
+    return problem + "; compare with what the docstring says to return"
 
 
 MASKED_STARTER = dedent('''\
@@ -160,6 +162,16 @@ MASKED_ALTERNATIVES = (
                                            "    return (adv - mean) / (std + 1e-8) * valid\n"),
 )
 
+MASKED_HINTS = (
+    "Your function returns `adv` untouched. Which two statistics does the docstring ask you to remove, and "
+    "over which entries? Remember that the steps with valid == 0 hold meaningless values.",
+    "Select the real steps first (a boolean mask built from `valid`), take their mean and standard deviation, "
+    "and standardise the whole tensor with those two numbers, adding 1e-8 to the std. Prefer the population "
+    "std (divide by the number of real steps), which is 0, not NaN, when only one step is real.",
+    "`real = adv[valid > 0]`, `std = real.std(correction=0)`, then "
+    "`return (adv - real.mean()) / (std + 1e-8)`.",
+)
+
 NORMALISE_ADVANTAGES = Exercise(
     id="06.normalise_advantages",
     title="Unnormalised advantages",
@@ -172,6 +184,7 @@ NORMALISE_ADVANTAGES = Exercise(
     judge=_masked_judge,
     wrong_fixes=MASKED_WRONG,
     alternatives=MASKED_ALTERNATIVES,
+    hints=MASKED_HINTS,
 )
 
 
@@ -203,19 +216,21 @@ def _nan_judge(got: Observation, want: Observation, case: Case) -> str | None:
     out = torch.as_tensor(got["out"], dtype=torch.float64)
     if x.numel() == 1:
         if has_nan_or_inf(out):
-            return ("NaN for a single sample: torch's std() divides by B - 1 (Bessel's correction), 0 / 0 = NaN "
-                    "for B = 1, and adding eps afterwards cannot fix a NaN. Use std(correction=0) or handle B == 1")
+            return (f"for the single sample x = [{fmt(x[0])}] your result is [{fmt(out[0])}], expected [0]: a step of "
+                    "your computation is NaN for a batch of one, and a NaN stays NaN whatever is added to it")
         if close(out, torch.zeros_like(out)):
             return None
-        return "one sample minus its own mean is 0, so a normalised single sample must be 0"
+        return (f"for the single sample x = [{fmt(x[0])}] your result is [{fmt(out[0])}], expected [0]: one sample "
+                "minus its own mean is 0")
     if has_nan_or_inf(out):
         if bool((x == x[0]).all()):
-            return "NaN when all values are equal: the std is 0 there, so keep eps in the denominator"
+            return (f"your result is NaN or inf when all {x.numel()} values are equal (std 0), expected zeros: "
+                    "nothing keeps that division finite")
         return "your result contains NaN or inf"
     if _either_std(out, x):
         return None
     problem = mismatch(out, want["out"], "result")
-    return problem + "; expected (x - mean(x)) / (std(x) + eps)"
+    return problem + "; compare with the formula in the docstring"
 
 
 NAN_STARTER = dedent('''\
@@ -271,6 +286,15 @@ NAN_ALTERNATIVES = (
     NAN_STARTER.replace(_NAN_RETURN, "    return (x - x.mean()) / (x.std(unbiased=False) + eps)\n"),
 )
 
+NAN_HINTS = (
+    "Work out `x.std()` by hand for a batch of one value: what does torch divide the sum of squared "
+    "deviations by? Then ask why adding eps afterwards cannot repair the result.",
+    "By default torch's std() applies Bessel's correction and divides by B - 1, which is 0 when B = 1: "
+    "0 / 0 is NaN, and NaN + eps is still NaN. The population std divides by B instead and is 0 for one "
+    "sample, so the eps then does its job.",
+    "`std = x.std(correction=0)`, then `return (x - x.mean()) / (std + eps)`.",
+)
+
 ONE_SAMPLE_NAN = Exercise(
     id="06.one_sample_nan",
     title="Normalisation turns a one-sample batch into NaN",
@@ -283,6 +307,7 @@ ONE_SAMPLE_NAN = Exercise(
     judge=_nan_judge,
     wrong_fixes=NAN_WRONG,
     alternatives=NAN_ALTERNATIVES,
+    hints=NAN_HINTS,
 )
 
 
@@ -357,15 +382,19 @@ def _frozen_judge(got: Observation, want: Observation, case: Case) -> str | None
         call = f"call {k + 1} (training={training})"
         if not (close(got["means"][k], want["means"][k]) and close(got["vars"][k], want["vars"][k])):
             if not training and not close(got["means"][k], previous_mean):
-                return (f"{call}: the statistics changed during evaluation; freeze them (update only when "
-                        "training), so the agent is evaluated with the normaliser it was trained with")
+                before = torch.as_tensor(previous_mean, dtype=torch.float64).flatten()
+                after = torch.as_tensor(got["means"][k], dtype=torch.float64).flatten()
+                return (f"{call}: rms.mean[0] changed from {fmt(before[0])} to {fmt(after[0])} during evaluation, "
+                        "so the agent would be evaluated with a different normaliser from the one it was "
+                        "trained with")
             if training and close(got["means"][k], previous_mean):
-                return f"{call}: the statistics did not change while training; call rms.update(obs) when training"
-            return f"{call}: the running statistics differ from one rms.update(obs) per training call"
+                return f"{call}: the running statistics did not change while collecting training data"
+            return f"{call}: the running statistics after this call differ from the expected ones"
         previous_mean = torch.as_tensor(got["means"][k], dtype=torch.float64)
         if not close(got["outs"][k], want["outs"][k]):
             if any(close(got["outs"][k], standardise(obs, u, dim=0)) for u in (True, False)):
-                return f"{call}: that normalises the batch with its own statistics; use rms.mean and rms.var"
+                return (f"{call}: your output matches the batch normalised with its own mean and std, not with "
+                        "the running statistics")
             problem = mismatch(got["outs"][k], want["outs"][k], "normalised obs")
             return (f"{call}: {problem}; expected (obs - rms.mean) / sqrt(rms.var + 1e-8) with the statistics "
                     "after this call's update")
@@ -424,6 +453,16 @@ FROZEN_WRONG = (
              "evaluation normalises each batch with its own statistics"),
 )
 
+FROZEN_HINTS = (
+    "Look at where `rms.update(obs)` is called: on every call, whatever `training` says. Which calls should "
+    "change the running statistics, and which should leave them as they are?",
+    "Evaluation must use the normaliser exactly as training left it. Merge a batch into the statistics only "
+    "while collecting training data, then normalise with the statistics as they are after that (possible) "
+    "update.",
+    "Guard the update with the flag: `if training:` then `rms.update(obs)` inside it; the `return` line "
+    "stays as it is.",
+)
+
 FROZEN_OBS_NORM = Exercise(
     id="06.frozen_obs_norm",
     title="The observation normaliser keeps learning during evaluation",
@@ -435,6 +474,7 @@ FROZEN_OBS_NORM = Exercise(
     probe=_frozen_probe,
     judge=_frozen_judge,
     wrong_fixes=FROZEN_WRONG,
+    hints=FROZEN_HINTS,
 )
 
 EXERCISES = (NORMALISE_ADVANTAGES, ONE_SAMPLE_NAN, FROZEN_OBS_NORM)

@@ -72,9 +72,14 @@ class FakeEnv:
 def fake_policy(obs: Any) -> int:
     """action = 1 if the observation's noise is positive, else 0; obs must be one (3,) array."""
     if not isinstance(obs, np.ndarray) or obs.shape != (3,):
-        kind = type(obs).__name__ if not isinstance(obs, np.ndarray) else f"an array of shape {obs.shape}"
-        raise TypeError(f"the policy expects one observation, an array of shape (3,); it got {kind} "
-                        "(in Gymnasium 1.x, reset() returns a pair (obs, info))")
+        if isinstance(obs, np.ndarray):
+            kind = f"an array of shape {obs.shape}"
+        elif isinstance(obs, (tuple, list)):
+            kind = f"a {type(obs).__name__} of {len(obs)} items"
+        else:
+            kind = f"a {type(obs).__name__}"
+        raise TypeError(f"the policy expects one observation, an array of shape (3,); it got {kind}: "
+                        "look at what the env call that produced it returns")
     return int(obs[2] > 0)
 
 
@@ -124,23 +129,27 @@ def _collect_judge(got: Observation, want: Observation, case: Case) -> str | Non
     d: Collection = case.data
     seeds = got["reset_seeds"]
     if seeds[:1] != [d.seed]:
-        return f"the first reset must use the seed: env.reset(seed=seed) (got seeds {seeds[:3]})"
+        first = "no reset at all" if not seeds else ("no seed" if seeds[0] == -1 else f"seed {seeds[0]}")
+        return f"the first reset got {first}, expected the seed argument ({d.seed}), so runs cannot be repeated"
     if any(s != -1 for s in seeds[1:]):
-        return ("only the first reset takes the seed; reseeding every episode replays the same random episode "
-                "over and over. Later resets: env.reset()")
+        k = next(i for i, s in enumerate(seeds) if i > 0 and s != -1)
+        return (f"reset() received a seed again at the start of episode {k + 1} (seeds passed: "
+                f"{[None if s == -1 else s for s in seeds[:4]]}): every episode would replay the same random "
+                "episode")
     for k in range(d.n_steps):
         for name in _FIELDS:
             if close(got[name][k], want[name][k]):
                 continue
             where = f"transition {k}"
             if name == "terminated" and bool(want["truncated"][k]) and bool(got["terminated"][k]):
-                return (f"{where} was cut by the time limit: that is truncated=True, terminated=False. Store the two "
-                        "flags separately (done = terminated or truncated only decides when to reset)")
+                return (f"{where} was cut by the time limit, but your transition stores terminated=True: a critic "
+                        "trained on it would treat a time-limit cut as a true end")
             if name == "truncated":
-                return f"{where}: store the truncated flag that step() returns"
+                return (f"{where}: your transition stores truncated={bool(got['truncated'][k])}, but step() "
+                        f"returned truncated={bool(want['truncated'][k])}")
             if name == "obs" and k > 0 and close(got["obs"][k], got["next_obs"][k - 1]):
-                return (f"{where} starts from the previous episode's final observation; after an episode ends, "
-                        "continue from the observation reset() returns: obs, info = env.reset()")
+                return (f"{where} starts from the previous episode's final observation, not from the first "
+                        "observation of a new episode")
             problem = mismatch(got[name][k], want[name][k], name)
             return f"{where}: {problem}"
     if len(seeds) != len(want["reset_seeds"]):
@@ -221,6 +230,26 @@ COLLECT_WRONG = (
              "resets but keeps the final observation as the next start"),
 )
 
+COLLECT_HINTS = (
+    "Compare each env call with the Gymnasium 1.x signatures in the docstring: what does "
+    "`env.reset(seed=...)` return, and how many values does `env.step(action)` return? Then check which "
+    "resets should receive the seed.",
+    "reset() returns a pair (obs, info); step() returns five values, with the old `done` split into "
+    "`terminated` and `truncated`. Store both flags as step() gives them, start a new episode when either is "
+    "set (continuing from the observation that reset returns), and pass the seed to the first reset only.",
+    "The loop:\n\n```python\n"
+    "transitions = []\n"
+    "obs, info = env.reset(seed=seed)\n"
+    "for _ in range(n_steps):\n"
+    "    action = policy(obs)\n"
+    "    next_obs, reward, terminated, truncated, info = env.step(action)\n"
+    "    transitions.append(Transition(obs, action, reward, terminated, truncated, next_obs))\n"
+    "    obs = next_obs\n"
+    "    if terminated or truncated:\n"
+    "        obs, info = env.reset()\n"
+    "return transitions\n```",
+)
+
 GYMNASIUM_API = Exercise(
     id="07.gymnasium_api",
     title="A rollout loop for the old gym API",
@@ -232,6 +261,7 @@ GYMNASIUM_API = Exercise(
     probe=_collect_probe,
     judge=_collect_judge,
     wrong_fixes=COLLECT_WRONG,
+    hints=COLLECT_HINTS,
 )
 
 
@@ -302,17 +332,20 @@ def _td_judge(got: Observation, want: Observation, case: Case) -> str | None:
     if close(y, want["targets"]):
         return None
     term, trunc = d.terminated.double(), d.truncated.double()
+    w = torch.as_tensor(want["targets"], dtype=torch.float64).flatten()
     if close(y, d.target((1 - term) * (1 - trunc))):
         bad = int(torch.nonzero(trunc.flatten())[0])
-        return (f"at the time-limit cut (step {bad}) your target is r alone, "
-                f"{fmt(d.reward.flatten()[bad])}, a false 'nothing follows'. A truncated state still has a value: "
-                "bootstrap unless *terminated*, y = r + gamma * V(s') * (1 - terminated)")
+        return (f"at the time-limit cut (step {bad}) your target is {fmt(y.flatten()[bad])}, the reward alone, "
+                f"expected {fmt(w[bad])}: your targets treat a truncated step as if nothing followed it")
     if close(y, d.target(1 - trunc)):
-        return "the flags are swapped: no bootstrap after *terminated* steps; truncated steps keep the bootstrap"
+        return ("your targets keep the bootstrap after terminated steps and drop it after truncated ones: the "
+                "two flags play each other's part")
     if close(y, d.target(torch.ones_like(term))):
-        return "the target bootstraps after terminated steps too; multiply gamma * V(s') by (1 - terminated)"
+        bad = int(torch.nonzero(term.flatten())[0])
+        return (f"at a terminated step (step {bad}) your target is {fmt(y.flatten()[bad])}, expected the reward "
+                f"alone, {fmt(w[bad])}: it still counts gamma * V(s') after a true end")
     problem = mismatch(y, want["targets"], "target")
-    return problem + "; expected r + gamma * V(s') * (1 - terminated)"
+    return problem + "; compare with the meaning of the two flags in the docstring"
 
 
 TD_STARTER = dedent('''\
@@ -364,6 +397,15 @@ TD_WRONG = (
              "the same mistake as the starter, written differently"),
 )
 
+TD_HINTS = (
+    "Look at `done = torch.maximum(terminated, truncated)`. Both flags end an episode, but do both mean that "
+    "the state after it is worth nothing? Read the docstring's description of each flag.",
+    "`terminated` means the task really ended: no value follows. `truncated` means a time limit cut the "
+    "episode: the state still has a value, so its target keeps gamma * V(s'). Only the first flag may switch "
+    "the bootstrap off; `done` is for deciding when to reset.",
+    "`return reward + gamma * next_value * (1.0 - terminated)`.",
+)
+
 TRUNCATION_BOOTSTRAP = Exercise(
     id="07.truncation_bootstrap",
     title="A time-limit truncation treated as termination",
@@ -375,6 +417,7 @@ TRUNCATION_BOOTSTRAP = Exercise(
     probe=_td_probe,
     judge=_td_judge,
     wrong_fixes=TD_WRONG,
+    hints=TD_HINTS,
 )
 
 
@@ -440,18 +483,20 @@ def _unclipped_judge(got: Observation, want: Observation, case: Case) -> str | N
     n = d.repeats
     std = d.log_std.double().exp()[None, :].expand_as(d.means)
     if got["fraction_outside"] == 0.0:
-        return ("every stored action lies inside the bounds: the buffer holds clipped actions. Store the sample "
-                "as drawn; only env_action is clipped")
+        return (f"every one of your {n * d.means.shape[0]} stored actions lies inside [low, high], but with means "
+                f"this close to the bounds about {want['fraction_outside']:.0%} of the policy's samples fall "
+                "outside: the stored actions are not the samples as drawn")
     # 6 standard errors, as for any sampled check
     if bool(((torch.as_tensor(got["sample_std"]) / std - 1).abs() > 6 / math.sqrt(2 * n)).any()):
-        return "the stored actions do not have the policy's spread exp(log_std): store the raw sample"
+        return "the spread of the stored actions is not the policy's standard deviation exp(log_std)"
     if bool(((torch.as_tensor(got["sample_mean"]) - d.means.double()).abs() / std > 6 / math.sqrt(n)).any()):
-        return "the stored actions are not centred on the policy's means: store the raw sample"
+        return "the stored actions are not centred on the policy's means"
     if got["env_action_error"] > 1e-5:
-        return "env_action must be the stored action clipped to [low, high] (what env.step receives)"
+        return (f"env_action differs from the stored action clipped to [low, high] by up to "
+                f"{fmt(got['env_action_error'])}: the environment would receive actions outside its bounds")
     if got["logp_error"] > 1e-3:
-        return ("logp is not log pi(action) of the *stored* action (summed over action dimensions); "
-                "PPO's ratio compares exactly these log-probabilities")
+        return (f"logp differs from log pi(action) of the stored action by up to {fmt(got['logp_error'])}: PPO's "
+                "ratio would compare log-probabilities of actions other than the ones stored")
     return None
 
 
@@ -523,6 +568,16 @@ UNCLIPPED_WRONG = (
              "does not sum the log-probability over action dimensions"),
 )
 
+UNCLIPPED_HINTS = (
+    "Look at the line that builds `action`. The docstring returns three things: what the buffer stores, its "
+    "log-probability, and what the environment receives. Which of them should respect the bounds, and which "
+    "should be the sample exactly as drawn?",
+    "Keep the sample as drawn for the buffer, together with its own log-probability (PPO's ratio compares "
+    "these). Only the copy sent to env.step must lie inside [low, high].",
+    "`action = dist.sample()`, `logp = dist.log_prob(action).sum(dim=-1)`, "
+    "`env_action = torch.clamp(action, low, high)`, then `return action, logp, env_action`.",
+)
+
 STORE_UNCLIPPED = Exercise(
     id="07.store_unclipped",
     title="The rollout stores the clipped action",
@@ -534,6 +589,7 @@ STORE_UNCLIPPED = Exercise(
     probe=_unclipped_probe,
     judge=_unclipped_judge,
     wrong_fixes=UNCLIPPED_WRONG,
+    hints=UNCLIPPED_HINTS,
 )
 
 EXERCISES = (GYMNASIUM_API, TRUNCATION_BOOTSTRAP, STORE_UNCLIPPED)
