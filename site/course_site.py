@@ -186,7 +186,7 @@ def quiz_markdown(output: dict, qid: str) -> str:
         from course_lib.quiz import get_question, question_markdown
         text = question_markdown(get_question(qid))
     return (text.rstrip() + "\n\n*Answer it in JupyterLab:* run `make lab`, open this notebook and run the cell; "
-            "the clickable version marks your choice and explains it.")
+            "the clickable version marks your answer and explains it.")
 
 
 # --------------------------------------------------------------------------------------------- outputs

@@ -77,7 +77,9 @@ def key_segments() -> dict[str, list[str]]:
 
     keys = {}
     for qid, q in load_bank().items():
-        texts = [c.explain for c in q.choices] + [q.explain_correct or "", q.explain_wrong or ""]
+        # feedback a learner sees only after answering: explanations, and a numeric question's nudge if any
+        texts = [c.explain for c in q.choices] + [q.explain_correct or "", q.explain_wrong or "",
+                                                  getattr(q, "nudge", None) or ""]
         asked = squash(q.prompt + " ".join(c.text for c in q.choices))
         # the prose of each explanation, and its worked results: formulas ending in "= <number>" or
         # "\\approx <number>" (a numeric answer's explanation is mostly maths), unless the question shows them
