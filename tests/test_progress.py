@@ -269,3 +269,26 @@ def test_first_attempt_score_survives_a_restart(store):
     out = _python(_READ, store)                                    # kernel 3 only reads
     assert f"SCORE {q.points} {{'01.td_error_terminal': 2}}" in out
     assert "Your progress in the course" in out and f"{q.points:g} / " in out
+
+
+# --------------------------------------------------------------------------------------------- exercises
+
+def test_exercise_checks_and_hints_are_saved(store, capsys, monkeypatch):
+    from course_lib import exercises
+    from course_lib.exercises import hints
+    from course_lib.exercises.cells import exec_cell
+
+    monkeypatch.setattr(hints, "HINT_LEVELS", {})          # this kernel has opened no hint yet
+
+    ex = exercises.list_exercises("01")[0]
+    buggy = exec_cell(ex.starter, ex.func_name)
+    assert not exercises.check(ex.id, buggy, quiet=True).passed
+    exercises.hint(ex.id)
+    exercises.hint(ex.id)
+    assert exercises.check(ex.id, ex.reference_function, quiet=True).passed
+    data = progress.load()
+    assert data["exercises"][ex.id] == {"attempts": 2, "passed": True}
+    assert data["hints"][ex.id] == min(2, len(ex.hints)) == exercises.hints_used()[ex.id]
+    row = next(r for r in progress.summary() if r.notebook == "01")
+    assert row.passed == 1 and row.hints == data["hints"][ex.id]
+    capsys.readouterr()

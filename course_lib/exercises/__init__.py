@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Callable, Mapping
 
+from .. import progress as _progress
 from ..validation import check_positive
 from . import hints as _hints
 from . import nb01, nb02, nb03, nb04, nb05, nb06, nb07  # noqa: F401
@@ -98,6 +99,7 @@ def check(exercise_id: str, func: Callable[..., Any], *, seed: int | None = None
         if not result.passed and ex.hints:
             result = CheckResult(False, f'{result.message} (stuck? exercises.hint("{ex.id}"))', result.points,
                                  result.max_points)
+    _progress.record_exercise(ex.id, result.passed)
     if not quiet:
         print(result)
     return result
@@ -115,6 +117,7 @@ def hint(exercise_id: str) -> None:
         print(f"{ex.id} has no hints; run exercises.check({ex.id!r}, {ex.func_name}) and read its message.")
         return None
     level, repeated = _hints.reveal_next(ex)
+    _progress.record_hint(ex.id, level)
     _hints.show(*_hints.hint_text(ex, level, repeated))
     return None
 
