@@ -1,94 +1,98 @@
-"""Precompute notebook 01's learning-rate grid for its one-step actor-critic (section 5.2 and section 8).
+"""Notebook 01's learning-rate grid for its one-step actor-critic (sections 5.2 and 8).
 
-The notebook cannot afford 48 training runs, so this script runs them once and saves a small JSON file that
-the notebook loads. It runs *the notebook's own code*: the code cells of
-``notebooks/src/01_actor_critic_basics.py`` tagged ``nb01-td0`` (the imports, ``make_net``, ``td0_losses`` and
-``train_td0``) are executed here, so the grid can never drift from what the notebook teaches. The notebook
-checks that the grid's (actor 1e-3, critic 3e-3) runs equal its live runs of section 4.1.
+The notebook cannot afford 80 training runs, so this script runs them once and stores the result in
+``notebooks/data/nb01_lr_grid.json``. It runs *the notebook's own code*: the code cells of
+``notebooks/src/01_actor_critic_basics.py`` tagged ``nb01-td0`` (the imports and constants, ``make_net``,
+``td0_losses``, ``train_td0`` and ``td0_prefix``), so the grid cannot drift from what the notebook teaches.
 
-Usage (from the repository root; about 5 minutes on 2 CPU cores)::
+Every (actor, critic) learning-rate pair is trained on the notebook's seeds for the notebook's budget. For each
+run the file keeps ``final_return`` (the mean return of the last 20 training episodes at the end) and the
+learning curve (that running mean sampled at up to ``curve_points`` updates; updates before the first finished
+episode are left out). ``prefix(config)`` re-runs the first updates of seed 0 with ``train_td0``'s default
+learning rates; the notebook compares its live run of section 4.1 with it.
 
-    .venv/bin/python notebooks/scripts/nb01_lr_grid.py
-
-Writes ``notebooks/data/nb01_lr_grid.json``::
-
-    {"lr_actor": [...], "lr_critic": [...], "seeds": [...], "total_steps": int, "num_envs": int, "gamma": float,
-     "code_sha256": str, "runs": [{"lr_actor", "lr_critic", "seed", "final_return",
-                                   "curve_steps": [...], "curve_return": [...]}, ...]}
-
-``final_return`` is the mean return of the last 20 training episodes at the end of the run; the curve is that
-running mean sampled at up to ``CURVE_POINTS`` updates (updates before the first finished episode are left out).
+Regenerate with ``make data nb01_lr_grid`` (or
+``flock /tmp/course-data.lock .venv/bin/python notebooks/scripts/nb01_lr_grid.py``), about 5-6 minutes on one
+quiet core.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import sys
-import time
-from pathlib import Path
+import inspect
+import itertools
 from typing import Any
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
-ROOT = Path(__file__).resolve().parents[2]
-SOURCE = ROOT / "notebooks" / "src" / "01_actor_critic_basics.py"
-OUT = ROOT / "notebooks" / "data" / "nb01_lr_grid.json"
-TAG = "nb01-td0"
+from course_lib import stored_results
 
+NOTEBOOK_CELLS = ("01_actor_critic_basics", "nb01-td0")
 LR_ACTOR = [1e-4, 3e-4, 1e-3, 3e-3]
 LR_CRITIC = [3e-4, 1e-3, 3e-3, 1e-2]
-SEEDS = [0, 1, 2]
-TOTAL_STEPS = 16_000  # the same budget as the notebook's live runs (TD0_STEPS)
-NUM_ENVS = 16  # train_td0's default
-GAMMA = 0.99  # train_td0's default
 CURVE_POINTS = 40
+RETURN_WINDOW = 20  # episodes in "mean return of the last 20 training episodes"
 
 
-def load_notebook_code() -> tuple[dict[str, Any], str]:
-    """Execute the notebook source's code cells tagged TAG; return their namespace and the code's sha256."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    from build_notebook import parse_percent
-
-    cells = [c for c in parse_percent(SOURCE.read_text()) if c.cell_type == "code" and TAG in c.metadata.get("tags", [])]
-    if not cells:
-        raise ValueError(f"no code cells tagged {TAG!r} in {SOURCE}")
-    code = "\n\n".join(c.source for c in cells)
-    namespace: dict[str, Any] = {"__name__": "nb01_notebook_code"}
-    exec(compile(code, f"{SOURCE.name} (cells tagged {TAG})", "exec"), namespace)
-    return namespace, hashlib.sha256(code.encode()).hexdigest()
+def notebook() -> dict[str, Any]:
+    """The namespace of the notebook's cells tagged ``nb01-td0`` (executed once, then cached)."""
+    return stored_results.load_tagged_cells(*NOTEBOOK_CELLS)
 
 
-def curve(history: Any, points: int) -> tuple[list[float], list[float]]:
-    """The run's 'mean return of the last 20 episodes' column, sampled at up to `points` updates."""
+def config() -> dict:
+    """Every setting of the grid, read from the notebook's own constants and ``train_td0``'s defaults."""
+    nb = notebook()
+    defaults = {name: p.default for name, p in inspect.signature(nb["train_td0"]).parameters.items()
+                if p.default is not inspect.Parameter.empty and name not in ("snapshots", "snapshot_every")}
+    return {
+        "env_id": "CartPole-v1",
+        "lr_actor": list(LR_ACTOR),
+        "lr_critic": list(LR_CRITIC),
+        "seeds": list(nb["SEEDS"]),
+        "total_steps": nb["TD0_STEPS"],
+        "train_td0_defaults": defaults,  # num_envs, lr_actor, lr_critic, gamma, actor_weight
+        "curve_points": CURVE_POINTS,
+        "return_window": RETURN_WINDOW,
+        "prefix_updates": nb["PREFIX_UPDATES"],
+    }
+
+
+def curve(history: Any, points: int, window: int) -> tuple[list[float], list[float]]:
+    """The run's 'mean return of the last `window` episodes' column, sampled at up to `points` updates."""
     steps, ret = history.column("env_steps"), history.column("episode_return_mean")
     keep = np.flatnonzero(np.isfinite(ret))
     pick = keep[np.unique(np.linspace(0, len(keep) - 1, points).round().astype(int))]
     return [float(x) for x in steps[pick]], [round(float(y), 3) for y in ret[pick]]
 
 
-def main() -> int:
-    namespace, sha = load_notebook_code()
-    train_td0 = namespace["train_td0"]
+def prefix(config: dict) -> dict:
+    """The first updates of seed 0 with train_td0's default learning rates (a fraction of a second)."""
+    torch.set_num_threads(1)
+    nb = notebook()
+    n = config["prefix_updates"]
+    seed = config["seeds"][0]
+    # one update per vector step: n updates need n vector steps (+1 spare, the loop stops on the step count)
+    steps = (n + 1) * config["train_td0_defaults"]["num_envs"]
+    history = nb["train_td0"](seed, steps, **config["train_td0_defaults"])
+    return nb["td0_prefix"](history, n)
+
+
+def run(config: dict) -> dict:
+    """Train every (actor lr, critic lr, seed) of the grid; return the final returns and learning curves."""
+    torch.set_num_threads(1)
+    nb = notebook()
+    settings = dict(config["train_td0_defaults"])
+    settings.pop("lr_actor"), settings.pop("lr_critic")
     runs = []
-    start = time.perf_counter()
-    for lr_actor in LR_ACTOR:
-        for lr_critic in LR_CRITIC:
-            for seed in SEEDS:
-                h = train_td0(seed, TOTAL_STEPS, num_envs=NUM_ENVS, lr_actor=lr_actor, lr_critic=lr_critic,
-                              gamma=GAMMA)
-                xs, ys = curve(h, CURVE_POINTS)
-                final = h.recent_return_mean(20)
-                runs.append({"lr_actor": lr_actor, "lr_critic": lr_critic, "seed": seed,
-                             "final_return": float(final), "curve_steps": xs, "curve_return": ys})
-                print(f"actor {lr_actor:g} critic {lr_critic:g} seed {seed}: final {final:.1f} "
-                      f"({time.perf_counter() - start:.0f} s)", flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    result = {"lr_actor": LR_ACTOR, "lr_critic": LR_CRITIC, "seeds": SEEDS, "total_steps": TOTAL_STEPS,
-              "num_envs": NUM_ENVS, "gamma": GAMMA, "code_sha256": sha, "runs": runs}
-    OUT.write_text(json.dumps(result, indent=0) + "\n")
-    print(f"wrote {OUT} ({OUT.stat().st_size / 1024:.0f} kB) in {time.perf_counter() - start:.0f} s")
-    return 0
+    grid = list(itertools.product(config["lr_actor"], config["lr_critic"], config["seeds"]))
+    for lr_actor, lr_critic, seed in tqdm(grid, desc="nb01 learning-rate grid", unit="run"):
+        h = nb["train_td0"](seed, config["total_steps"], lr_actor=lr_actor, lr_critic=lr_critic, **settings)
+        xs, ys = curve(h, config["curve_points"], config["return_window"])
+        runs.append({"lr_actor": lr_actor, "lr_critic": lr_critic, "seed": seed,
+                     "final_return": float(h.recent_return_mean(config["return_window"])),
+                     "curve_steps": xs, "curve_return": ys})
+    return {"runs": runs}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    stored_results.main(__file__)
