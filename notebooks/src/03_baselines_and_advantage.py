@@ -14,8 +14,8 @@
 # **Prerequisites:** notebooks 01 (actor, critic, TD error) and 02; PyTorch autograd; what an expectation
 # and a variance are.
 #
-# **Time:** about 60 minutes to read and try things. Running all cells takes **30 to 55 s** on a 2-core CPU
-# without a GPU (measured in several builds of this notebook on a machine shared with other jobs).
+# **Time:** about 60 minutes to read and try things. Running all cells takes **28 s** on a 2-core CPU
+# without a GPU (measured by `tools/build_notebook.py` on a machine shared with other jobs).
 #
 # **Source-notes section:** "Combining Policy Gradient with Value Function". Where the notes are wrong or
 # loose, a box marked **Erratum** says what they claim, shows why it fails and gives the right version.
@@ -25,10 +25,8 @@
 # takeaways
 
 # %%
-import dataclasses
-import json
+import itertools
 import math
-from pathlib import Path
 from typing import NamedTuple
 
 import gymnasium as gym
@@ -36,20 +34,20 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 
-from course_lib import exercises, plots, quiz
+from course_lib import exercises, plots, quiz, stored_results
 from course_lib.advantages import discounted_returns, gae, td_errors
-from course_lib.algos import reinforce
 from course_lib.algos.onpolicy import explained_variance
+from course_lib.claims import claim
 from course_lib.envs import make_vec_env
 from course_lib.losses import entropy_bonus, policy_gradient_loss, ppo_clip_loss, value_loss
+from course_lib.stats import bootstrap_ci
 
 torch.set_num_threads(1)
 plots.use_course_style()
 SEED = 0
 torch.manual_seed(SEED)
-DATA = Path("data")  # the notebook runs with notebooks/ as its working directory
 
 # %% [markdown]
 # ## 1. Intuition and terms
@@ -95,6 +93,14 @@ plt.show()
 print(f'samples in which the worse action "left" gets pushed UP: '
       f"no baseline {np.mean(G_left > 0):.0%}, with baseline {np.mean(G_left - V_s > 0):.0%}")
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("Without a baseline every sample pushes its action up",
+      bool(np.all(G_left > 0) and np.all(G_right > 0)),
+      f"smallest return: left {G_left.min():.1f}, right {G_right.min():.1f}")
+claim("With the baseline the worse action is pushed *down* in most samples",
+      bool(np.mean(G_left - V_s < 0) > 0.5),
+      f"share of 'left' samples with G - V(s) < 0: {np.mean(G_left - V_s < 0):.1%}")
+
 # %% [markdown]
 # Without a baseline every sample pushes its action up, and the policy only moves towards "right" because
 # "right" gets pushed up a little harder on average. With the baseline the worse action is pushed *down* in most
@@ -131,6 +137,15 @@ for label, b in [("0 (none)", 0.0), ("V(s) = 102.5", V_s), ("250 (a poor guess)"
 for label, b in [("0 (none)", 0.0), ("V(s) = 102.5", V_s), ("250 (a poor guess)", 250.0)]:
     g = np.concatenate([-0.5 * (G_left - b), 0.5 * (G_right - b)])
     print(f"{label:>22}: sampled mean {g.mean():7.3f}, sampled variance {g.var():9.1f}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+exact = {b: one_state_gradient_stats(b) for b in (0.0, V_s, 250.0)}
+claim("The mean is the same for every $b$",
+      bool(max(abs(m - exact[0.0][0]) for m, _ in exact.values()) < 1e-9),
+      f"E[g] for b = 0, V(s), 250: {[round(m, 6) for m, _ in exact.values()]}")
+claim("the baseline $V(s)$ cuts [the variance] ..., and a baseline far from the returns makes it *larger* than no "
+      "baseline at all", bool(exact[V_s][1] < exact[0.0][1] < exact[250.0][1]),
+      f"Var[g]: V(s) {exact[V_s][1]:.1f} < none {exact[0.0][1]:.1f} < 250 {exact[250.0][1]:.1f}")
 
 # %% [markdown]
 # The mean is the same for every $b$ (that is the "unbiased" part), while the variance changes with $b$: the
@@ -201,8 +216,10 @@ for label, b in [("0 (none)", 0.0), ("V(s) = 102.5", V_s), ("250 (a poor guess)"
 #
 # with $\text{done}_t = \max(\text{terminated}_t, \text{truncated}_t)$ so an advantage never leaks across an
 # episode boundary. At $\lambda = 0$ it is $\delta_t$; at $\lambda = 1$ the $V$ terms telescope and it is
-# $G^\gamma_t - V(s_t)$ (bootstrapped at a truncation or at the end of the batch). The critic's regression
-# target is $R_t = \hat A_t + V(s_t)$.
+# $G^\gamma_t - V(s_t)$ (bootstrapped at a truncation or at the end of the batch). Only where the episode really
+# ends inside the batch is the critic then a pure baseline, free of bias; where the return is bootstrapped $k$
+# steps later, $\gamma^k V(s_{t+k})$ stays in $\hat A_t$, and with it the critic's error at that state. The
+# critic's regression target is $R_t = \hat A_t + V(s_t)$.
 #
 # **Discount.** $G^\gamma_t = \sum_{k \ge t} \gamma^{k-t} r_k$. The discount $\gamma$ is part of the *objective*
 # (rewards more than about $1/(1-\gamma)$ steps ahead hardly count). $\lambda$ is not: it only changes how the
@@ -350,6 +367,12 @@ _, _, g_detached = grads(lambda lp, v: -(lp * (ret0 - v.detach())).mean())
 _, _, g_attached = grads(lambda lp, v: -(lp * (ret0 - v)).mean())
 print(f"|d actor-loss / d values|: baseline detached {g_detached.abs().sum():.4f}, "
       f"not detached {g_attached.abs().sum():.4f}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("With the baseline detached, the actor's loss sends no gradient into the critic",
+      bool(g_detached.abs().sum() == 0), f"sum |d actor-loss / d V| = {g_detached.abs().sum():.1e}")
+claim("Without `.detach()` ... gradient descent pushes every value *up*",
+      bool((g_attached < 0).all()), f"d actor-loss / d V = {g_attached.numpy().round(4)} (all negative)")
 
 # %% [markdown]
 # With the baseline detached, the actor's loss sends no gradient into the critic. Without `.detach()` it does:
@@ -580,6 +603,10 @@ ev_pilot = explained_variance(critic_values(pilot, w_critic)[0][pilot.valid], G_
 ev_eps = explained_variance(v_eps[eps.valid], G_eps[eps.valid])
 print(f"critic's explained variance of the returns-to-go: pilot episodes {ev_pilot:.3f}, measured episodes {ev_eps:.3f}")
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("The critic explains only a small part of the variance of $G_t$", bool(max(ev_pilot, ev_eps) < 0.25),
+      f"explained variance {ev_pilot:.3f} (pilot), {ev_eps:.3f} (measured episodes), both below 0.25")
+
 # %% [markdown]
 # The critic explains only a small part of the variance of $G_t$. That is not a bad fit: with a policy this
 # random, how long the pole stays up depends mostly on coin flips that have not happened yet, which no function
@@ -684,6 +711,42 @@ for n in names:
     if n != "reward-to-go G_t":
         print(f"{n:30} |z| = {stats[n].bias_z:5.1f}  ->  {verdict}")
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+blue = {n: stats[n] for n in UNBIASED}
+variance = {n: s.total_var for n, s in stats.items()}
+td, lam95, rtg, g0 = "TD error (lam=0)", "GAE lam=0.95", "reward-to-go G_t", "total return G_0"
+const_mean, const_poor, with_v = f"G_t - {b_const:.0f} (mean, constant)", "G_t - 400 (poor constant)", "G_t - V(s_t)"
+claim("The five blue rows ...: their means overlap within their error bars, and no bias is detectable",
+      bool(max(s.along - s.along_ci for s in blue.values()) < min(s.along + s.along_ci for s in blue.values())
+           and all(s.bias_z < 3 for s in blue.values())),
+      f"95% intervals {[(round(s.along - s.along_ci), round(s.along + s.along_ci)) for s in blue.values()]}; "
+      f"largest |z| {max(s.bias_z for s in blue.values()):.1f} < 3")
+spread = max(variance[n] for n in blue) / min(variance[n] for n in blue)
+claim("Their *variances* differ by large factors", bool(spread > 10),
+      f"largest / smallest variance among them: {spread:.1f} > 10")
+claim("**Causality** (using $G_t$ instead of $G_0$) is the first big saving", bool(variance[rtg] / variance[g0] < 0.5),
+      f"variance of G_t / variance of G_0 = {variance[rtg] / variance[g0]:.3f} < 0.5")
+claim("A sensible baseline (the mean return, better still $V(s_t)$) removes more",
+      bool(variance[with_v] < variance[const_mean] < variance[rtg]),
+      f"variance {variance[with_v]:.3g} (V) < {variance[const_mean]:.3g} (mean) < {variance[rtg]:.3g} (G_t)")
+claim("The **poor constant** shows the other side: still unbiased, but with *more* variance than no baseline at all",
+      bool(variance[const_poor] > variance[rtg] and stats[const_poor].bias_z < 3),
+      f"variance {variance[const_poor]:.3g} (G_t - 400) > {variance[rtg]:.3g} (G_t, no baseline); "
+      f"|z| {stats[const_poor].bias_z:.1f}")
+claim("the TD row: the lowest variance and the best batch directions in the table",
+      bool(variance[td] == min(variance.values())
+           and stats[td].cos10.mean() == max(s.cos10.mean() for s in stats.values())),
+      f"variance {variance[td]:.3g}, mean cosine {stats[td].cos10.mean():.3f}")
+claim("and a mean that sits away from the others, by more than its error bar; ... this bias is large enough to detect",
+      bool(stats[td].bias_z > 3
+           and abs(stats[td].along - stats[with_v].along) > stats[td].along_ci + stats[with_v].along_ci),
+      f"TD mean {stats[td].along:.1f} ± {stats[td].along_ci:.1f} vs G_t - V {stats[with_v].along:.1f} ± "
+      f"{stats[with_v].along_ci:.1f}; |z| = {stats[td].bias_z:.1f} > 3")
+claim("GAE($\\lambda = 0.95$) sits in between: less variance than $G_t - V(s_t)$, more than TD, and no bias this "
+      "test can detect", bool(variance[td] < variance[lam95] < variance[with_v] and stats[lam95].bias_z < 3),
+      f"variance {variance[td]:.3g} (TD) < {variance[lam95]:.3g} (GAE) < {variance[with_v]:.3g} (G_t - V); "
+      f"|z| {stats[lam95].bias_z:.1f} < 3")
+
 # %% [markdown]
 # **How to read it.** The bias column compares each estimator's mean with reward-to-go's mean, episode by
 # episode (a paired test, which is much sharper than comparing two separate averages), and reports the largest
@@ -698,10 +761,11 @@ for n in names:
 # * A sensible baseline (the mean return, better still $V(s_t)$) removes more. The **poor constant** shows the
 #   other side: still unbiased, but with *more* variance than no baseline at all.
 # * The orange rows **trust the critic**. Look at the TD row: the lowest variance and the best batch directions
-#   in the table, and a mean that sits away from the others, by more than its error bar; the verdict line says
-#   whether that bias is large enough to detect with this many episodes. GAE($\lambda = 0.95$) sits in
-#   between. Which matters more, bias or variance, depends on how many episodes each update averages: the
-#   explorer in section 5 lets you vary exactly that.
+#   in the table, and a mean that sits away from the others, by more than its error bar; with this many episodes
+#   this bias is large enough to detect (the verdict line). GAE($\lambda = 0.95$) sits in between: less
+#   variance than $G_t - V(s_t)$, more than TD, and no bias this test can detect. Which matters more, bias or
+#   variance, depends on how many episodes each update averages: the explorer in section 5 lets you vary
+#   exactly that.
 #
 # > **Erratum ("a baseline reduces variance").** The notes define a baseline as something "subtracted from
 # > reward to reduce variance". Two corrections. (1) It is subtracted from the *return* (or $Q$) that weights
@@ -718,13 +782,21 @@ for n in names:
 # each: REINFORCE without and with a learned baseline (`reinforce.py`: long rollouts of 4 × 256 steps, only
 # finished episodes are used, one gradient step per rollout), and the actor-critic of `a2c.py` (8 envs × 8
 # steps, one step per rollout) with TD-error advantages (GAE with $\lambda = 0$) or GAE($\lambda = 0.95$).
-# Within each pair only the compared switch differs. The runs take several minutes, so they were made once by
-# `notebooks/scripts/nb03_learning_curves.py`, which saved a small summary to
-# `notebooks/data/nb03_learning_curves.json`; rerun that script (from the repository root) to regenerate it.
+# Within each pair only the compared switch differs, and all four weight $\log \pi$ by raw advantages (the
+# library's A2C normalises them by default; that trick is notebook 06's subject). The runs take several
+# minutes, so they were made once by `notebooks/scripts/nb03_learning_curves.py` and stored in `notebooks/data/nb03_learning_curves.json`, with
+# the settings, seeds and code they came from (`make data nb03_learning_curves` makes them again). Loading
+# refuses the file if the script's settings or the library code it ran have changed since.
+#
+# Each line is the mean over the five seeds; each band is the **95 % bootstrap confidence interval of that
+# mean** (section 4.3 says why that, and not the range of the seeds).
 
 # %%
-curves = json.loads((DATA / "nb03_learning_curves.json").read_text())
+stored = stored_results.load("nb03_learning_curves")
+curves = stored.data
 grid = np.array(curves["grid_env_steps"], dtype=float)
+LABELS = list(curves["methods"])
+REINFORCE_, BASELINE_, TD_, GAE_ = LABELS  # the two pairs: (REINFORCE, + baseline), (TD, GAE)
 
 
 def as_array(values: list) -> np.ndarray:
@@ -732,13 +804,25 @@ def as_array(values: list) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
+def seed_matrix(label: str, column: str) -> np.ndarray:
+    """(seeds, grid points) array of one stored column of learner ``label``; NaN where a seed has no value yet."""
+    return np.stack([as_array(r[column]) for r in curves["methods"][label]["runs"]])
+
+
+def plot_mean_ci(ax, Y: np.ndarray, label: str, color: str) -> None:
+    """Mean over seeds (rows of Y) and its 95% bootstrap CI, at the grid points where every seed has a value."""
+    ok = np.all(np.isfinite(Y), axis=0)
+    ci = bootstrap_ci(Y[:, ok])
+    ax.plot(grid[ok], ci.estimate, color=color, label=f"{label} (n={len(Y)})")
+    ax.fill_between(grid[ok], ci.low, ci.high, color=color, alpha=0.2, linewidth=0)
+
+
+n_seeds = len(stored.config["seeds"])
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for color, (label, method) in zip(plots.PALETTE, curves["methods"].items()):
-    runs = method["runs"]
-    plots.plot_seeds(axes[0], [(grid, as_array(r["return_mean_20"])) for r in runs], label, color=color)
-    ev_curves = [(grid, as_array(r["explained_variance"])) for r in runs]
-    if all(np.isfinite(y).sum() >= 2 for _, y in ev_curves):  # REINFORCE without a baseline has no critic
-        plots.plot_seeds(axes[1], ev_curves, label, color=color)
+for color, label in zip(plots.PALETTE, LABELS):
+    plot_mean_ci(axes[0], seed_matrix(label, "return_mean_20"), label, color)
+    if label != REINFORCE_:  # REINFORCE without a baseline has no critic
+        plot_mean_ci(axes[1], seed_matrix(label, "explained_variance"), label, color)
 axes[0].set_xlabel("env steps")
 axes[0].set_ylabel("mean return of last 20 episodes")
 axes[0].axhline(475, color="k", lw=0.8, ls=":")
@@ -747,65 +831,254 @@ axes[1].set_xlabel("env steps")
 axes[1].set_ylabel("critic's explained variance (per batch)")
 axes[1].set_ylim(-1, 1)
 axes[1].legend(fontsize=8)
-fig.suptitle(f"CartPole-v1, {len(curves['seeds'])} seeds per learner (line: mean; band: min to max)", fontsize=10)
+fig.suptitle(f"CartPole-v1 (line: mean over seeds; band: 95 % bootstrap CI over {n_seeds} seeds)", fontsize=10)
 plt.tight_layout()
 plt.show()
 
 EARLY = 30_000
 early_i = int(np.argmin(np.abs(grid - EARLY)))
 last_third = grid >= 2 * grid[-1] / 3
-print(f"{'learner':30} {'return at ' + format(int(grid[early_i]), ',') + ' steps':>32} {'final return':>32} "
-      f"{'seeds ≥ 475':>11} {'critic EV, last third':>22}")
-for label, method in curves["methods"].items():
-    runs = method["runs"]
-    early = [as_array(r["return_mean_20"])[early_i] for r in runs]
-    final = [r["final_return_mean_20"] for r in runs]
-    hits = sum(r["steps_to_475"] is not None for r in runs)
-    ev = np.nanmean([as_array(r["explained_variance"])[last_third] for r in runs]) if label != "REINFORCE" else None
-    ev_text = "—" if ev is None else f"{ev:.2f}"
-    print(f"{label:30} {plots.mean_and_spread(early):>32} {plots.mean_and_spread(final):>32} "
-          f"{hits:>7}/{len(runs)} {ev_text:>22}")
-print("(mean ± std over seeds, with the worst and best seed in brackets)")
+early = {label: seed_matrix(label, "return_mean_20")[:, early_i] for label in LABELS}
+final = {label: np.array([r["final_return_mean_20"] for r in curves["methods"][label]["runs"]]) for label in LABELS}
+ev_late = {label: np.nanmean(seed_matrix(label, "explained_variance")[:, last_third], axis=1)
+           for label in LABELS[1:]}
+ci = {(what, label): bootstrap_ci(values[label]) for what, values in
+      (("early", early), ("final", final), ("ev", ev_late)) for label in values}
+
+
+def fmt(c, digits: int = 0) -> str:
+    """'estimate [low, high]' of a CI."""
+    return f"{c.estimate:.{digits}f} [{c.low:.{digits}f}, {c.high:.{digits}f}]"
+
+
+print(f"mean over {n_seeds} seeds [95% bootstrap CI]")
+print(f"{'learner':30} {'return at ' + format(int(grid[early_i]), ',') + ' steps':>24} {'final return':>20} "
+      f"{'seeds ≥ 475':>11} {'critic EV, last third':>24}")
+for label in LABELS:
+    hits = sum(r["steps_to_475"] is not None for r in curves["methods"][label]["runs"])
+    ev_text = fmt(ci["ev", label], 2) if label in ev_late else "—"
+    print(f"{label:30} {fmt(ci['early', label]):>24} {fmt(ci['final', label]):>20} {hits:>7}/{n_seeds} {ev_text:>24}")
 
 # %% [markdown]
-# **Read the pairs** (the table above has the numbers; compare *within* a pair, since the two families differ in
-# rollout length and number of updates).
+# **Read the pairs** (compare *within* a pair, since the two families differ in rollout length and number of
+# updates).
 #
 # * **REINFORCE with and without a baseline.** A learned baseline can only remove the variance its critic
 #   explains, and here the critic learns slowly (one gradient step per 1,024 env steps, on raw returns in the
-#   hundreds): look at its explained variance in the right panel and the last column. The central experiment
-#   showed what a *fitted* critic buys; during training you get it only as fast as the critic learns. Compare
-#   the gap between the two rows with their seed spread before calling it an effect.
-# * **TD error vs GAE($\lambda = 0.95$).** Compare the returns at the early checkpoint. The TD learner's
-#   advantages are *all* critic, and an untrained critic is wrong, so its updates are biased exactly when
-#   learning starts (section 5, critic scale near 0, shows the same thing in miniature); GAE leans mostly on
-#   real rewards and suffers much less.
+#   hundreds): its explained variance stays near 0 over the last third of training. The central experiment
+#   showed what a *fitted* critic buys; during training you get it only as fast as the critic learns. The
+#   baseline run ends higher on average, but the two confidence intervals overlap: five seeds do not establish
+#   an effect here.
+# * **TD error vs GAE($\lambda = 0.95$).** At the early checkpoint the GAE learner is far ahead, with
+#   confidence intervals that do not overlap. The TD learner's advantages are *all* critic, and an untrained
+#   critic is wrong, so its updates are biased exactly when learning starts (section 5, critic scale near 0,
+#   shows the same thing in miniature); GAE leans mostly on real rewards and suffers much less. By the end of
+#   training GAE is still ahead, but only just: its interval of the final return lies above TD's with little
+#   room between them.
 # * **A diagnostic that flatters.** The TD learner's explained variance is the highest of all, and that does
 #   *not* mean its critic is the best: explained variance compares $V$ with the value *targets*, and TD's
 #   targets $r_t + \gamma V(s_{t+1})$ are made from $V$ itself. With GAE the targets contain real rewards, so
 #   its explained variance is a more honest (and humbler) number.
-# * **Instability.** Several seeds of both actor-critics reach high returns and then fall back. Plain A2C takes
-#   one unconstrained step per small batch; nothing stops a step from moving the policy too far. That is the
-#   problem PPO's clipped objective (notebook 04) and trust regions (notebook 05) address.
-#
-# **Is the file really from this code?** The script also stored the first updates of REINFORCE with a
-# baseline, seed 0, row by row. Rerunning three of them here (about 3,000 env steps) must reproduce them
-# exactly on a CPU. If this prints `False`, the library has changed since the file was made: rerun the script.
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("its explained variance stays near 0 over the last third of training",
+      bool(abs(ci["ev", BASELINE_].estimate) < 0.1 and ci["ev", BASELINE_].high < 0.1),
+      f"REINFORCE + baseline, critic EV in the last third: {fmt(ci['ev', BASELINE_], 3)}")
+claim("The baseline run ends higher on average, but the two confidence intervals overlap",
+      bool(final[BASELINE_].mean() > final[REINFORCE_].mean() and ci["final", BASELINE_].low < ci["final", REINFORCE_].high),
+      f"final return {fmt(ci['final', BASELINE_])} (baseline) vs {fmt(ci['final', REINFORCE_])} (none)")
+claim("At the early checkpoint the GAE learner is far ahead, with confidence intervals that do not overlap",
+      bool(ci["early", GAE_].low > ci["early", TD_].high),
+      f"return at {int(grid[early_i]):,} steps: GAE {fmt(ci['early', GAE_])} vs TD {fmt(ci['early', TD_])}")
+claim("By the end of training GAE is still ahead, but only just: its interval of the final return lies above TD's",
+      bool(ci["final", GAE_].low > ci["final", TD_].high and ci["final", GAE_].low - ci["final", TD_].high < 50),
+      f"final return GAE {fmt(ci['final', GAE_])} vs TD {fmt(ci['final', TD_])}")
+claim("The TD learner's explained variance is the highest of all",
+      bool(all(ci["ev", TD_].low > ci["ev", other].high for other in (BASELINE_, GAE_))),
+      f"critic EV, last third: TD {fmt(ci['ev', TD_], 2)}, GAE {fmt(ci['ev', GAE_], 2)}, "
+      f"REINFORCE + baseline {fmt(ci['ev', BASELINE_], 2)}")
+
+# %% [markdown]
+# **Instability.** Do the actor-critics keep what they learn? The table below follows each seed: its best
+# 20-episode mean, the lowest it fell to afterwards, and its final value.
 
 # %%
-saved = curves["methods"]["REINFORCE + baseline"]
-config = reinforce.ReinforceConfig(baseline=True)
-same_config = json.loads(json.dumps(dataclasses.asdict(config))) == saved["config"]
-first_rows = saved["runs"][0]["first_rows"][:3]
-_, history = reinforce.train(config, seed=0, total_steps=len(first_rows) * config.batch_size)
-live = [(r.env_steps, r.episode_return_mean, r.policy_loss, r.value_loss) for r in history.rows]
-stored = [(r["env_steps"], r["episode_return_mean"], r["policy_loss"], r["value_loss"]) for r in first_rows]
-matches = same_config and len(live) == len(stored) and all(
-    a[0] == b[0] and all(math.isclose(x, y, rel_tol=1e-5, abs_tol=1e-6) for x, y in zip(a[1:], b[1:]))
-    for a, b in zip(live, stored))
-print(f"same config: {same_config}; first {len(live)} updates reproduce the saved file: {matches}")
-print("last rerun update:", {k: round(v, 3) if isinstance(v, float) else v
-                             for k, v in zip(("env_steps", "return", "policy_loss", "value_loss"), live[-1])})
+HIGH = 400.0  # "high returns": a 20-episode mean of at least this
+peaks, lows = {}, {}
+for label in (TD_, GAE_):
+    Y = seed_matrix(label, "return_mean_20")
+    peaks[label], lows[label] = [], []
+    print(label)
+    for seed, y in zip(stored.config["seeds"], Y):
+        peak_i = int(np.nanargmax(y))
+        peaks[label].append(float(y[peak_i]))
+        lows[label].append(float(np.nanmin(y[peak_i:])))
+        print(f"  seed {seed}: best {y[peak_i]:5.0f} at {int(grid[peak_i]):>7,} steps, lowest after it "
+              f"{lows[label][-1]:5.0f} ({1 - lows[label][-1] / y[peak_i]:4.0%} below the best), final {y[-1]:5.0f}")
+    peaks[label], lows[label] = np.array(peaks[label]), np.array(lows[label])
+n_gae_collapsed = int(np.sum((peaks[GAE_] >= HIGH) & (lows[GAE_] < 0.5 * peaks[GAE_])))
+n_td_fell = int(np.sum(lows[TD_] < 0.6 * peaks[TD_]))
+display(Markdown(
+    f"Of the {n_seeds} GAE seeds, **{n_gae_collapsed}** reach a 20-episode mean of {HIGH:.0f} or more and later "
+    f"lose more than half of it. No TD seed gets that high (the best reaches {peaks[TD_].max():.0f}), yet "
+    f"**{n_td_fell}** of the TD seeds also fall more than 40 % below their best."))
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("Several GAE seeds reach high returns and then lose more than half of it; no TD seed gets that high, yet "
+      "several TD seeds also fall more than 40 % below their best",
+      bool(n_gae_collapsed >= 2 and peaks[TD_].max() < HIGH and n_td_fell >= 2),
+      f"GAE seeds with best ≥ {HIGH:.0f} then below half of it: {n_gae_collapsed}/{n_seeds}; TD best "
+      f"{peaks[TD_].max():.0f}; TD seeds more than 40 % below their best: {n_td_fell}/{n_seeds}")
+
+# %% [markdown]
+# Falling back is not a quirk of one advantage estimator: both actor-critics lose ground they had gained, and
+# GAE's collapses only look more dramatic because it got high first. Plain A2C takes one unconstrained step per
+# small batch, and nothing stops a step from moving the policy too far. That is the failure PPO's clipped
+# objective (notebook 04) and trust regions (notebook 05) address.
+#
+# **Is the file really from this code?** `stored_results.load` has already checked the settings and the
+# library's code. The script also stored its *prefix*: the first updates of REINFORCE with a baseline and of
+# GAE($\lambda = 0.95$), seed 0, row by row. Rerunning them here (a few seconds) must reproduce them on a CPU;
+# if not, the next cell fails with "stale: run `make data nb03_learning_curves`".
+
+# %%
+script = stored_results.load_script("nb03_learning_curves")
+live_prefix = script.prefix(stored.config)
+stored_results.assert_same_prefix(stored, live_prefix)
+print("the first updates of", " and ".join(live_prefix), "reproduce the stored prefix:",
+      {label: len(rows) for label, rows in live_prefix.items()}, "updates")
+
+# %% [markdown]
+# ### 4.3 How many seeds, and how to report them
+#
+# A deep RL run is a random experiment: the seed decides the network's initial weights, the start states and
+# every sampled action, and two seeds of the same code can end far apart (the GAE seeds above end anywhere
+# between a collapsed and a perfect policy). **Henderson et al. (2018)** showed how far this goes: the same
+# algorithm with the same settings, run on two groups of five seeds, produced average learning curves that
+# differed significantly, so a comparison over a handful of seeds can "show" a difference that is only luck.
+# **Agarwal et al. (2021)** found that many published conclusions changed once the uncertainty of the few-run
+# estimates was taken into account, and recommended reporting **interval estimates**: a bootstrap confidence
+# interval of an aggregate score, with the **interquartile mean** (IQM, the mean of the middle 50 % of runs)
+# as a robust alternative to the mean.
+#
+# The course therefore compares methods over **at least five seeds**, with a **95 % bootstrap confidence
+# interval** of the mean (or of the IQM), `course_lib.stats.bootstrap_ci`: resample the seeds with replacement
+# many times, recompute the statistic each time, and keep the middle 95 % of the results. What is wrong with
+# the older habit, a min–max band over three seeds? The band shows where the runs were, not how well the mean
+# is known; it is set by the two most extreme runs, and it grows (never shrinks) as seeds are added. The cell
+# below puts the stored final returns of section 4.2 through both, first with seeds 0–2 only, as if only three
+# had been run, then with all five.
+
+# %%
+def ci_text(c) -> str:
+    """'[low, high]' of a CI, rounded."""
+    return f"[{c.low:.0f}, {c.high:.0f}]"
+
+
+seed_cis = {label: {"3": bootstrap_ci(v[:3]), "5": bootstrap_ci(v), "iqm": bootstrap_ci(v, statistic="iqm")}
+            for label, v in final.items()}
+print(f"final return (mean of the last 20 episodes) per seed, and four ways to summarise it")
+print(f"{'learner':30} {'seeds 0-4':>30} {'3 seeds: range':>15} {'3: 95% CI':>11} {'5 seeds: range':>15} "
+      f"{'5: 95% CI':>11} {'5: IQM, 95% CI':>18}")
+for label, v in final.items():
+    c = seed_cis[label]
+    print(f"{label:30} {' '.join(f'{x:5.0f}' for x in v):>30} {f'[{v[:3].min():.0f}, {v[:3].max():.0f}]':>15} "
+          f"{ci_text(c['3']):>11} {f'[{v.min():.0f}, {v.max():.0f}]':>15} {ci_text(c['5']):>11} "
+          f"{c['iqm'].estimate:6.0f} {ci_text(c['iqm']):>11}")
+
+fig, ax = plt.subplots(figsize=(10, 3.4))
+for k, (label, color) in enumerate(zip(LABELS, plots.PALETTE)):
+    v, c = final[label], seed_cis[label]
+    ax.scatter(np.full(len(v), k - 0.25), v, color=color, s=14, label="one seed" if k == 0 else None)
+    for dx, key, marker, name in ((-0.05, "3", "s", "mean, 95% CI, seeds 0-2"), (0.1, "5", "o", "mean, 95% CI, 5 seeds"),
+                                  (0.25, "iqm", "D", "IQM, 95% CI, 5 seeds")):
+        ax.errorbar(k + dx, c[key].estimate, yerr=[[c[key].estimate - c[key].low], [c[key].high - c[key].estimate]],
+                    fmt=marker, color=color, mfc="white" if key == "3" else color, capsize=3,
+                    label=name if k == 0 else None)
+ax.set_xticks(range(len(LABELS)), LABELS, fontsize=8)
+ax.set_ylabel("final return")
+ax.legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+plt.tight_layout()
+plt.show()
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("the GAE seeds above end anywhere between a collapsed and a perfect policy",
+      bool(final[GAE_].min() < 100 and final[GAE_].max() >= 500), f"GAE final returns {final[GAE_]}")
+claim("With three seeds the 95 % bootstrap interval of the mean is exactly the range of the three seeds",
+      bool(all(abs(seed_cis[l]["3"].low - v[:3].min()) < 1e-9 and abs(seed_cis[l]["3"].high - v[:3].max()) < 1e-9
+               for l, v in final.items())),
+      "; ".join(f"{l}: CI {ci_text(seed_cis[l]['3'])} vs range [{v[:3].min():.0f}, {v[:3].max():.0f}]"
+                for l, v in final.items()))
+claim("with five, the interval lies strictly inside the range",
+      bool(all(v.min() < seed_cis[l]["5"].low and seed_cis[l]["5"].high < v.max() for l, v in final.items())),
+      "; ".join(f"{l}: CI {ci_text(seed_cis[l]['5'])} vs range [{v.min():.0f}, {v.max():.0f}]" for l, v in final.items()))
+
+# %% [markdown]
+# Read the table and the plot:
+#
+# * **With three seeds, the "95 % confidence interval" is just the min–max band.** Each of the three seeds is
+#   resampled three times in a row with probability $1/27 \approx 3.7\,\%$, more than the 2.5 % cut at each end,
+#   so the interval runs from the worst seed to the best. Three runs cannot say more than "somewhere between
+#   these", and that is why the course's floor is five: with five the interval lies strictly inside the range,
+#   and it narrows further with every seed added (roughly as $1/\sqrt{n}$), while the range only widens.
+# * **Three seeds can mislead.** The next cell takes every way of picking three of the five seeds for each
+#   learner of a pair (10 × 10 possible three-seed experiments) and looks at the gain each of them would have
+#   reported, and at how often the two three-seed intervals would not have overlapped.
+
+# %%
+def three_seed_experiments(a: np.ndarray, b: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """For every pair of k-seed subsets of a and b: (mean of a - mean of b, whether a's k-seed 95% CI -- its range,
+    as shown above -- lies entirely above b's)."""
+    picks = [list(i) for i in itertools.combinations(range(len(a)), k)]
+    gain = np.array([a[i].mean() - b[j].mean() for i in picks for j in picks])
+    separated = np.array([a[i].min() > b[j].max() for i in picks for j in picks])
+    return gain, separated
+
+
+experiments = {pair: three_seed_experiments(final[pair[0]], final[pair[1]])
+               for pair in ((BASELINE_, REINFORCE_), (GAE_, TD_))}
+for (a, b), (gain, separated) in experiments.items():
+    print(f"{a} minus {b}: five seeds {final[a].mean() - final[b].mean():+.0f}; three-seed experiments "
+          f"{gain.min():+.0f} to {gain.max():+.0f}, reversed in {np.mean(gain < 0):.0%}, "
+          f"intervals separate in {np.mean(separated):.0%}")
+gain_b, sep_b = experiments[BASELINE_, REINFORCE_]
+gain_g, _ = experiments[GAE_, TD_]
+display(Markdown(
+    f"Depending on which three seeds had been run, the baseline's gain in final return would have been measured "
+    f"anywhere from **{gain_b.min():+.0f} to {gain_b.max():+.0f}** (five seeds: "
+    f"{final[BASELINE_].mean() - final[REINFORCE_].mean():+.0f}); {np.mean(gain_b < 0):.0%} of those experiments "
+    f"rank the pair the wrong way round, and in **{np.mean(sep_b):.0%}** the two three-seed intervals do not even "
+    f"overlap: a clear-looking result that five seeds do not support. GAE's lead over TD has the right sign in "
+    f"every three-seed experiment, but its size varies from {gain_g.min():+.0f} to {gain_g.max():+.0f}."))
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("Three seeds can mislead: the baseline's measured gain changes sign across three-seed experiments, and some "
+      "of them show separate intervals that five seeds do not support",
+      bool(gain_b.min() < 0 < gain_b.max() and sep_b.any()
+           and ci["final", BASELINE_].low < ci["final", REINFORCE_].high),
+      f"three-seed gains {gain_b.min():+.0f} to {gain_b.max():+.0f}, separated in {np.mean(sep_b):.0%}; five-seed "
+      f"CIs {fmt(ci['final', BASELINE_])} vs {fmt(ci['final', REINFORCE_])}")
+claim("GAE's lead over TD has the right sign in every three-seed experiment, but its size varies",
+      bool(gain_g.min() > 0 and gain_g.max() > 2 * gain_g.min()),
+      f"three-seed gains {gain_g.min():+.0f} to {gain_g.max():+.0f}")
+
+# %% [markdown]
+# * **Five seeds are a floor, not a guarantee.** For the REINFORCE pair the confidence intervals of the final
+#   return overlap (section 4.2's claims check that): with this spread between seeds, five runs do not decide the
+#   comparison, and the honest report says so rather than picking the better-looking mean. The early returns of
+#   TD and GAE differ by far more than their spread, and there five seeds are plenty.
+# * **Mean or IQM.** The IQM drops the best and worst quarter of the runs, so one collapsed seed moves it less
+#   than the mean. For GAE, whose seed 0 collapsed, the IQM is above the mean. With only five
+#   seeds the IQM averages little more than the middle three, so its interval is not narrower here; its
+#   advantage shows with many runs (Agarwal et al. pool runs across many tasks).
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("For GAE, whose seed 0 collapsed, the IQM is above the mean",
+      bool(seed_cis[GAE_]["iqm"].estimate > final[GAE_].mean() and final[GAE_][0] == final[GAE_].min()),
+      f"GAE final returns {final[GAE_].round(0)}: IQM {seed_cis[GAE_]['iqm'].estimate:.0f} > mean {final[GAE_].mean():.0f}")
+claim("With only five seeds ... its interval is not narrower here",
+      bool(np.ptp([seed_cis[GAE_]["iqm"].low, seed_cis[GAE_]["iqm"].high]) >= np.ptp([seed_cis[GAE_]["5"].low, seed_cis[GAE_]["5"].high])),
+      f"GAE: IQM CI {ci_text(seed_cis[GAE_]['iqm'])}, mean CI {ci_text(seed_cis[GAE_]['5'])}")
 
 # %% [markdown]
 # ## 5. Explore: $\gamma$, $\lambda$ and the critic
@@ -963,6 +1236,25 @@ def explore(gamma=0.99, lam=0.95, critic_scale=1.0, batch_episodes=10):
 # %%
 explore()
 
+# %% tags=["claim"] jupyter={"source_hidden": true}
+g1, g09, lam0, lam1 = GAMMAS.index(1.0), GAMMAS.index(0.9), LAMS.index(0.0), LAMS.index(1.0)
+bias2_1, var_1, floor_1 = bias_variance(g1, 1.0, 10)
+bias2_nocritic, _, _ = bias_variance(g1, 0.0, 10)
+bias2_09, var_09, floor_09 = bias_variance(g09, 1.0, 10)
+bias2_09_nocritic, _, _ = bias_variance(g09, 0.0, 10)
+claim("Critic scale 1, $\\gamma = 1$: ... Bias² falls towards the detection floor while the variance grows",
+      bool(bias2_1[lam1] < 0.1 * bias2_1[lam0] and bias2_1[lam1] < 3 * floor_1[lam1] and np.all(np.diff(var_1) > 0)),
+      f"bias² {bias2_1[lam0]:.3g} (λ=0) -> {bias2_1[lam1]:.3g} (λ=1, floor {floor_1[lam1]:.3g}); "
+      f"variance {var_1[lam0]:.3g} -> {var_1[lam1]:.3g}, increasing in λ")
+claim("critic scale 0 ... an untrained critic's world, and why the TD learner of section 4.2 starts so slowly",
+      bool(bias2_nocritic[lam0] > 10 * bias2_1[lam0]),
+      f"bias² at λ = 0: {bias2_nocritic[lam0]:.3g} with no critic vs {bias2_1[lam0]:.3g} with the fitted one")
+claim("Lower $\\gamma$ with $\\lambda = 1$: the variance drops, but a bias appears that no critic can remove",
+      bool(var_09[lam1] < var_1[lam1] and bias2_09[lam1] > 10 * floor_09[lam1]
+           and abs(bias2_09_nocritic[lam1] - bias2_09[lam1]) < 0.2 * bias2_09[lam1]),
+      f"λ = 1: variance {var_1[lam1]:.3g} (γ=1) -> {var_09[lam1]:.3g} (γ=0.9); bias² {bias2_1[lam1]:.3g} -> "
+      f"{bias2_09[lam1]:.3g} (floor {floor_09[lam1]:.3g}); with no critic {bias2_09_nocritic[lam1]:.3g}")
+
 # %%
 explorer = widgets.interactive(
     explore,
@@ -1092,17 +1384,18 @@ exercises.check("03.scalar_loss", update_actor);
 # %% [markdown]
 # ## 8. In practice
 #
-# **Starting points, with what this notebook measured.** None of these is a law (the source notes' table of
-# learning rates is a set of starting points, not a recipe).
+# **Starting points, with what this notebook measured.** None of these is a law: a table of learning rates is a
+# set of starting points, not a recipe.
 #
 # | setting | common start | what it does | measured here |
 # |---|---|---|---|
 # | baseline | a learned critic $V(s)$ | unbiased; lowers variance when close to the returns | variance columns in 4.1; REINFORCE pair in 4.2 |
 # | $\lambda$ (`lam`) | 0.95 (0.9 to 0.99) | bias (low $\lambda$, trusts the critic) vs variance (high $\lambda$) | TD vs GAE pair in 4.2; explorer |
+| seeds | ≥ 5 per compared setting | a 95 % bootstrap CI of the mean (or IQM) that is narrower than the seeds' range | section 4.3 |
 # | $\gamma$ (`gamma`) | 0.99 | horizon about $1/(1-\gamma)$; lower = less variance, more bias | explorer, item 3 |
 # | $c_1$ (`vf_coef`) | 0.5 | weight of the critic's loss in one shared loss | — (matters most with a shared network) |
 # | $c_2$ (`ent_coef`) | 0 to 0.01 | entropy bonus, keeps the policy from collapsing early | — |
-# | learning rates | the notes suggest actor 1e-4, critic 1e-3 | separate rates for separate networks | `course_lib` uses one Adam rate (1e-3 here) for both, with $c_1$ setting the critic's share |
+# | learning rates | often quoted: actor 1e-4, critic 1e-3 | separate rates for separate networks | `course_lib` uses one Adam rate (1e-3 here) for both, with $c_1$ setting the critic's share |
 #
 # **Diagnostics to watch.**
 #
@@ -1133,8 +1426,12 @@ start_obs, _ = env.reset(seed=1)
 same_numbers = np.random.default_rng(1).uniform(-0.05, 0.05, size=4).astype(np.float32)
 print("CartPole start state, seed 1:        ", start_obs)
 print("default_rng(1), the same 4 uniforms: ", same_numbers)
-print("identical:", bool(np.array_equal(start_obs, same_numbers)))
 env.close()
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("Seed your action sampler with the same integer and it replays the very numbers the environment used to "
+      "draw its start state", bool(np.array_equal(start_obs, same_numbers)),
+      f"start state {start_obs} == default_rng(1) draws {same_numbers}")
 
 # %% [markdown]
 # The first version of section 4.1 sampled its actions with `np.random.default_rng(seed)` and the environment
@@ -1151,11 +1448,14 @@ env.close()
 #   quantity. Section 4.1 used $\gamma = 1$ to avoid exactly this.
 # * **Low variance can hide bias.** In 4.1 the TD error gave the most reliable direction per batch *and* a
 #   measurably wrong mean. A smooth learning curve does not prove that the critic is right.
-# * **Claims need seeds and spread.** The differences in 4.2 are reported over five seeds with their range;
-#   a single seed of each would have told a different story some of the time.
-# * **The source notes' "pitfalls" table** says discrete policies cannot be used; they can. What the method
-#   needs is a *stochastic* policy with a differentiable $\log \pi$ (softmax over discrete actions is the
-#   standard case); it is deterministic, "hard" policies that have no score function.
+# * **Claims need seeds and intervals.** The comparisons in 4.2 are reported over five seeds with 95 %
+#   bootstrap confidence intervals; section 4.3 showed that three seeds could have reported the baseline's gain
+#   with either sign, or as a clear win, and that even five leave that comparison undecided.
+# * **Which policies have a score function.** Policy gradients need a *stochastic* policy with a
+#   differentiable $\log \pi$. Discrete actions are no obstacle: a softmax over them is the standard case, and
+#   CartPole's two actions are all this notebook used. What has no score function is a deterministic, "hard"
+#   policy (an argmax over discrete actions), whose probabilities are 0 or 1 and do not change smoothly with
+#   $\theta$.
 # * **Ethics.** A critic learns the value of the reward you wrote down, and the baseline makes the actor
 #   optimise that reward *more efficiently*, loopholes included. Variance reduction speeds up reward hacking as
 #   readily as learning. If the reward is a proxy (clicks for satisfaction, speed for safety), audit the
@@ -1183,6 +1483,12 @@ env.close()
 # * **Tucker et al. (2018)**, "The mirage of action-dependent baselines in reinforcement learning", ICML. Why
 #   baselines that depend on the action helped less than reported.
 # * **Nota and Thomas (2020)**, "Is the policy gradient a gradient?", AAMAS. The missing $\gamma^t$.
+# * **Henderson, Islam, Bachman, Pineau, Precup and Meger (2018)**, "Deep reinforcement learning that
+#   matters", AAAI. How much seeds, implementations and reporting change deep RL results; two groups of five
+#   seeds of the same algorithm that differ significantly.
+# * **Agarwal, Schwarzer, Castro, Courville and Bellemare (2021)**, "Deep reinforcement learning at the edge of
+#   the statistical precipice", NeurIPS. Interval estimates from few runs: stratified bootstrap confidence
+#   intervals, the interquartile mean, performance profiles (the `rliable` library).
 # * **Andrychowicz et al. (2021)**, "What matters in on-policy reinforcement learning? A large-scale empirical
 #   study", ICLR. Measured effects of $\lambda$, $\gamma$, advantage normalisation and more.
 # * **Sutton and Barto (2018)**, *Reinforcement Learning: An Introduction*, 2nd ed., ch. 13 (policy gradient,
@@ -1217,6 +1523,8 @@ env.close()
 #    the best setting depends on how much data each update averages.
 # 5. One scalar loss trains actor and critic: $-\log \pi \cdot \hat A + c_1 L^{VF} - c_2 \mathcal{H}$, with the
 #    advantage and the target detached and the value weight called $c_1$, never $\lambda$.
+# 6. A comparison between methods needs at least five seeds and a 95 % bootstrap confidence interval of the
+#    mean or IQM; a min–max band of three seeds says where the runs were, not how well the mean is known.
 #
 # **Next:** [04 · The clipped surrogate](04_clipped_surrogate.ipynb): what PPO does after the first step, when
 # the ratio $\pi_\theta / \pi_{\theta_\text{old}}$ starts to move.
