@@ -1,4 +1,4 @@
-"""Pendulum-v1 with a finite set of torques, for notebook 02's "discretised actions" experiment.
+"""Helpers of notebook 02's data scripts: Pendulum-v1 with a finite set of torques, and learning curves.
 
 Importing this module registers ``nb02/PendulumDiscrete{k}-v1`` for a few ``k``: the same task as Pendulum-v1
 (200-step time limit, same reward), but the agent picks one of ``k`` evenly spaced torques in [-2, 2].
@@ -45,3 +45,16 @@ def env_id(k: int) -> str:
 for _k in TORQUE_LEVELS:
     if env_id(_k) not in gym.registry:
         gym.register(id=env_id(_k), entry_point=lambda k=_k, **kw: make_discrete_pendulum(k, **kw))
+
+
+def curve(history, every: int = 1_000) -> tuple[list[int], list[float]]:
+    """A learning curve from a History: (env_steps, episode_return_mean) at the first row past each multiple of
+    ``every`` env steps (rows without a finished episode yet are skipped)."""
+    steps, rets = history.column("env_steps"), history.column("episode_return_mean")
+    xs, ys, next_mark = [], [], every
+    for s, r in zip(steps, rets):
+        if s >= next_mark and np.isfinite(r):
+            xs.append(int(s))
+            ys.append(round(float(r), 2))
+            next_mark = (int(s) // every + 1) * every
+    return xs, ys
