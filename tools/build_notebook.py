@@ -41,6 +41,9 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+# Kernels started here must not read or write the author's own course progress (quiz scores, exercise results):
+# a committed notebook shows a learner's fresh start. "off" keeps progress in memory (course_lib/progress.py).
+os.environ["COURSE_PROGRESS_FILE"] = "off"
 
 
 def read_source(source: Path) -> nbformat.NotebookNode:

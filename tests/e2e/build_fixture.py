@@ -13,6 +13,7 @@ the library when those change. Rebuild after such a change (``test_fixture_is_cu
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -71,6 +72,7 @@ def build(target: Path = FIXTURE, timeout: int = 120) -> float:
     nb.cells = fixture_cells()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
+    os.environ["COURSE_PROGRESS_FILE"] = "off"  # the fixture shows a fresh learner, not the author's progress
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
                             resources={"metadata": {"path": str(target.parent)}})
     start = time.perf_counter()

@@ -153,15 +153,16 @@ def test_concept_check_and_exercise_click_through(lab, page, shots_dir, e2e_note
     # the quiz widget of this question (a cell may show more than one): the innermost box naming its id
     quiz_out = nb.outputs(quiz_cell.index).locator(".widget-vbox").filter(has_text=qid).last
     quiz_out.wait_for(state="visible", timeout=60_000)
-    radios = quiz_out.locator(".widget-radio-box label")
-    radios.first.wait_for(state="visible", timeout=30_000)
-    labels = [squash(t) for t in radios.all_inner_texts()]
+    # one checkbox per choice, labelled with the choice's own text ("a) ...")
+    choices = quiz_out.locator("label:has(input[type=checkbox])")
+    choices.first.wait_for(state="visible", timeout=30_000)
+    labels = [squash(t).split(")", 1)[0] for t in choices.all_inner_texts()]
     assert labels == list(question.choice_ids), f"quiz {qid} shows choices {labels}"
     start = read_score(quiz_out.inner_text())
     nb.screenshot("quiz_ready", focus=quiz_cell.index)
 
     def submit(choice_id: str) -> str:
-        radios.nth(labels.index(choice_id)).locator("input").check()
+        choices.nth(labels.index(choice_id)).locator("input").check()
         quiz_out.locator("button.jupyter-button", has_text="Submit").click()
         feedback = plain_segments(check_answer(qid, choice_id).feedback)
         assert feedback, "the bank's feedback has no plain text to look for"
