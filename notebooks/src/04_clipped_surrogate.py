@@ -6,7 +6,8 @@
 # - say, for any sample, whether it gets a gradient and why (the min is a *pessimistic bound*, not a cap on the loss);
 # - show with an experiment what happens when one batch is optimised for many epochs with and without clipping;
 # - read the diagnostics PPO logs (clip fraction, approximate KL, the ratio histogram) and know their healthy ranges;
-# - find and fix two classic bugs: the surrogate without clipping, and the ratio written upside down.
+# - find and fix two classic bugs: a surrogate without clipping, and a ratio that pushes every probability the
+#   wrong way.
 #
 # **Prerequisites:** notebook 03 (advantages, GAE, the policy-gradient loss $-\mathbb{E}[\log\pi(a|s)\,\hat A]$);
 # PyTorch autograd; what an Adam step does.
@@ -384,10 +385,15 @@ claim("the clamp-only column: rows 2 and 3 get zero too",
 # - the clamp-only column: rows 2 and 3 get **zero** too. Once a sample has gone the wrong way past the band, the
 #   shortcut cannot undo it. That is why the min is there.
 #
-# ### Erratum: "the min stops the loss from getting too large"
+# ### Does the min cap the loss?
 #
-# A description you will often meet says the min is there to keep the loss from growing too large. It does the opposite of capping. Take one bad action ($\hat A = -1$) whose probability the
-# update keeps raising:
+# > **Common misconception.** "The min in $L^{CLIP}$ is there to stop the loss from getting too large."
+# > It does the opposite of capping: the min makes $L^{CLIP}$ a pessimistic lower bound of the plain surrogate,
+# > so a change that makes the objective worse is counted in full, however large the loss becomes. The evidence
+# > is the table below (one bad action whose probability keeps rising) and the clamp-only column of the autograd
+# > table above, where the version without the min stops correcting the samples that went the wrong way.
+#
+# Take one bad action ($\hat A = -1$) whose probability the update keeps raising:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -637,8 +643,8 @@ for epoch in (3, 10, EPOCHS):
               f"max |r - 1| {ci_text(max_dev[objective][:, epoch], 2)}")
 for objective in runs:
     k3 = [r.kl_k3[EPOCHS] for r in runs[objective].values()]
-    print(f"  {objective:5s} after {EPOCHS} epochs: exact KL {ci_text(kl_on_batch[objective][:, EPOCHS])}, "
-          f"k3 estimate from the batch's own actions {ci_text(k3)}")
+    print(f"  {objective:5s} after {EPOCHS} epochs: exact KL {ci_text(kl_on_batch[objective][:, EPOCHS])},\n"
+          f"        k3 estimate from the batch's own actions {ci_text(k3)}")
 print("\nevaluated return per seed: start -> after 5 epochs -> after 30 epochs (best on the way)")
 i5 = EVAL_EPOCHS.index(5)
 for objective in runs:
@@ -715,8 +721,8 @@ claim("the surrogate rose on every plain seed while the evaluated return fell on
 # - *Bottom left:* with the plain surrogate most ratios end up outside the band. With clipping the share outside
 #   stays much lower, but **not zero**, and the largest $|r-1|$ is above $\epsilon$ for the clipped runs as well:
 #   clipping removes the *incentive* to move further, it does not *forbid* it (the network's parameters are
-#   shared across states, so the steps taken for some samples move the others too). Notebook 05 picks this up:
-#   the claim that "no KL constraint is needed, the clip does the job" does not hold.
+#   shared across states, so the steps taken for some samples move the others too). Notebook 05 picks this up
+#   (see the box below).
 # - *Bottom right:* the change in evaluated return since epoch 0 (each seed starts from its own policy). The
 #   surrogate is a reliable guide only near the old policy; once the plain update has left that region, what
 #   happens to the real return is no longer steered by the batch: some plain seeds gained return and others lost
@@ -726,6 +732,13 @@ claim("the surrogate rose on every plain seed while the evaluated return fell on
 # The surrogate value (top left) is the number the optimiser sees; the return (bottom right) is the number we
 # care about. The surrogate rose on every plain seed while the evaluated return fell on some of them: that
 # disagreement, far from $\theta_{old}$, is the whole reason for a trust region.
+#
+# > **Common misconception.** "PPO needs no KL constraint: the clip does the job."
+# > Clipping removes the *incentive* to push a ratio past $1 \pm \epsilon$, but it does not bound the ratio or
+# > the KL. The evidence is in this experiment: under clipping a share of the ratios still ends outside the band
+# > (bottom-left panel, and the summary above), and the largest $|r - 1|$ exceeds $\epsilon$ on every seed. That
+# > is why PPO implementations log an approximate KL and stop an update early when it grows too large
+# > (notebook 05).
 
 # %% [markdown]
 # ## 5. Explore
@@ -832,11 +845,12 @@ quiz.score("04")
 #
 # ### Exercise 04.clip_surrogate: the surrogate without clipping
 #
-# The function below is meant to return PPO's clipped surrogate loss, but it returns the plain surrogate, which
-# (section 4) lets one batch drag the policy arbitrarily far. Fix it so that it matches the docstring. The
-# checker compares your loss *and its gradient* with a reference on random batches and on one sample per region
-# of the figure in section 2, so a version that merely clamps the ratio without the min does not pass (the
-# autograd table in section 3 shows why).
+# The function below is meant to return PPO's clipped surrogate loss, as its docstring says. As written it keeps
+# paying for every change of a ratio, however far the ratio has already moved: the behaviour that (section 4)
+# lets one batch drag the policy arbitrarily far. Make it do what the docstring says. The checker compares your
+# loss *and its gradient* with a reference on random batches and on one sample per region of the figure in
+# section 2, so a version whose value looks right but whose gradient is wrong in one of those regions does not
+# pass (the autograd table in section 3 is worth re-reading).
 
 # %%
 # EXERCISE: 04.clip_surrogate
@@ -860,16 +874,19 @@ def clipped_surrogate_loss(logp, logp_old, adv, clip_eps=0.2):
 exercises.check("04.clip_surrogate", clipped_surrogate_loss);
 
 # %% [markdown]
-# As shipped, the check prints FAIL with a hint; that is expected. Edit the cell above, run it, and run the check
-# again. After at least one attempt, `exercises.solution("04.clip_surrogate")` prints a worked solution with an
-# explanation.
+# A FAIL is expected at first: the function still has its bug, and the message says which case failed and how
+# (expected against got), not how to fix it. Edit the cell above, run it, and run the check again. Stuck? Run
+# `exercises.hint("04.clip_surrogate")` in a new cell for the next hint; there are several levels, from where to
+# look to the fix itself. After at least one attempt, `exercises.solution("04.clip_surrogate")` shows a worked
+# solution with an explanation.
 #
-# ### Exercise 04.ratio_direction: the ratio upside down
+# ### Exercise 04.ratio_direction: a ratio that pushes the wrong way
 #
 # This helper should return $r_t = \pi_\theta(a_t|s_t) / \pi_{\theta_{old}}(a_t|s_t)$ from log-probabilities. Its
 # result is finite and close to 1 on the first epoch, so nothing crashes; but the surrogate built on it pushes
-# every probability the wrong way. Fix it. The checker also feeds it log-probabilities near $-150$ (a rare
-# action), where an innocent-looking rewrite produces NaN, and checks that the gradient still reaches `logp`.
+# every probability the wrong way. Find out why, and make it match the docstring. The checker also feeds it
+# log-probabilities near $-150$ (a rare action), where the result must still be finite, and checks that the
+# gradient still reaches `logp`.
 
 # %%
 # EXERCISE: 04.ratio_direction
@@ -890,8 +907,9 @@ def probability_ratio(logp, logp_old):
 exercises.check("04.ratio_direction", probability_ratio);
 
 # %% [markdown]
-# Again FAIL is the expected first result. Once you have tried, `exercises.solution("04.ratio_direction")` shows
-# the fix and why the log-space form matters.
+# Again a FAIL is expected at first; it states the symptom, not the fix. Run `exercises.hint("04.ratio_direction")`
+# in a new cell for the next hint (several levels, from where to look to the fix), and, after at least one
+# attempt, `exercises.solution("04.ratio_direction")` for a worked solution with an explanation.
 
 # %% [markdown]
 # ## 8. In practice
@@ -924,9 +942,10 @@ for column, (low, high) in HEALTHY.items():
     # (seeds, 2): mean over each run's first quarter of updates and over its last quarter
     early_vs_late[column] = np.array([[np.mean(c[: len(c) // 4]), np.mean(c[-(len(c) // 4):])]
                                       for c in (h.column(column) for h in pretrain_histories.values())])
-    print(f"{column:13s} mean per run {ci_text(run_means, 4)};  updates below / inside / above [{low}, {high}]: "
-          f"{share_below[column]:.0%} / {np.mean((values >= low) & (values <= high)):.0%} / {np.mean(values > high):.0%}"
-          f";  first vs last quarter of the run {ci_text(early_vs_late[column][:, 0], 4)} -> "
+    print(f"{column}: mean per run {ci_text(run_means, 4)}\n"
+          f"  updates below / inside / above [{low}, {high}]: {share_below[column]:.0%} / "
+          f"{np.mean((values >= low) & (values <= high)):.0%} / {np.mean(values > high):.0%}\n"
+          f"  first vs last quarter of the run {ci_text(early_vs_late[column][:, 0], 4)} -> "
           f"{ci_text(early_vs_late[column][:, 1], 4)}")
 final_training_return = np.array([h.recent_return_mean() for h in pretrain_histories.values()])
 
@@ -996,8 +1015,8 @@ display(Markdown("| setting | common starting points | this notebook |\n|---|---
 
 # %%
 eps_values, epoch_marks = (0.1, 0.2, 0.3), (3, 10)
-print(f"KL(pi_old || pi_theta) on the batch and share of ratios outside the band: mean [95% bootstrap CI] "
-      f"over {len(SEEDS)} seeds")
+print("KL(pi_old || pi_theta) on the batch and share of ratios outside the band,\n"
+      f"mean [95% bootstrap CI] over {len(SEEDS)} seeds")
 sweep_kl = {}  # (eps, epochs) -> (seeds,) exact mean KL on each seed's batch
 for eps_value in eps_values:
     records = [optimise_on_batch(pretrained[s], batches[s], "clip", s, epochs=max(epoch_marks),
@@ -1068,25 +1087,34 @@ claim("without clipping the extra epochs are exactly what sends the policy away"
 # %% [markdown]
 # ## 10. Further reading
 #
-# - Schulman, Wolski, Dhariwal, Radford & Klimov (2017), *Proximal Policy Optimization Algorithms*, arXiv
-#   1707.06347. The clipped surrogate (eq. 7, figure 1 which section 2 redraws), the adaptive KL-penalty variant
-#   (section 4 of the paper) and the comparison table that includes "no clipping".
+# - Schulman, Wolski, Dhariwal, Radford & Klimov (2017), *Proximal Policy Optimization Algorithms*,
+#   [arXiv:1707.06347](https://arxiv.org/abs/1707.06347). The clipped surrogate (eq. 7, figure 1 which section 2
+#   redraws), the adaptive KL-penalty variant (section 4 of the paper) and the comparison table that includes
+#   "no clipping".
 # - Kakade & Langford (2002), *Approximately Optimal Approximate Reinforcement Learning*, ICML. Conservative
 #   policy iteration: where the ratio-weighted surrogate $L^{CPI}$ and the idea of bounded policy changes come from.
-# - Schulman, Levine, Moritz, Jordan & Abbeel (2015), *Trust Region Policy Optimization*, ICML. The same surrogate
-#   with an explicit KL constraint, solved with conjugate gradients (notebook 05).
+# - Schulman, Levine, Moritz, Jordan & Abbeel (2015), *Trust Region Policy Optimization*, ICML,
+#   [arXiv:1502.05477](https://arxiv.org/abs/1502.05477). The same surrogate with an explicit KL constraint,
+#   solved with conjugate gradients (notebook 05).
 # - Schulman, Moritz, Levine, Jordan & Abbeel (2016), *High-Dimensional Continuous Control Using Generalized
-#   Advantage Estimation*, ICLR. The $\hat A_t$ that PPO's surrogate is weighted with (notebook 03).
+#   Advantage Estimation*, ICLR, [arXiv:1506.02438](https://arxiv.org/abs/1506.02438). The $\hat A_t$ that PPO's
+#   surrogate is weighted with (notebook 03).
 # - Engstrom, Ilyas, Santurkar, Tsipras, Janoos, Rudolph & Madry (2020), *Implementation Matters in Deep Policy
-#   Gradients: A Case Study on PPO and TRPO*, ICLR. What the clip does and does not do to the trust region.
-# - Wang, He & Tan (2019), *Truly Proximal Policy Optimization*, UAI. Shows the ratio is not actually bounded by
-#   clipping and proposes a rollback and a KL-based trigger.
+#   Gradients: A Case Study on PPO and TRPO*, ICLR, [arXiv:2005.12729](https://arxiv.org/abs/2005.12729). What
+#   the clip does and does not do to the trust region.
+# - Wang, He & Tan (2019), *Truly Proximal Policy Optimization*, UAI,
+#   [arXiv:1903.07940](https://arxiv.org/abs/1903.07940). Shows the ratio is not actually bounded by clipping and
+#   proposes a rollback and a KL-based trigger.
 # - Andrychowicz et al. (2021), *What Matters in On-Policy Reinforcement Learning? A Large-Scale Empirical Study*,
-#   ICLR. Which choices (including $\epsilon$ and the number of epochs) matter, measured over many runs.
+#   ICLR, [arXiv:2006.05990](https://arxiv.org/abs/2006.05990). Which choices (including $\epsilon$ and the
+#   number of epochs) matter, measured over many runs.
 # - Huang, Dossa, Raffin, Kanervisto & Wang (2022), *The 37 Implementation Details of Proximal Policy
-#   Optimization*, ICLR Blog Track. The diagnostics logged here (clip fraction, approx KL) and the details that
-#   make PPO work in practice.
-# - Schulman (2020), *Approximating KL Divergence*, blog note. The k1/k3 estimators behind `approx_kl`.
+#   Optimization*, ICLR Blog Track
+#   ([iclr-blog-track.github.io](https://iclr-blog-track.github.io/2022/03/25/ppo-implementation-details/)). The
+#   diagnostics logged here (clip fraction, approx KL) and the details that make PPO work in practice.
+# - Schulman (2020), *Approximating KL Divergence*, blog note
+#   ([joschu.net/blog/kl-approx.html](http://joschu.net/blog/kl-approx.html)). The k1/k3 estimators behind
+#   `approx_kl`.
 
 # %% [markdown]
 # ## 11. Glossary and key takeaways
@@ -1115,5 +1143,7 @@ claim("without clipping the extra epochs are exactly what sends the policy away"
 # 4. Clipping keeps the update much closer, but does not bound it: watch clip fraction, approx KL and the ratio
 #    histogram, and stop early when they leave their usual ranges.
 #
-# **Next:** [05 · Trust regions](05_trust_regions.ipynb): KL divergence measured properly, TRPO's constraint, early
-# stopping, and why PPO scales to large problems.
+# KL divergence measured properly, TRPO's constraint, early stopping, and why PPO scales to large problems come
+# next.
+#
+# [Next: 05 · Trust regions](05_trust_regions.ipynb)
