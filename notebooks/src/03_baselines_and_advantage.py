@@ -17,8 +17,9 @@
 # **Time:** about 60 minutes to read and try things. Running all cells takes **28 s** on a 2-core CPU
 # without a GPU (measured by `tools/build_notebook.py` on a machine shared with other jobs).
 #
-# **Source-notes section:** "Combining Policy Gradient with Value Function". Where the notes are wrong or
-# loose, a box marked **Erratum** says what they claim, shows why it fails and gives the right version.
+# **Topic:** combining the policy gradient with a value function. Where a claim you may have met elsewhere is
+# wrong or loose, a box marked **Common misconception** states it, shows the evidence and gives the right
+# version.
 #
 # **Contents:** 1 Intuition · 2 The maths · 3 Build it · 4 Experiments · 5 Explore · 6 Check your
 # understanding · 7 Debug the bug · 8 In practice · 9 Critical view · 10 Further reading · 11 Glossary and
@@ -237,10 +238,11 @@ claim("the baseline $V(s)$ cuts [the variance] ..., and a baseline far from the 
 # $L^{\text{CLIP}+\text{VF}+S} = \hat{\mathbb{E}}\big[L^{\text{CLIP}}_t - c_1 L^{\text{VF}}_t + c_2 S[\pi_\theta](s_t)\big]$
 # (Schulman et al. 2017, eq. 9), i.e. it minimises $-L^{\text{CLIP}} + c_1 L^{\text{VF}} - c_2 \mathcal{H}$.
 #
-# > **Erratum (source notes, "optimising value and policy together").** The notes write the total loss as
-# > $-J + \lambda L$, calling the value-loss weight $\lambda$. The PPO paper calls it $c_1$ (and the entropy
-# > weight $c_2$); $\lambda$ is GAE's parameter, and one algorithm with two different $\lambda$s is a bug
-# > waiting to happen. Code names: `vf_coef` $= c_1$, `ent_coef` $= c_2$, `lam` $= \lambda$.
+# > **Common misconception.** "The total actor-critic loss is $-J + \lambda L$, with $\lambda$ the weight of the
+# > value loss." The weight is real, but its name is not: the PPO paper calls it $c_1$ (and the entropy weight
+# > $c_2$), see eq. 9 quoted above. $\lambda$ is GAE's parameter, and one algorithm with two different
+# > $\lambda$s is a bug waiting to happen. Code names: `vf_coef` $= c_1$, `ent_coef` $= c_2$,
+# > `lam` $= \lambda$; section 3.4 builds the loss with these names.
 #
 # | maths | code | maths | code |
 # |---|---|---|---|
@@ -542,8 +544,8 @@ def collect_episodes(theta: torch.Tensor, num_episodes: int, seed: int, max_step
 pilot = collect_episodes(THETA, 2000, seed=SEED + 1)   # only for fitting the critic and the constant baseline
 eps = collect_episodes(THETA, 8000, seed=SEED + 2)     # the measured episodes
 lengths = eps.valid.sum(0).float()
-print(f"{eps.valid.shape[1]} episodes, {int(lengths.sum())} steps; length mean {lengths.mean():.1f}, "
-      f"std {lengths.std():.1f}, min {int(lengths.min())}, max {int(lengths.max())}; "
+print(f"{eps.valid.shape[1]} episodes, {int(lengths.sum())} steps; length mean {lengths.mean():.1f},"
+      f"\n  std {lengths.std():.1f}, min {int(lengths.min())}, max {int(lengths.max())}; "
       f"cut by the 500-step limit: {eps.truncated.sum(0).mean():.1%}")
 
 
@@ -677,11 +679,12 @@ ref_grad = g_all["G_t - V(s_t)"].mean(0)
 print("reference gradient (one number per weight):", [round(x, 1) for x in ref_grad.tolist()],
       f" norm {ref_grad.norm():.1f}")
 var0 = stats["total return G_0"].total_var
-print(f"\n{'estimator':30} {'mean along ref ± 95% CI':>24} {'bias |z|':>8} {'variance':>10} {'vs G_0':>7} "
+print("\n'along ref' = mean of g along the reference gradient, ± its 95% CI")
+print(f"{'estimator':26} {'along ref ± CI':>15} {'bias |z|':>8} {'variance':>10} {'vs G_0':>7} "
       f"{'SNR':>7} {'cos(10 ep.)':>11} {'cos > 0':>8}")
 for name, s in stats.items():
     z = "  —" if name == "reward-to-go G_t" else f"{s.bias_z:8.1f}"
-    print(f"{name:30} {s.along:14.1f} ± {s.along_ci:6.1f} {z:>8} {s.total_var:10.3g} {s.total_var / var0:7.3f} "
+    print(f"{name:26} {s.along:7.1f} ± {s.along_ci:5.1f} {z:>8} {s.total_var:10.3g} {s.total_var / var0:7.3f} "
           f"{s.snr:7.4f} {s.cos10.mean():11.3f} {(s.cos10 > 0).float().mean():8.1%}")
 
 # %%
@@ -767,12 +770,13 @@ claim("GAE($\\lambda = 0.95$) sits in between: less variance than $G_t - V(s_t)$
 #   variance, depends on how many episodes each update averages: the explorer in section 5 lets you vary
 #   exactly that.
 #
-# > **Erratum ("a baseline reduces variance").** The notes define a baseline as something "subtracted from
-# > reward to reduce variance". Two corrections. (1) It is subtracted from the *return* (or $Q$) that weights
-# > $\nabla \log \pi$, not from each reward: subtracting $b$ from every reward changes the return by $b$ times
+# > **Common misconception.** "A baseline is something subtracted from the reward to reduce variance." Two
+# > corrections. (1) It is subtracted from the *return* (or $Q$) that weights $\nabla \log \pi$, not from
+# > each reward: subtracting $b$ from every reward changes the return by $b$ times
 # > the remaining episode length, which changes what the agent is paid for (in CartPole it could make
 # > surviving worthless). (2) A baseline is always *unbiased*, but it only reduces variance when it is close to
-# > the returns it is subtracted from; the poor-constant row above has more variance than no baseline. $V^\pi$
+# > the returns it is subtracted from; the poor-constant row of the table above (section 4.1) has more
+# > variance than no baseline. $V^\pi$
 # > is a good choice, though not the variance-optimal one (Greensmith, Bartlett and Baxter 2004).
 
 # %% [markdown]
@@ -851,13 +855,14 @@ def fmt(c, digits: int = 0) -> str:
     return f"{c.estimate:.{digits}f} [{c.low:.{digits}f}, {c.high:.{digits}f}]"
 
 
-print(f"mean over {n_seeds} seeds [95% bootstrap CI]")
-print(f"{'learner':30} {'return at ' + format(int(grid[early_i]), ',') + ' steps':>24} {'final return':>20} "
-      f"{'seeds ≥ 475':>11} {'critic EV, last third':>24}")
+print(f"mean over {n_seeds} seeds [95% bootstrap CI]; 'early' = return at {int(grid[early_i]):,} env steps")
+print(f"{'learner':28} {'early':>16} {'final return':>15} "
+      f"{'seeds ≥ 475':>11} {'critic EV, last third':>22}")
 for label in LABELS:
     hits = sum(r["steps_to_475"] is not None for r in curves["methods"][label]["runs"])
     ev_text = fmt(ci["ev", label], 2) if label in ev_late else "—"
-    print(f"{label:30} {fmt(ci['early', label]):>24} {fmt(ci['final', label]):>20} {hits:>7}/{n_seeds} {ev_text:>24}")
+    print(f"{label:28} {fmt(ci['early', label]):>16} {fmt(ci['final', label]):>15} {hits:>9}/{n_seeds} "
+          f"{ev_text:>22}")
 
 # %% [markdown]
 # **Read the pairs** (compare *within* a pair, since the two families differ in rollout length and number of
@@ -945,7 +950,8 @@ claim("Several GAE seeds reach high returns and then lose more than half of it; 
 script = stored_results.load_script("nb03_learning_curves")
 live_prefix = script.prefix(stored.config)
 stored_results.assert_same_prefix(stored, live_prefix)
-print("the first updates of", " and ".join(live_prefix), "reproduce the stored prefix:",
+print("the first updates of", " and ".join(live_prefix))
+print("reproduce the stored prefix:",
       {label: len(rows) for label, rows in live_prefix.items()}, "updates")
 
 # %% [markdown]
@@ -978,13 +984,16 @@ def ci_text(c) -> str:
 seed_cis = {label: {"3": bootstrap_ci(v[:3]), "5": bootstrap_ci(v), "iqm": bootstrap_ci(v, statistic="iqm")}
             for label, v in final.items()}
 print(f"final return (mean of the last 20 episodes) per seed, and four ways to summarise it")
-print(f"{'learner':30} {'seeds 0-4':>30} {'3 seeds: range':>15} {'3: 95% CI':>11} {'5 seeds: range':>15} "
-      f"{'5: 95% CI':>11} {'5: IQM, 95% CI':>18}")
+print(f"{'learner':28} {'seeds 0-4':>30}")
+for label, v in final.items():
+    print(f"{label:28} {' '.join(f'{x:5.0f}' for x in v):>30}")
+print(f"\n{'learner':28} {'3 seeds: range':>14} {'3: 95% CI':>11} {'5 seeds: range':>14} "
+      f"{'5: 95% CI':>11} {'5: IQM, 95% CI':>17}")
 for label, v in final.items():
     c = seed_cis[label]
-    print(f"{label:30} {' '.join(f'{x:5.0f}' for x in v):>30} {f'[{v[:3].min():.0f}, {v[:3].max():.0f}]':>15} "
-          f"{ci_text(c['3']):>11} {f'[{v.min():.0f}, {v.max():.0f}]':>15} {ci_text(c['5']):>11} "
-          f"{c['iqm'].estimate:6.0f} {ci_text(c['iqm']):>11}")
+    print(f"{label:28} {f'[{v[:3].min():.0f}, {v[:3].max():.0f}]':>14} "
+          f"{ci_text(c['3']):>11} {f'[{v.min():.0f}, {v.max():.0f}]':>14} {ci_text(c['5']):>11} "
+          f"{c['iqm'].estimate:5.0f} {ci_text(c['iqm']):>11}")
 
 fig, ax = plt.subplots(figsize=(10, 3.4))
 for k, (label, color) in enumerate(zip(LABELS, plots.PALETTE)):
@@ -1038,7 +1047,7 @@ def three_seed_experiments(a: np.ndarray, b: np.ndarray, k: int = 3) -> tuple[np
 experiments = {pair: three_seed_experiments(final[pair[0]], final[pair[1]])
                for pair in ((BASELINE_, REINFORCE_), (GAE_, TD_))}
 for (a, b), (gain, separated) in experiments.items():
-    print(f"{a} minus {b}: five seeds {final[a].mean() - final[b].mean():+.0f}; three-seed experiments "
+    print(f"{a} minus {b}: five seeds {final[a].mean() - final[b].mean():+.0f};\n  three-seed experiments "
           f"{gain.min():+.0f} to {gain.max():+.0f}, reversed in {np.mean(gain < 0):.0%}, "
           f"intervals separate in {np.mean(separated):.0%}")
 gain_b, sep_b = experiments[BASELINE_, REINFORCE_]
@@ -1225,8 +1234,8 @@ def explore(gamma=0.99, lam=0.95, critic_scale=1.0, batch_episodes=10):
     plt.tight_layout()
     plt.show()
     best = int(np.argmin(bias2 + var))
-    print(f"gamma={gamma}, lam={lam}, critic scale {critic_scale}, batch of {batch_episodes} episodes: "
-          f"bias² {bias2[li]:.4g}, variance {var[li]:.4g}, MSE {bias2[li] + var[li]:.4g}; "
+    print(f"gamma={gamma}, lam={lam}, critic scale {critic_scale}, batch of {batch_episodes} episodes:\n"
+          f"  bias² {bias2[li]:.4g}, variance {var[li]:.4g}, MSE {bias2[li] + var[li]:.4g}; "
           f"lowest MSE over lambda at lam={LAMS[best]} (MSE {bias2[best] + var[best]:.4g})")
 
 
@@ -1317,14 +1326,15 @@ quiz.check("03.gae_numeric", answer)
 # ## 7. Debug the bug
 #
 # Each exercise gives you a function with a bug, a checker that compares it with a reference on random inputs,
-# and a worked solution on request. Edit the function in its cell, run it, then run the check. The committed
+# a ladder of hints and a worked solution on request. Edit the function in its cell, run it, then run the check. The committed
 # notebook shows the checker's **FAIL** on the shipped bug: that is expected, not an error.
 #
 # ### 7.1 Raw returns with no baseline
 #
-# This REINFORCE loss receives the critic's values but ignores them: every log-probability is weighted by the
-# raw return $G_t$, which in CartPole is always positive. Make it weight by the advantage
-# $G_t - V(s_t)$, and keep the critic out of the actor's gradient (section 3.2).
+# This REINFORCE loss receives the critic's values and is meant to use them as a baseline, as its docstring
+# says. Run the check first and read what it reports: which case fails, and how far the loss is from the
+# expected value. Then ask two questions of the code: what weights each log-probability, and which networks
+# this loss sends gradients to (section 3.2 measured what goes wrong when the critic gets some).
 
 # %%
 # EXERCISE: 03.baseline
@@ -1345,13 +1355,17 @@ def reinforce_loss(logp, returns, values):
 exercises.check("03.baseline", reinforce_loss);
 
 # %% [markdown]
-# After a real attempt, `exercises.solution("03.baseline")` prints a worked solution with an explanation.
+# A **FAIL** here is expected at first: it describes the symptom, not the fix. Edit the function, re-run its
+# cell and the check. If you are stuck, run `exercises.hint("03.baseline")` in a new cell; each call reveals
+# the next level of the hint (where to look, then the idea, then the fix). After one real attempt,
+# `exercises.solution("03.baseline")` shows a worked solution with an explanation.
 #
 # ### 7.2 backward() on a non-scalar loss
 #
-# This update computes one loss value per sample and calls `backward()` on it. Run the check to see the error
-# PyTorch raises, then fix the loss so that the step is one gradient step on
-# $L = -\frac{1}{B}\sum_t \hat A_t \log \pi(a_t \mid s_t)$, whose size does not depend on the batch size.
+# This update is meant to take one gradient step on the actor loss of its docstring, a step whose size does
+# not depend on the batch size. Run the check to see the error PyTorch raises, and read which line raises it
+# and what shape of tensor that line expects. Then make the update do what the docstring promises, and check
+# that doubling the batch would not double the step.
 
 # %%
 # EXERCISE: 03.scalar_loss
@@ -1376,10 +1390,12 @@ def update_actor(optimizer, logp, adv):
 exercises.check("03.scalar_loss", update_actor);
 
 # %% [markdown]
-# After a real attempt, `exercises.solution("03.scalar_loss")` prints a worked solution with an explanation.
+# A **FAIL** here is expected at first. If you are stuck, run `exercises.hint("03.scalar_loss")` in a new
+# cell; each call reveals the next level of the hint. After one real attempt,
+# `exercises.solution("03.scalar_loss")` shows a worked solution with an explanation.
 #
-# A third bug, a baseline that is *not* detached, is covered by the first checker (it recognises that fix and
-# explains why it is wrong) and by section 3.2, which measured the gradient it leaks into the critic.
+# A third bug, a baseline that still sends gradient into the critic, is covered by the first checker (it
+# recognises that attempt and explains what goes wrong) and by section 3.2, which measured that leak.
 
 # %% [markdown]
 # ## 8. In practice
@@ -1465,32 +1481,40 @@ claim("Seed your action sampler with the same integer and it replays the very nu
 # ## 10. Further reading
 #
 # * **Williams (1992)**, "Simple statistical gradient-following algorithms for connectionist reinforcement
-#   learning", *Machine Learning* 8. REINFORCE, and the observation that a reinforcement baseline leaves the
-#   expected update unchanged.
+#   learning", *Machine Learning* 8, [doi:10.1007/BF00992696](https://doi.org/10.1007/BF00992696).
+#   REINFORCE, and the observation that a reinforcement baseline leaves the expected update unchanged.
 # * **Sutton, McAllester, Singh and Mansour (2000)**, "Policy gradient methods for reinforcement learning with
 #   function approximation", NeurIPS. The policy gradient theorem, with a learned critic.
 # * **Konda and Tsitsiklis (2000)**, "Actor-critic algorithms", NeurIPS. Convergence of two-timescale
 #   actor-critic.
 # * **Greensmith, Bartlett and Baxter (2004)**, "Variance reduction techniques for gradient estimates in
-#   reinforcement learning", *JMLR* 5. Baselines analysed; the variance-optimal baseline is not $V^\pi$.
+#   reinforcement learning", [*JMLR* 5](https://jmlr.org/papers/v5/greensmith04a.html). Baselines analysed;
+#   the variance-optimal baseline is not $V^\pi$.
 # * **Schulman, Moritz, Levine, Jordan and Abbeel (2016)**, "High-dimensional continuous control using
-#   generalized advantage estimation", ICLR (arXiv 2015). GAE($\gamma, \lambda$) and the bias-variance view of
-#   both parameters.
-# * **Mnih et al. (2016)**, "Asynchronous methods for deep reinforcement learning", ICML. A3C, whose synchronous
-#   version is the A2C of `course_lib`.
+#   generalized advantage estimation", ICLR, [arXiv:1506.02438](https://arxiv.org/abs/1506.02438).
+#   GAE($\gamma, \lambda$) and the bias-variance view of both parameters.
+# * **Mnih et al. (2016)**, "Asynchronous methods for deep reinforcement learning", ICML,
+#   [arXiv:1602.01783](https://arxiv.org/abs/1602.01783). A3C, whose synchronous version is the A2C of
+#   `course_lib`.
 # * **Schulman, Wolski, Dhariwal, Radford and Klimov (2017)**, "Proximal policy optimization algorithms",
-#   arXiv. The combined loss with $c_1$ and $c_2$ (eq. 9); notebook 04.
-# * **Tucker et al. (2018)**, "The mirage of action-dependent baselines in reinforcement learning", ICML. Why
-#   baselines that depend on the action helped less than reported.
-# * **Nota and Thomas (2020)**, "Is the policy gradient a gradient?", AAMAS. The missing $\gamma^t$.
+#   [arXiv:1707.06347](https://arxiv.org/abs/1707.06347). The combined loss with $c_1$ and $c_2$ (eq. 9);
+#   notebook 04.
+# * **Tucker et al. (2018)**, "The mirage of action-dependent baselines in reinforcement learning", ICML,
+#   [arXiv:1802.10031](https://arxiv.org/abs/1802.10031). Why baselines that depend on the action helped less
+#   than reported.
+# * **Nota and Thomas (2020)**, "Is the policy gradient a gradient?", AAMAS,
+#   [arXiv:1906.07073](https://arxiv.org/abs/1906.07073). The missing $\gamma^t$.
 # * **Henderson, Islam, Bachman, Pineau, Precup and Meger (2018)**, "Deep reinforcement learning that
-#   matters", AAAI. How much seeds, implementations and reporting change deep RL results; two groups of five
-#   seeds of the same algorithm that differ significantly.
+#   matters", AAAI, [arXiv:1709.06560](https://arxiv.org/abs/1709.06560). How much seeds, implementations and
+#   reporting change deep RL results; two groups of five seeds of the same algorithm that differ
+#   significantly.
 # * **Agarwal, Schwarzer, Castro, Courville and Bellemare (2021)**, "Deep reinforcement learning at the edge of
-#   the statistical precipice", NeurIPS. Interval estimates from few runs: stratified bootstrap confidence
-#   intervals, the interquartile mean, performance profiles (the `rliable` library).
+#   the statistical precipice", NeurIPS, [arXiv:2108.13264](https://arxiv.org/abs/2108.13264). Interval
+#   estimates from few runs: stratified bootstrap confidence intervals, the interquartile mean, performance
+#   profiles (the `rliable` library).
 # * **Andrychowicz et al. (2021)**, "What matters in on-policy reinforcement learning? A large-scale empirical
-#   study", ICLR. Measured effects of $\lambda$, $\gamma$, advantage normalisation and more.
+#   study", ICLR, [arXiv:2006.05990](https://arxiv.org/abs/2006.05990). Measured effects of $\lambda$,
+#   $\gamma$, advantage normalisation and more.
 # * **Sutton and Barto (2018)**, *Reinforcement Learning: An Introduction*, 2nd ed., ch. 13 (policy gradient,
 #   REINFORCE with baseline, actor-critic) and ch. 12 (λ-returns).
 
@@ -1526,5 +1550,5 @@ claim("Seed your action sampler with the same integer and it replays the very nu
 # 6. A comparison between methods needs at least five seeds and a 95 % bootstrap confidence interval of the
 #    mean or IQM; a min–max band of three seeds says where the runs were, not how well the mean is known.
 #
-# **Next:** [04 · The clipped surrogate](04_clipped_surrogate.ipynb): what PPO does after the first step, when
+# [Next: 04 · The clipped surrogate](04_clipped_surrogate.ipynb): what PPO does after the first step, when
 # the ratio $\pi_\theta / \pi_{\theta_\text{old}}$ starts to move.
