@@ -29,6 +29,7 @@
 import copy
 import dataclasses
 import math
+import textwrap
 import time
 
 import gymnasium as gym
@@ -306,8 +307,8 @@ for name in cliff_runs:
         cliff_agents[name].append(agent)
 
 cliff_env = gym.make("CliffWalking-v1")
-print("online return = mean return of the epsilon-greedy training episodes (last 100 of 500), "
-      "mean over seeds [95% bootstrap CI];")
+print("online return = mean return of the epsilon-greedy training episodes (last 100 of 500),")
+print("                mean over seeds [95% bootstrap CI];")
 print("greedy return = the greedy policy followed without exploration, once.")
 cliff_online, cliff_greedy, cliff_reached = {}, {}, {}
 for name in cliff_runs:
@@ -315,8 +316,9 @@ for name in cliff_runs:
     paths = [ql.greedy_path(agent, cliff_env, max_steps=100) for agent in cliff_agents[name]]
     cliff_greedy[name] = np.array([p.total_return for p in paths])
     cliff_reached[name] = all(p.terminated for p in paths)
-    print(f"{name:10s}  online return {ci_text(cliff_online[name])}   "
-          f"greedy return per seed {cliff_greedy[name].tolist()}, reached goal {[p.terminated for p in paths]}")
+    print(f"{name:10s}  online return {ci_text(cliff_online[name])}")
+    print(f"{'':10s}  greedy return per seed {cliff_greedy[name].tolist()}; "
+          f"goal reached on {sum(p.terminated for p in paths)}/{len(paths)} seeds")
 
 ax = plots.learning_curves(cliff_runs, title="CliffWalking-v1: mean return of the last 20 training episodes")
 ax.set_ylim(-150, 0)
@@ -412,7 +414,7 @@ for b in (1, 2, 3, 4, 6, 8, 10, 14, 20, 50):
 # %%
 tables = stored_results.load("nb02_cartpole_tables")
 table_config = ql.QLearningConfig(**tables.config["qlearning"])
-print("stored settings:", table_config)
+print(textwrap.fill(f"stored settings: {table_config}", width=100, subsequent_indent="    "))
 print(f"seeds {tables.config['seeds']}; the whole script ran {tables.provenance['seconds'] / 60:.0f} min")
 
 # live check: the epsilon schedule depends only on the episode number, so a 200-episode run is the start of the
@@ -436,15 +438,16 @@ def group_by_grid(runs):
 
 tables_by_bins = group_by_grid(tables.data["runs"])
 n_table_seeds = len(tables.config["seeds"])
-print(f"mean over {n_table_seeds} seeds [95% bootstrap CI]")
-print(f"{'grid':>16} {'entries':>8} {'visited':>8}   {'last-100 training return':>25}   "
-      f"{'greedy eval return (' + str(tables.config['eval_episodes']) + ' episodes)':>34} {'env steps':>9}")
+print(f"mean over {n_table_seeds} seeds [95% bootstrap CI]; greedy eval return over "
+      f"{tables.config['eval_episodes']} episodes")
+print(f"{'grid':>16} {'entries':>8} {'visited':>8}   {'last-100 train return':>22}   "
+      f"{'greedy eval return':>22} {'env steps':>9}")
 table_eval = {}  # grid -> greedy evaluation return per seed
 for grid_bins, runs in tables_by_bins.items():
     table_eval[grid_bins] = np.array([r["eval_return_mean"] for r in runs])
     print(f"{str(grid_bins):>16} {runs[0]['table_entries']:>8,} {np.mean([r['visited_fraction'] for r in runs]):>8.1%}"
-          f"   {ci_text([r['final_return_mean'] for r in runs]):>25}"
-          f"   {ci_text(table_eval[grid_bins]):>34}"
+          f"   {ci_text([r['final_return_mean'] for r in runs]):>22}"
+          f"   {ci_text(table_eval[grid_bins]):>22}"
           f" {int(np.mean([r['env_steps'] for r in runs])):>9,}")
 
 fig, ax = plt.subplots()
@@ -581,8 +584,8 @@ claim("its value estimates stay within the bound that a reward of 1 per step all
 h2h = stored_results.load("nb02_head_to_head")
 stored_results.assert_same_prefix(h2h, stored_results.load_script("nb02_head_to_head").prefix(h2h.config))
 h2h_seeds = h2h.config["seeds"]
-print(f"budget {h2h.config['total_steps']:,} env steps per run, {len(h2h_seeds)} seeds {h2h_seeds}; the live "
-      "re-run of the first updates reproduces the stored ones")
+print(f"budget {h2h.config['total_steps']:,} env steps per run, {len(h2h_seeds)} seeds {h2h_seeds}")
+print("the live re-run of the first updates reproduces the stored ones")
 print(f"mean over seeds [95% bootstrap CI]")
 print(f"{'':5} {'last-20 training return':>24} {'greedy eval return':>22} {'solved (eval 500)':>18} {'wall s per run':>15}")
 h2h_final, h2h_eval, h2h_seconds = {}, {}, {}
@@ -720,7 +723,8 @@ pend_settings = {st["label"]: st for st in pend.config["settings"]}
 for k in (3, 11):
     print(f"k = {k:>2} torque levels: {np.round(np.linspace(-2, 2, k), 2).tolist()}")
 print(f"\nbudget {pend.config['total_steps']:,} env steps per run, seeds {pend.config['seeds']}; returns are per "
-      "200-step episode (0 is the best possible); the live re-run of the first updates reproduces the stored ones")
+      "200-step episode")
+print("(0 is the best possible); the live re-run of the first updates reproduces the stored ones")
 print(f"mean over seeds [95% bootstrap CI]")
 print(f"{'':22} {'last-20 training return':>26} {'greedy eval return':>26} {'wall s':>7}")
 pend_eval = {}
@@ -804,14 +808,17 @@ claim("DQN takes several times more gradient steps than PPO on the same transiti
 #   search at every step. A 7-joint arm with 11 levels per joint would need $11^7 \approx 19.5$ million
 #   outputs. A Gaussian actor needs 7 means and 7 standard deviations, whatever the resolution.
 #
-# ### 4.5 Erratum: which target is high-variance?
+# ### 4.5 Which target is high-variance?
 #
-# **The common claim** (it appears in tutorials and in this course's source notes): *Q-learning suffers from
-# high variance because it learns from raw returns.*
-#
-# **Why it fails:** Q-learning never uses raw returns. Its target $r + \gamma \max_{a'} Q(s', a')$ contains one
-# real reward and one estimate. The estimator that sums raw rewards is the **Monte Carlo return** used by
-# REINFORCE. Bootstrapping trades variance for bias, not the other way round.
+# > **Common misconception.** "Q-learning suffers from high variance because it learns from raw returns."
+# >
+# > **What is true:** Q-learning never uses raw returns. Its target $r + \gamma \max_{a'} Q(s', a')$ contains
+# > one real reward and one estimate. The estimator that sums raw rewards is the **Monte Carlo return** used by
+# > REINFORCE. Bootstrapping trades variance for bias, not the other way round.
+# >
+# > **Evidence:** the two measurements below, on a chain whose answers are known exactly and on CartPole:
+# > the Monte Carlo returns scatter far more than the one-step TD targets from the same states, and the TD
+# > targets are off exactly where their critic is wrong.
 #
 # **The measurement.** First a two-state chain whose answers are known exactly (`course_lib.envs.TwoStateChain`:
 # reward 0 in state 0 and 1 in state 1, the policy switches state with probability $q$). From the *same* start
@@ -1006,7 +1013,8 @@ print(f"\naveraged over the states: Var[MC return] = {cp_mc.var(axis=1).mean():.
       f"typical standard error of a state's MC mean = {cp_se:.2f}")
 for name in critics:
     print(f"{name:>14}: Var[TD target] = {cp_td[name].var(axis=1).mean():.2f}, "
-          f"mean |TD mean - MC mean| = {cp_gap[name]:.2f}, V(s) explains {cp_r2[name]:.0%} of the MC means' spread")
+          f"mean |TD mean - MC mean| = {cp_gap[name]:.2f},")
+    print(f"{'':>16}V(s) explains {cp_r2[name]:.0%} of the MC means' spread")
 
 fig, ax = plt.subplots()
 x = np.arange(N_STATES)
@@ -1093,9 +1101,9 @@ def show_grid(bins_per_dim):
     entries = runs[0]["table_entries"]
     visited = np.mean([r["visited_fraction"] for r in runs])
     print(f"b = {bins_per_dim}: {bins_per_dim}^4 = {runs[0]['n_states']:,} states x 2 actions = {entries:,} entries; "
-          f"ever updated: {visited:.1%} (about {visited * entries:,.0f} entries)")
-    print(f"mean over {len(runs)} seeds [95% bootstrap CI]: last-100 training return "
-          f"{ci_text([r['final_return_mean'] for r in runs])}; "
+          f"ever updated: {visited:.1%}")
+    print(f"(about {visited * entries:,.0f} entries); mean over {len(runs)} seeds [95% bootstrap CI]:")
+    print(f"last-100 training return {ci_text([r['final_return_mean'] for r in runs])}; "
           f"greedy eval return {ci_text([r['eval_return_mean'] for r in runs])}")
 
 
@@ -1128,8 +1136,8 @@ def show_discretisation(k, d):
     ax.legend(fontsize=8)
     plt.show()
     joint, weights, loss = discretisation_cost(k, d)
-    print(f"k = {k}, d = {d}: {joint:,} joint actions, {weights:,} weights in the Q-network's last layer, "
-          f"expected Q loss of the grid's best action {loss:.4f}")
+    print(f"k = {k}, d = {d}: {joint:,} joint actions, {weights:,} weights in the Q-network's last layer")
+    print(f"expected Q loss of the grid's best action {loss:.4f}")
 
 
 widgets.interact(show_discretisation, k=widgets.IntSlider(value=5, min=2, max=21, description="levels k",
@@ -1175,8 +1183,9 @@ def show_chain(gamma, q):
     ax.legend(fontsize=8)
     plt.show()
     v, var_mc, var_td = chain_moments(chain, gamma, q)
-    print(f"gamma = {gamma:.2f}, q = {q:.2f}: V = {np.round(v, 3).tolist()}, Var[MC] = {np.round(var_mc, 3).tolist()}, "
-          f"Var[TD] = {np.round(var_td, 3).tolist()}, ratio MC / TD = {np.round(var_mc / var_td, 1).tolist()}")
+    print(f"gamma = {gamma:.2f}, q = {q:.2f}: V = {np.round(v, 3).tolist()}, "
+          f"Var[MC] = {np.round(var_mc, 3).tolist()},")
+    print(f"Var[TD] = {np.round(var_td, 3).tolist()}, ratio MC / TD = {np.round(var_mc / var_td, 1).tolist()}")
 
 
 widgets.interact(show_chain,
@@ -1221,15 +1230,15 @@ quiz.check("02.td_vs_mc", answer)
 # %% [markdown]
 # ## 7. Debug the bug
 #
-# Two bugs that appear in real code. In each, fix the function in the `# EXERCISE:` cell, run it, then run the
-# check below it. The check prints FAIL with a hint on the code as shipped; that FAIL is expected until you fix
-# it.
+# Two bugs that appear in real code. In each, edit the function in the `# EXERCISE:` cell, run it, then run the
+# check below it. On the code as shipped the check prints FAIL: it tells you which test case went wrong and
+# what it expected, not how to repair it. The hints, one level at a time, are there when you want them.
 #
 # ### 7.1 argmax over a continuous action space
 #
 # A pendulum controller needs a torque, a real number. The function below "picks the best action" with
-# `argmax`, as one would with a Q-network's outputs. Fix it so that it *samples* from the Gaussian policy the
-# docstring describes.
+# `argmax`, as one would with a Q-network's outputs. Run the check and compare what the function returns with
+# what its docstring promises; then make the two agree.
 
 # %%
 # EXERCISE: 02.continuous_sampling
@@ -1251,16 +1260,24 @@ def select_action(actor, obs):
 exercises.check("02.continuous_sampling", select_action);
 
 # %% [markdown]
-# After you have tried, `exercises.solution("02.continuous_sampling")` shows a worked solution.
+# A FAIL is expected at first. For the next hint run `exercises.hint("02.continuous_sampling")` in a new cell;
+# each call goes one level further (where to look, then the idea, then the fix). After one attempt,
+# `exercises.solution("02.continuous_sampling")` shows a worked solution with its explanation.
 #
-# **Erratum (a fix that circulates for this bug).** `action = actor(state).sample()` does not run: an actor
-# like the one above returns a tensor of means, and a tensor has no `.sample()`. The distribution has to be
-# built first, from the mean and the standard deviation, and then sampled. Store that sample as it is (its
-# log-probability is what the policy gradient needs) and clip only the copy you send to `env.step`.
+# > **Common misconception.** "Replace the argmax by `action = actor(state).sample()`", a fix that circulates
+# > for this bug.
+# >
+# > **What is true:** it does not run. An actor like the one above returns a plain tensor of means, and a
+# > tensor has no `.sample()` method; only a distribution object has one. **Evidence:** in a new cell, try
+# > `actor(obs_batch).sample()` with the Gaussian actor of section 3: Python raises an `AttributeError`.
+# > And once you do sample, store the action exactly as drawn (its log-probability is what the policy
+# > gradient needs); clip only the copy sent to `env.step`.
 #
 # ### 7.2 A Q target that bootstraps past the end
 #
-# These DQN targets keep adding $\gamma \max_{a'} Q(s', a')$ even when $s'$ is terminal. Fix them.
+# The function below builds the one-step targets a DQN regresses on. Its batches contain transitions where
+# the episode really ended. Run the check, look at which transitions it complains about, and compare with the
+# target of section 2.
 
 # %%
 # EXERCISE: 02.terminal_bootstrap
@@ -1282,8 +1299,10 @@ def q_targets(reward, next_q, terminated, gamma):
 exercises.check("02.terminal_bootstrap", q_targets);
 
 # %% [markdown]
-# After trying, `exercises.solution("02.terminal_bootstrap")` shows the fix and explains why a time-limit
-# truncation is treated differently.
+# A FAIL is expected at first. For the next hint run `exercises.hint("02.terminal_bootstrap")` in a new cell;
+# each call goes one level further (where to look, then the idea, then the fix). After one attempt,
+# `exercises.solution("02.terminal_bootstrap")` shows the fix and explains why a time-limit truncation is
+# treated differently.
 #
 # ## 8. In practice
 #
@@ -1299,10 +1318,12 @@ exercises.check("02.terminal_bootstrap", q_targets);
 # | A2C | 8 envs × 8 steps, lr $10^{-3}$ constant | cheap per env step (section 4.3's wall-clock column) |
 # | action discretisation | 3, 11 torques | fine for one dimension (section 4.4); the output count is $k^d$ |
 #
-# Learning rates are often quoted as a rule ("actor $10^{-4}$, critic $10^{-3}$"). They are starting points at
-# best: the A2C above trains actor and critic with one optimiser at $10^{-3}$ and some of its seeds reach the
-# maximum return of 500 within 50,000 env steps (section 4.3); the right values change with the network, the
-# batch size and the reward scale.
+# > **Common misconception.** "Use an actor learning rate of $10^{-4}$ and a critic learning rate of
+# > $10^{-3}$", quoted as a rule.
+# >
+# > **What is true:** these are starting points at best; the right values change with the network, the batch
+# > size and the reward scale. **Evidence:** the A2C of section 4.3 trains actor and critic with one optimiser
+# > at $10^{-3}$, and some of its seeds reach the maximum return of 500 within 50,000 env steps.
 #
 # **Diagnostics and healthy ranges**
 #
@@ -1340,37 +1361,51 @@ exercises.check("02.terminal_bootstrap", q_targets);
 # ## 10. Further reading
 #
 # * **Watkins (1989)**, *Learning from Delayed Rewards* (PhD thesis), and **Watkins & Dayan (1992)**,
-#   "Q-learning", *Machine Learning*: the algorithm and its convergence proof for tables.
+#   "Q-learning", *Machine Learning*
+#   ([doi:10.1007/BF00992698](https://doi.org/10.1007/BF00992698)): the algorithm and its convergence proof for tables.
 # * **Rummery & Niranjan (1994)**, "On-line Q-learning using connectionist systems": the on-policy update later
 #   called SARSA.
-# * **Sutton & Barto (2018)**, *Reinforcement Learning: An Introduction*, 2nd ed.: ch. 6 (TD learning, the
+# * **Sutton & Barto (2018)**, *Reinforcement Learning: An Introduction*, 2nd ed.
+#   ([free online](http://incompleteideas.net/book/the-book-2nd.html)): ch. 6 (TD learning, the
 #   cliff-walking example, bias and variance of TD vs Monte Carlo), ch. 9-11 (function approximation), ch. 13
 #   (policy gradients, actor-critic).
-# * **Mnih et al. (2015)**, "Human-level control through deep reinforcement learning", *Nature*: DQN, replay
+# * **Mnih et al. (2015)**, "Human-level control through deep reinforcement learning", *Nature*
+#   ([doi:10.1038/nature14236](https://doi.org/10.1038/nature14236)): DQN, replay
 #   buffer and target network; 49 Atari games from pixels, the answer to "Q-learning cannot scale".
-# * **van Hasselt, Guez & Silver (2016)**, "Deep Reinforcement Learning with Double Q-learning": the
+# * **van Hasselt, Guez & Silver (2016)**, "Deep Reinforcement Learning with Double Q-learning"
+#   ([arXiv:1509.06461](https://arxiv.org/abs/1509.06461)): the
 #   over-estimation of max-targets and the double-DQN fix.
-# * **Mnih et al. (2016)**, "Asynchronous Methods for Deep Reinforcement Learning": A3C, whose synchronous
+# * **Mnih et al. (2016)**, "Asynchronous Methods for Deep Reinforcement Learning"
+#   ([arXiv:1602.01783](https://arxiv.org/abs/1602.01783)): A3C, whose synchronous
 #   variant is the A2C used here.
-# * **Lillicrap et al. (2016)**, "Continuous control with deep reinforcement learning" (DDPG): a deterministic
+# * **Lillicrap et al. (2016)**, "Continuous control with deep reinforcement learning" (DDPG,
+#   [arXiv:1509.02971](https://arxiv.org/abs/1509.02971)): a deterministic
 #   actor trained to output $\arg\max_a Q(s, a)$, so the max needs no search.
-# * **Gu et al. (2016)**, "Continuous Deep Q-Learning with Model-based Acceleration" (NAF): a Q-function built
+# * **Gu et al. (2016)**, "Continuous Deep Q-Learning with Model-based Acceleration" (NAF,
+#   [arXiv:1603.00748](https://arxiv.org/abs/1603.00748)): a Q-function built
 #   quadratic in the action, so its max is known in closed form.
 # * **Fujimoto, van Hoof & Meger (2018)**, "Addressing Function Approximation Error in Actor-Critic Methods"
-#   (TD3), and **Haarnoja et al. (2018)**, "Soft Actor-Critic" (SAC): the off-policy actor-critics used for
+#   (TD3, [arXiv:1802.09477](https://arxiv.org/abs/1802.09477)), and **Haarnoja et al. (2018)**, "Soft Actor-Critic"
+#   (SAC, [arXiv:1801.01290](https://arxiv.org/abs/1801.01290)): the off-policy actor-critics used for
 #   continuous control today.
-# * **Kalashnikov et al. (2018)**, "QT-Opt": keeps a Q-function for robot grasping and solves the max over
+# * **Kalashnikov et al. (2018)**, "QT-Opt" ([arXiv:1806.10293](https://arxiv.org/abs/1806.10293)): keeps a Q-function for robot grasping and solves the max over
 #   actions with the cross-entropy method, a search at every step.
-# * **Tavakoli, Pardo & Kormushev (2018)**, "Action Branching Architectures for Deep Reinforcement Learning": one
+# * **Tavakoli, Pardo & Kormushev (2018)**, "Action Branching Architectures for Deep Reinforcement Learning"
+#   ([arXiv:1711.08946](https://arxiv.org/abs/1711.08946)): one
 #   output branch per action dimension instead of $k^d$ joint outputs.
-# * **Pardo et al. (2018)**, "Time Limits in Reinforcement Learning": why `truncated` must keep its bootstrap.
-# * **Henderson et al. (2018)**, "Deep Reinforcement Learning that Matters": seeds, variance and fair comparisons.
+# * **Pardo et al. (2018)**, "Time Limits in Reinforcement Learning"
+#   ([arXiv:1712.00378](https://arxiv.org/abs/1712.00378)): why `truncated` must keep its bootstrap.
+# * **Henderson et al. (2018)**, "Deep Reinforcement Learning that Matters"
+#   ([arXiv:1709.06560](https://arxiv.org/abs/1709.06560)): seeds, variance and fair comparisons.
 #
-# *A note on dates:* DDPG, TD3, SAC and TRPO are sometimes listed as "post-2020" research. They are not: TRPO
-# is from 2015, DDPG from 2015/16, TD3 and SAC from 2018. Work on these questions that does date from after 2020
-# includes Andrychowicz et al. (2021), "What Matters in On-Policy Reinforcement Learning?", a large study of
-# the design choices of on-policy actor-critics, and Huang et al. (2022), "The 37 Implementation Details of
-# Proximal Policy Optimization".
+# > **Common misconception.** DDPG, TD3, SAC and TRPO are listed as "post-2020" research.
+# >
+# > **What is true:** TRPO is from 2015 ([arXiv:1502.05477](https://arxiv.org/abs/1502.05477)), DDPG from
+# > 2015/16, TD3 and SAC from 2018 (the arXiv ids above carry the dates). Work on these questions that does
+# > date from after 2020 includes Andrychowicz et al. (2021), "What Matters in On-Policy Reinforcement
+# > Learning?" ([arXiv:2006.05990](https://arxiv.org/abs/2006.05990)), a large study of the design choices of
+# > on-policy actor-critics, and Huang et al. (2022), "The 37 Implementation Details of Proximal Policy
+# > Optimization" ([ICLR blog track](https://iclr-blog-track.github.io/2022/03/25/ppo-implementation-details/)).
 
 # %% [markdown]
 # ## 11. Glossary and key takeaways
@@ -1397,5 +1432,7 @@ exercises.check("02.terminal_bootstrap", q_targets);
 # 4. An actor outputs a distribution and samples from it; nothing is maximised over actions.
 # 5. One-step TD targets are low-variance and biased; Monte Carlo returns are unbiased and high-variance.
 #
-# **Next:** notebook 03, `03_baselines_and_advantage.ipynb`, turns the last point into a tool: baselines,
-# advantages and GAE($\lambda$), a dial between the two targets.
+# Notebook 03 turns the last point into a tool: baselines, advantages and GAE($\lambda$), a dial between the
+# two targets.
+#
+# [Next: 03 · Baselines and advantages](03_baselines_and_advantage.ipynb)
