@@ -11,13 +11,17 @@ When the data stop supporting the sentence (a library change, a new seed, a new 
 """
 from __future__ import annotations
 
+import textwrap
+
+WIDTH = 100  # printed lines stay readable in a notebook
+
 
 class ClaimNotSupported(AssertionError):
     """A sentence of the course is no longer supported by the data it rests on."""
 
 
 def claim(sentence: str, holds: bool, evidence: str) -> None:
-    """Check that ``sentence`` is supported; print a one-line confirmation, or raise ``ClaimNotSupported``.
+    """Check that ``sentence`` is supported; print a short confirmation, or raise ``ClaimNotSupported``.
 
     Args:
         sentence: the words of the prose being checked, quoted in the message.
@@ -33,4 +37,5 @@ def claim(sentence: str, holds: bool, evidence: str) -> None:
     if not holds:
         raise ClaimNotSupported(f'The data no longer support the claim "{sentence}". Measured: {evidence}. '
                                 "Re-check the experiment above, then fix the prose or the code.")
-    print(f"✓ {sentence} — {evidence}")
+    print(textwrap.fill(f"✓ {sentence} — {evidence}", width=WIDTH, subsequent_indent="  ",
+                        break_long_words=False, break_on_hyphens=False))

@@ -10,6 +10,13 @@ def test_supported_claim_prints_one_line(capsys):
     assert capsys.readouterr().out == "✓ the clipped run's KL is lower — KL 0.01 vs 0.02\n"
 
 
+def test_long_confirmation_is_wrapped_at_100_characters(capsys):
+    claim("a long sentence " * 10, True, "evidence " * 20)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 2 and all(len(line) <= 100 for line in lines) and lines[0].startswith("✓ a long")
+    assert all(line.startswith("  ") for line in lines[1:])
+
+
 def test_unsupported_claim_fails_quoting_sentence_and_evidence():
     with pytest.raises(ClaimNotSupported, match=r'the claim "X is faster than Y".*Measured: 3 s vs 2 s'):
         claim("X is faster than Y", 3 < 2, "3 s vs 2 s")
