@@ -384,8 +384,9 @@ for chunk in np.split(data, cuts):
     mine.update(chunk)
     lib.update(chunk)
 print("chunk sizes:", [len(c) for c in np.split(data, cuts)])
-print("mean  numpy", data.mean(axis=0), " mine", mine.mean, " course_lib", lib.mean)
-print("var   numpy", data.var(axis=0), " mine", mine.var, " course_lib", lib.var)
+for name, (m, v) in {"numpy": (data.mean(axis=0), data.var(axis=0)), "mine": (mine.mean, mine.var),
+                     "course_lib": (lib.mean, lib.var)}.items():
+    print(f"{name:10s}  mean {m}  var {v}")
 print("all three agree:", np.allclose(mine.mean, data.mean(0)) and np.allclose(mine.var, data.var(0))
       and np.allclose(lib.mean, mine.mean) and np.allclose(lib.var, mine.var))
 
@@ -463,8 +464,9 @@ for env_id in ("Pendulum-v1", "nb06/PendulumRewardX100-v0"):
     cfg_units = ppo.pendulum_config(env_id=env_id)  # scale_reward=True
     _, hist_units = ppo.train(cfg_units, seed=SEED, total_steps=2 * cfg_units.batch_size, progress=False)
     units_rows[env_id] = np.array([[r.policy_loss, r.value_loss, r.approx_kl] for r in hist_units.rows])
-    print(f"{env_id:28s} first episode's raw return {hist_units.episodes[0].ret:12.1f};  policy loss, value loss, "
-          f"KL of updates 1 and 2: {units_rows[env_id].round(5).tolist()}")
+    print(f"{env_id}: first episode's raw return {hist_units.episodes[0].ret:.1f}")
+    for i, row in enumerate(units_rows[env_id].round(5).tolist(), start=1):
+        print(f"  update {i}: policy loss, value loss, KL {row}")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 units_diff = np.abs(units_rows["nb06/PendulumRewardX100-v0"] / units_rows["Pendulum-v1"] - 1).max()
@@ -613,8 +615,8 @@ def logp_one_sample(params: dict[str, torch.Tensor], obs: torch.Tensor, action: 
 per_sample = vmap(grad(logp_one_sample), in_dims=(None, 0, 0))(actor_params, batch0.obs, batch0.actions)
 scores = torch.cat([per_sample[name].reshape(B, -1) for name in actor_params], dim=1).double()  # (B, P)
 check = flat_grad(actor0.log_prob(actor0.distribution(batch0.obs), batch0.actions).sum(), actor0).double()
-print(f"per-sample scores: shape {tuple(scores.shape)}; largest difference of their sum from autograd's gradient "
-      f"of the summed log-probabilities: {(scores.sum(0) - check).abs().max().item():.1e}")
+print(f"per-sample scores: shape {tuple(scores.shape)}; largest difference of their sum from autograd's")
+print(f"gradient of the summed log-probabilities: {(scores.sum(0) - check).abs().max().item():.1e}")
 
 
 def minibatch_gradients(adv: torch.Tensor, size: int, draws: int, seed: int) -> dict[str, torch.Tensor]:
@@ -651,11 +653,11 @@ print(f"full batch: cosine(raw-advantage gradient, normalised-advantage gradient
       f"{torch.nn.functional.cosine_similarity(g_raw_full, g_reference, dim=0).item():.3f}")
 cos_full_raw = torch.nn.functional.cosine_similarity(g_raw_full, g_reference, dim=0).item()
 noise_by_size = {}
-print(" b    tr Cov raw   tr Cov centred   ratio  | mean cosine to the full batch: raw  centred  normalised")
+print(" b    tr Cov raw   tr Cov centred   ratio  | cosine to full batch: raw  centred  normalised")
 for size in (16, 64, 256):
     s = noise_by_size[size] = noise_summary(minibatch_gradients(adv_raw, size, draws=300, seed=size))
     print(f"{size:3d}  {s['var_raw']:11.1f}  {s['var_centred']:15.1f}  {s['var_raw'] / s['var_centred']:6.1f}  |"
-          f"{s['cos_raw']:36.2f}  {s['cos_centred']:7.2f}  {s['cos_normalised']:10.2f}")
+          f"{s['cos_raw']:26.2f}  {s['cos_centred']:7.2f}  {s['cos_normalised']:10.2f}")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 claim("per-sample scores computed by `vmap` over `grad` sum to autograd's gradient of the summed log-probabilities",
@@ -716,8 +718,8 @@ print(f"raw rewards: mean {raw_r[valid_np].mean():.2f}, std {raw_r[valid_np].std
       f"min {raw_r[valid_np].min():.2f}")
 print(f"discounted returns (gamma 0.9): mean {ret_raw.mean():.1f}, std {ret_raw.std():.1f}  <- the critic's targets")
 for gamma_s, s in scalers.items():
-    print(f"scaler with gamma {gamma_s}: divides by {s.std:6.2f}; the scaled returns (gamma 0.9) then have "
-          f"std {(ret_raw / s.std).std():.2f} and mean {(ret_raw / s.std).mean():.2f}")
+    print(f"scaler with gamma {gamma_s}: divides by {s.std:6.2f}; scaled returns (gamma 0.9): "
+          f"std {(ret_raw / s.std).std():.2f}, mean {(ret_raw / s.std).mean():.2f}")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 spread_matching, spread_099 = (ret_raw / scalers[0.9].std).std(), (ret_raw / scalers[0.99].std).std()
@@ -735,12 +737,19 @@ claim("With $\\gamma = 0.99$ the divisor is several times larger and the targets
 # for. Without any scaling, a freshly initialised critic (outputs near 0) must learn targets of the size printed in
 # the second line, with an Adam step size of about $10^{-3}$ per parameter per step.
 #
-# ### 4.4 A common mistake: "reward normalisation" as centring
+# ### 4.4 Rewards are scaled, not centred
 #
-# A common description of reward normalisation subtracts the mean of the rewards and divides by their standard
-# deviation, as is done for advantages. For rewards the subtraction is the problem (2.2). CartPole pays $+1$ for
-# every step the pole stays up, and an episode **terminates** when it falls. First the closed form $G(k)$ for a
-# constant reward $c$ per step and PPO's CartPole discount $\gamma = 0.98$:
+# > **Common misconception.** "Reward normalisation" treats rewards like advantages: subtract their mean, then
+# > divide by their standard deviation.
+# >
+# > What is true: rewards are only *divided*, by a running std of the discounted return computed with the
+# > algorithm's own $\gamma$, and never shifted. In an episodic task a constant added to every reward changes what
+# > the agent is paid for (section 2.2): whether it wants its episodes long or short. The evidence follows in this
+# > section: the table of episode values just below, and the 5-seed CartPole runs in which a shift of $-2$ teaches
+# > PPO to let the pole fall as fast as it can.
+#
+# CartPole pays $+1$ for every step the pole stays up, and an episode **terminates** when it falls. First the
+# closed form $G(k)$ for a constant reward $c$ per step and PPO's CartPole discount $\gamma = 0.98$:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -823,8 +832,8 @@ for label, hists in shift_histories.items():
     first = np.array([np.mean([e.length for e in h.episodes[:20]]) for h in hists])
     last = np.array([np.mean([e.length for e in h.episodes[-20:]]) for h in hists])
     shift_lengths[label] = (first, last)
-    print(f"  {label:42s} first 20 episodes {fmt_ci(first)}  ->  last 20 {fmt_ci(last)};  "
-          f"change {fmt_ci(last - first)}")
+    print(f"  {label}:")
+    print(f"    first 20 episodes {fmt_ci(first)}  ->  last 20 {fmt_ci(last)};  change {fmt_ci(last - first)}")
 print(f"  always pushing left: {np.mean(push_one_way):.1f} steps per episode (20 episodes)")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
@@ -896,8 +905,8 @@ trained = ActorCriticAgent.load(stored_results.data_path("nb06_pendulum_agent.pt
 EVAL_KW = dict(n_episodes=ablation_config["eval"]["episodes"], deterministic=ablation_config["eval"]["deterministic"],
                seed=ablation_config["eval"]["seed"])
 stats = trained.obs_normaliser.state_dict()
-print(f"saved statistics: mean {stats['mean'].numpy().round(3)}, std {stats['var'].sqrt().numpy().round(3)}, "
-      f"from {stats['count'].item():.0f} observations; frozen: {trained.obs_normaliser.frozen}")
+print(f"saved statistics: mean {stats['mean'].numpy().round(3)}, std {stats['var'].sqrt().numpy().round(3)},")
+print(f"  from {stats['count'].item():.0f} observations; frozen: {trained.obs_normaliser.frozen}")
 
 as_saved = evaluate(trained, "Pendulum-v1", **EVAL_KW)
 script_record = next(r for r in ablation["runs"] if [r["variant"], r["seed"]] == ablation_config["saved_agent"])
@@ -912,15 +921,16 @@ print(f"after save and load: {after_round_trip.mean:.1f}")
 reset_stats = copy.deepcopy(trained)
 reset_stats.obs_normaliser.load_state_dict(ObsNormaliser(3).state_dict())  # mean 0, var 1, count 0
 without = evaluate(reset_stats, "Pendulum-v1", **EVAL_KW)
-print(f"same weights, statistics reset: {without.mean:.1f} (per episode: {np.round(without.returns).astype(int)})")
+print(f"same weights, statistics reset: {without.mean:.1f}")
+print(f"  per episode: {np.round(without.returns).astype(int)}")
 
 # how far would 10 more episodes move the statistics if evaluation kept updating them?
 keeps_learning = copy.deepcopy(trained.obs_normaliser)
 keeps_learning.unfreeze()
 keeps_learning(obs_random[: 10 * 200])
 shift_mean = np.abs(keeps_learning.rms.mean - trained.obs_normaliser.rms.mean) / trained.obs_normaliser.rms.std
-print(f"if evaluation kept updating them, 2000 random-policy observations would move the means by "
-      f"{np.round(shift_mean, 4)} training stds")
+print("if evaluation kept updating them, 2000 random-policy observations would move the means by")
+print(f"  {np.round(shift_mean, 4)} training stds")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 claim("The script of section 4.6 saved one trained agent (variant \"all\", seed 0) [...] on the same 10 evaluation "
@@ -977,7 +987,8 @@ for variant, switches in ablation_config["variants"].items():
                                 total_steps=cfg_variant.batch_size, progress=False)
     live_prefix[variant] = [float(getattr(hist_variant.rows[0], f)) for f in ablation_config["prefix"]["fields"]]
 stored_results.assert_same_prefix(stored, live_prefix)  # raises StaleResult if today's code gives other numbers
-print(f"update 1 of every variant, re-run live: {', '.join(ablation_config['prefix']['fields'])}")
+print("update 1 of every variant, re-run live:")
+print(f"  {'':9s} {', '.join(ablation_config['prefix']['fields'])}")
 for variant, values in live_prefix.items():
     print(f"  {variant:9s} " + "  ".join(f"{v:10.4f}" for v in values))
 
@@ -1025,25 +1036,26 @@ plt.show()
 
 base = ablation_config["base_config"]
 print(f"settings: {base['num_envs']} envs x {base['num_steps']} steps, {base['update_epochs']} epochs of "
-      f"{base['num_minibatches']} minibatches, gamma {base['gamma']}, lam {base['lam']}, learning rate "
-      f"{base['learning_rate']} (annealed: {base['anneal_lr']}), clip eps {base['clip_eps']}, global gradient-norm "
-      f"clip {base['max_grad_norm']}, Adam eps {base['adam_eps']}")
+      f"{base['num_minibatches']} minibatches, gamma {base['gamma']}, lam {base['lam']},")
+print(f"  learning rate {base['learning_rate']} (annealed: {base['anneal_lr']}), clip eps {base['clip_eps']}, "
+      f"global gradient-norm clip {base['max_grad_norm']}, Adam eps {base['adam_eps']}")
 print(f"mean over {N_SEEDS} seeds [95 % bootstrap CI]; final evaluation: {EVAL_KW['n_episodes']} deterministic "
       "episodes per run")
-print(f"  {'variant':9s}  {'final return':26s}  {'value loss, first 5 updates':28s}  explained variance: "
-      "first 10 updates, last 10 updates")
+print(f"  {'variant':9s}  {'final return':26s}  value loss, first 5 updates")
 final_eval, first_ev, last_ev, first_vl = {}, {}, {}, {}
 for variant, runs in runs_by_variant.items():
     final_eval[variant] = np.array([np.mean(r["eval_returns"]) for r in runs])
     first_ev[variant] = np.array([np.nanmean(as_array(r["explained_variance"])[:10]) for r in runs])
     last_ev[variant] = np.array([np.nanmean(as_array(r["explained_variance"])[-10:]) for r in runs])
     first_vl[variant] = np.array([np.nanmean(as_array(r["value_loss"])[:5]) for r in runs])
-    print(f"  {variant:9s}  {fmt_ci(final_eval[variant]):26s}  {fmt_ci(first_vl[variant], 2):28s}  "
-          f"{fmt_ci(first_ev[variant], 2):18s}  {fmt_ci(last_ev[variant], 2)}")
+    print(f"  {variant:9s}  {fmt_ci(final_eval[variant]):26s}  {fmt_ci(first_vl[variant], 2)}")
+print(f"  {'variant':9s}  {'explained variance, first 10 updates':38s}  last 10 updates")
+for variant in runs_by_variant:
+    print(f"  {variant:9s}  {fmt_ci(first_ev[variant], 2):38s}  {fmt_ci(last_ev[variant], 2)}")
 ranked = sorted(final_eval, key=lambda v: -np.mean(final_eval[v]))
 print("ranked by mean final return:", " > ".join(ranked))
 seconds = [r["seconds"] for r in ablation["runs"]]
-print(f"seconds per run on the machine that ran the script: median {np.median(seconds):.0f} "
+print(f"seconds per run where the script ran: median {np.median(seconds):.0f} "
       f"(from {min(seconds):.0f} to {max(seconds):.0f}; the machine was shared)")
 
 # %% [markdown]
@@ -1079,10 +1091,12 @@ reached = {v: sum(steps_to(r) < ablation_config["total_steps"] for r in runs) fo
 print(f"env steps (thousands) until the training return first reached {THRESHOLD:.0f}; mean [95 % bootstrap CI]")
 for variant in VARIANT_ORDER:
     shown = ", ".join("never" if s >= ablation_config["total_steps"] else f"{s / 1000:.0f}" for s in speed[variant])
-    versus = "" if variant == "all" else (f"  vs all: steps {compare(speed[variant], speed['all'])}, "
-                                          f"final return {compare(final_eval[variant], final_eval['all'])}")
-    print(f"  {variant:9s} {fmt_ci(speed[variant] / 1000, 0):14s} ({shown}){versus}")
+    print(f"  {variant:9s} {fmt_ci(speed[variant] / 1000, 0):14s} ({shown})")
+    if variant != "all":
+        print(f"  {'':9s} vs all: steps {compare(speed[variant], speed['all'])}, "
+              f"final return {compare(final_eval[variant], final_eval['all'])}")
 
+# %% [markdown]
 # **What the curves and the tables show** (5 seeds per variant; a difference counts only where the 95 % confidence
 # intervals are apart).
 #
@@ -1192,12 +1206,12 @@ divisor = scalers[0.9].std
 probes = {(scaled, norm_adv): loss_gradients(divisor if scaled else 1.0, norm_adv)
           for scaled in (False, True) for norm_adv in (True, False)}
 print(f"global gradient-norm clip {cfg.max_grad_norm}, Adam eps {cfg.adam_eps}")
-print("rewards           adv. normalisation  |g_actor|  |g_critic|  clip coefficient  "
-      "Adam first step (x lr): clipped  no clip")
+print(f"{'':30s}{'gradient norms':23s}{'global clip':13s}Adam first step (x lr)")
+print("rewards           adv. norm.  |g_actor|  |g_critic|  coefficient   clipped  no clip")
 for (scaled, norm_adv), pr in probes.items():
     label = f"divided by {divisor:.1f}" if scaled else "raw"
-    print(f"{label:17s} {'on' if norm_adv else 'off':18s}  {pr.g_actor:9.3f}  {pr.g_critic:10.2f}  "
-          f"{pr.clip_coef:16.4f}  {pr.adam_step:31.2f}  {pr.adam_step_noclip:7.2f}")
+    print(f"{label:17s} {'on' if norm_adv else 'off':10s}  {pr.g_actor:9.3f}  {pr.g_critic:10.2f}  "
+          f"{pr.clip_coef:11.4f}  {pr.adam_step:8.2f}  {pr.adam_step_noclip:7.2f}")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 raw_on, raw_off, scaled_on, scaled_off = (probes[k] for k in ((False, True), (False, False), (True, True),
@@ -1371,10 +1385,10 @@ quiz.score("06")
 #
 # ### Exercise 06.normalise_advantages: unnormalised advantages
 #
-# The function below should prepare a rollout's advantages for the PPO update, but it returns them unchanged, so
-# the size of every policy step follows the reward units and the critic's current errors (section 4.1). Make it
-# return standardised advantages. Watch the mask: the statistics must come from the valid steps only. The checker
-# tries rollouts with and without fake autoreset steps, and one-env rollouts of shape `(T,)`.
+# The function below should prepare a rollout's advantages for the PPO update, as its docstring describes. As
+# written, the size of every policy step follows the reward units and the critic's current errors (section 4.1),
+# and a batch whose advantages are all negative pushes every sampled action down. Make it meet its docstring. The
+# checker tries rollouts with and without fake autoreset steps, and one-env rollouts of shape `(T,)`.
 
 # %%
 # EXERCISE: 06.normalise_advantages
@@ -1396,15 +1410,17 @@ def normalise_advantages(adv, valid):
 exercises.check("06.normalise_advantages", normalise_advantages);
 
 # %% [markdown]
-# As shipped, the check prints FAIL with a hint; that is expected. Edit the cell above, run it, and check again.
-# After at least one attempt, `exercises.solution("06.normalise_advantages")` prints a worked solution.
+# A FAIL is expected at first: it names the case that failed and what went wrong, not the fix. Edit the exercise
+# cell, run it, and check again. Stuck? Run `exercises.hint("06.normalise_advantages")` in a new cell: each call
+# reveals the next level of the hint (where to look, then the idea, then the fix). After at least one attempt,
+# `exercises.solution("06.normalise_advantages")` shows a worked solution.
 #
 # ### Exercise 06.one_sample_nan: a one-sample minibatch becomes NaN
 #
 # This normaliser looks right and works on every ordinary batch. When a rollout's size is not a multiple of the
 # minibatch size, the last minibatch of an epoch can hold a single sample, and then the loss, the gradients and,
-# one step later, every parameter become NaN, with no error raised. Find why (section 3.1 has a clue, and so has
-# the warning torch prints under the check) and fix it. The checker also tries a constant batch.
+# one step later, every parameter become NaN, with no error raised. Find out where the NaN is born, and make the
+# function return what its docstring promises for every batch size. The checker also tries a constant batch.
 
 # %%
 # EXERCISE: 06.one_sample_nan
@@ -1425,14 +1441,17 @@ def normalise(x, eps=1e-8):
 exercises.check("06.one_sample_nan", normalise);
 
 # %% [markdown]
-# FAIL is the expected first result. After you have tried, `exercises.solution("06.one_sample_nan")` explains it.
+# A FAIL is expected at first: it names the case that failed and what went wrong, not the fix. Edit the exercise
+# cell, run it, and check again. Stuck? Run `exercises.hint("06.one_sample_nan")` in a new cell: each call reveals
+# the next level of the hint (where to look, then the idea, then the fix). After at least one attempt,
+# `exercises.solution("06.one_sample_nan")` shows a worked solution and explains it.
 #
 # ### Exercise 06.frozen_obs_norm: the normaliser keeps learning during evaluation
 #
 # `normalise_obs` is called while collecting training data (`training=True`) and while evaluating
-# (`training=False`), with running statistics `rms` as in section 3.2. As written, evaluation updates the
-# statistics too (section 4.5 showed what that means). Fix it so that the statistics follow the data only during
-# training, and both modes normalise with the statistics as they stand after any update.
+# (`training=False`), with running statistics `rms` as in section 3.2. As written, evaluating the agent changes
+# it: after an evaluation the statistics are no longer the ones training left behind (section 4.5 showed what
+# that means). Make it behave as its docstring says in both modes.
 
 # %%
 # EXERCISE: 06.frozen_obs_norm
@@ -1456,7 +1475,10 @@ def normalise_obs(rms, obs, training):
 exercises.check("06.frozen_obs_norm", normalise_obs);
 
 # %% [markdown]
-# Once you have tried, `exercises.solution("06.frozen_obs_norm")` shows the fix and why it matters.
+# A FAIL is expected at first: it names the case that failed and what went wrong, not the fix. Edit the exercise
+# cell, run it, and check again. Stuck? Run `exercises.hint("06.frozen_obs_norm")` in a new cell: each call reveals
+# the next level of the hint (where to look, then the idea, then the fix). After at least one attempt,
+# `exercises.solution("06.frozen_obs_norm")` shows the fix and why it matters.
 
 # %% [markdown]
 # ## 8. In practice
@@ -1515,24 +1537,30 @@ exercises.check("06.frozen_obs_norm", normalise_obs);
 # ## 10. Further reading
 #
 # - Engstrom, Ilyas, Santurkar, Tsipras, Janoos, Rudolph & Madry (2020), *Implementation Matters in Deep Policy
-#   Gradients: A Case Study on PPO and TRPO*, ICLR. Reward scaling by the running std of the discounted return is one
-#   of the code-level choices they isolate, with a large measured effect on PPO's results.
+#   Gradients: A Case Study on PPO and TRPO*, ICLR, [arXiv:2005.12729](https://arxiv.org/abs/2005.12729). Reward
+#   scaling by the running std of the discounted return is one of the code-level choices they isolate, with a
+#   large measured effect on PPO's results.
 # - Andrychowicz, Raichuk, Stańczyk, Orsini, Girgin, Marinier, Hussenot, Geist, Pietquin, Michalski, Gelly &
-#   Bachem (2021), *What Matters in On-Policy Reinforcement Learning? A Large-Scale Empirical Study*, ICLR. Hundreds of
-#   thousands of runs; recommends observation normalisation by default and measures advantage normalisation and
-#   value-function normalisation, among many other choices.
+#   Bachem (2021), *What Matters in On-Policy Reinforcement Learning? A Large-Scale Empirical Study*, ICLR,
+#   [arXiv:2006.05990](https://arxiv.org/abs/2006.05990). Hundreds of thousands of runs; recommends observation
+#   normalisation by default and measures advantage normalisation and value-function normalisation, among many
+#   other choices.
 # - Huang, Dossa, Raffin, Kanervisto & Wang (2022), *The 37 Implementation Details of Proximal Policy Optimization*,
-#   ICLR Blog Track. Where each normalisation sits in the reference implementation (per-minibatch advantage
+#   ICLR Blog Track ([the post](https://iclr-blog-track.github.io/2022/03/25/ppo-implementation-details/); a blog
+#   post, with no arXiv id). Where each normalisation sits in the reference implementation (per-minibatch advantage
 #   normalisation, `VecNormalize`-style observation and reward normalisation) and what each is for.
 # - Schulman, Moritz, Levine, Jordan & Abbeel (2016), *High-Dimensional Continuous Control Using Generalized
-#   Advantage Estimation*, ICLR. The advantages being normalised here, and the bias-variance view behind baselines.
-# - van Hasselt, Guez, Hessel, Mnih & Silver (2016), *Learning Values Across Many Orders of Magnitude*, NeurIPS.
-#   PopArt: normalising the critic's targets adaptively while preserving its outputs, the principled cousin of
-#   reward scaling.
-# - Pardo, Tavakoli, Levdik & Kormushev (2018), *Time Limits in Reinforcement Learning*, ICML. Why truncation is not
-#   termination; together with 2.2 it explains when a reward shift is harmless.
+#   Advantage Estimation*, ICLR, [arXiv:1506.02438](https://arxiv.org/abs/1506.02438). The advantages being
+#   normalised here, and the bias-variance view behind baselines.
+# - van Hasselt, Guez, Hessel, Mnih & Silver (2016), *Learning Values Across Many Orders of Magnitude*, NeurIPS,
+#   [arXiv:1602.07714](https://arxiv.org/abs/1602.07714). PopArt: normalising the critic's targets adaptively
+#   while preserving its outputs, the principled cousin of reward scaling.
+# - Pardo, Tavakoli, Levdik & Kormushev (2018), *Time Limits in Reinforcement Learning*, ICML,
+#   [arXiv:1712.00378](https://arxiv.org/abs/1712.00378). Why truncation is not termination; together with 2.2 it
+#   explains when a reward shift is harmless.
 # - Chan, Golub & LeVeque (1979), *Updating Formulae and a Pairwise Algorithm for Computing Sample Variances*,
-#   Stanford technical report STAN-CS-79-773. The merge formula behind every running-statistics class in this notebook.
+#   Stanford technical report STAN-CS-79-773. The merge formula behind every
+#   running-statistics class in this notebook.
 
 # %% [markdown]
 # ## 11. Glossary and key takeaways
@@ -1562,5 +1590,7 @@ exercises.check("06.frozen_obs_norm", normalise_obs);
 # 5. Which normalisation matters how much depends on the task and the optimiser; measure it with several seeds,
 #    as in section 4.6.
 #
-# **Next:** [07 · PPO end to end](07_ppo_end_to_end.ipynb): the full PPO loop with every piece of notebooks 01 to 06,
-# ablations, and the bridge to Stable-Baselines3.
+# **Next:** the full PPO loop with every piece of notebooks 01 to 06, ablations, and the bridge to
+# Stable-Baselines3.
+#
+# [Next: 07 · PPO end to end](07_ppo_end_to_end.ipynb)
