@@ -1,35 +1,40 @@
-"""Notebook 07: ablation of PPO's implementation details on CartPole-v1 (precomputed; the notebook loads the result).
+"""Notebook 07: ablation of PPO's implementation details on CartPole-v1 (stored; the notebook loads the result).
 
-Each variant changes ONE detail of a base config (course_lib's CartPole defaults with constant learning rate
-and clip range, see BASE) - switched off, or for annealing, value clipping and the shared network switched on -
-and trains 3 seeds for BUDGET env steps. Saved per run: the learning curve (env steps, mean return of
-the last 20 training episodes, one point per update), the run's wall-clock seconds and its full PPOConfig (so the
-notebook can re-run a prefix live even if course_lib's defaults change later).
+Each variant changes ONE detail of a base config (course_lib's CartPole defaults with a constant learning rate and
+clip range, see BASE) - switched off, or for annealing, value clipping and the shared network switched on - and
+trains every seed of ``config()["seeds"]`` for ``budget`` env steps. Saved per run: the learning curve (env steps,
+mean return of the last 20 training episodes, one point per update), the run's wall-clock seconds and the
+1-minute load average of the machine before and after it (so a reader can tell whether timings were taken under
+load). Every variant's full PPOConfig is part of ``config()``, so a change of course_lib's defaults makes the
+stored file stale.
 
-    cd /work/main && .venv/bin/python notebooks/scripts/nb07_ablation.py    # writes notebooks/data/nb07_ablation.json
-    .venv/bin/python notebooks/scripts/nb07_ablation.py --add "LABEL"      # train one variant, merge it in
+    make data nb07_ablation        # or: flock /tmp/course-data.lock .venv/bin/python notebooks/scripts/nb07_ablation.py
 
-Runs go through a pool of 4 worker processes (one torch thread each); a run's numbers do not depend on the pool.
+Runs one after the other in one process (one torch thread): about 7 minutes on one quiet core.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
+import os
 import time
-from multiprocessing import Pool
-from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
-SEEDS = (1, 2, 3)
+from course_lib import stored_results
+from course_lib.algos import ppo
+
+SEEDS = list(range(1, 7))
 BUDGET = 30_000
-OUT = Path(__file__).resolve().parents[1] / "data" / "nb07_ablation.json"
+PREFIX_UPDATES = 3  # prefix(): the first updates of the base config, first seed
+PREFIX_FIELDS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance")
 
 # The base: course_lib's CartPole defaults with a constant learning rate and clip range. (The defaults anneal both
-# to 0 over the run; over a 40k-step budget that stops learning early, which would hide what the other details
-# do. Annealing is measured as a detail switched ON instead.)
+# to 0 over the run; over a short budget that stops learning early, which would hide what the other details do.
+# Annealing is measured as a detail switched ON instead.)
 BASE = {"anneal_lr": False, "anneal_clip": False}
+
+SIMPLE_LOOP = "simple loop (1 env, no GAE)"
 
 # label -> PPOConfig overrides on top of BASE (one detail changed per variant)
 VARIANTS: dict[str, dict] = {
@@ -42,45 +47,64 @@ VARIANTS: dict[str, dict] = {
     "+ lr / clip annealing": {"anneal_lr": True, "anneal_clip": True},
     "+ value clipping": {"clip_vloss": True},
     "+ shared network": {"shared_network": True},
-    # roughly the source notes' loop (errata 14): one env, short rollouts, returns without GAE, full-batch epochs
-    "notes-style (1 env, no GAE)": {"num_envs": 1, "num_steps": 32, "gae": False},
+    # roughly the loop of many tutorials: one env, short rollouts, returns without GAE, full-batch epochs
+    SIMPLE_LOOP: {"num_envs": 1, "num_steps": 32, "gae": False},
 }
 
 
-def run(job: tuple[str, int]) -> dict:
-    label, seed = job
+def variant_config(label: str) -> ppo.PPOConfig:
+    return ppo.PPOConfig(**{**BASE, **VARIANTS[label]})
+
+
+def config() -> dict:
+    return {
+        "budget": BUDGET,
+        "seeds": SEEDS,
+        "base": BASE,
+        "overrides": VARIANTS,
+        "variants": {label: dataclasses.asdict(variant_config(label)) for label in VARIANTS},
+        "curve": "mean return of the last 20 finished training episodes, one point per update",
+        "prefix": {"variant": next(iter(VARIANTS)), "seed": SEEDS[0], "updates": PREFIX_UPDATES,
+                   "fields": list(PREFIX_FIELDS)},
+    }
+
+
+def _ppo_config(d: dict) -> ppo.PPOConfig:
+    """A PPOConfig from its stored (JSON) form."""
+    return ppo.PPOConfig(**{**d, "hidden": tuple(d["hidden"])})
+
+
+def prefix_rows(history) -> list[list[float]]:
+    """The prefix's numbers from a History: PREFIX_FIELDS of the first PREFIX_UPDATES update rows."""
+    return [[float(getattr(row, f)) for f in PREFIX_FIELDS] for row in history.rows[:PREFIX_UPDATES]]
+
+
+def prefix(config: dict) -> list[list[float]]:
+    p = config["prefix"]
+    cfg = _ppo_config(config["variants"][p["variant"]])
     torch.set_num_threads(1)
-    from course_lib.algos import ppo
-
-    start = time.perf_counter()
-    config = ppo.PPOConfig(**{**BASE, **VARIANTS[label]})
-    _, history = ppo.train(config, seed=seed, total_steps=BUDGET, progress=False)
-    seconds = time.perf_counter() - start
-    ret = [None if v != v else round(float(v), 2) for v in history.column("episode_return_mean").tolist()]  # NaN -> None
-    print(f"{label:30s} seed {seed}: final {ret[-1]}  ({seconds:.0f} s)", flush=True)
-    return {"label": label, "seed": seed, "env_steps": history.column("env_steps").astype(int).tolist(),
-            "return_mean": ret, "seconds": round(seconds, 1), "config": dataclasses.asdict(config)}
+    _, history = ppo.train(cfg, seed=p["seed"], total_steps=p["updates"] * cfg.batch_size, progress=False)
+    return prefix_rows(history)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--add", nargs="+", metavar="LABEL", help="train only these variants and merge them into "
-                        "the existing result file (replacing their old runs)")
-    args = parser.parse_args()
-    labels = list(VARIANTS) if not args.add else args.add
-    unknown = [lab for lab in labels if lab not in VARIANTS]
-    if unknown:
-        raise SystemExit(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
-    # the slow variant (many small updates) first, so that it does not run alone at the end
-    jobs = sorted(((label, seed) for label in labels for seed in SEEDS), key=lambda j: not j[0].startswith("notes"))
-    with Pool(4) as pool:
-        runs = pool.map(run, jobs, chunksize=1)
-    if args.add:  # keep the other variants' runs (the file must exist: run without --add first)
-        old = json.loads(OUT.read_text())
-        runs = [r for r in old["runs"] if r["label"] not in labels] + runs
-    OUT.write_text(json.dumps({"budget": BUDGET, "seeds": list(SEEDS), "base": BASE, "variants": VARIANTS, "runs": runs}))
-    print("wrote", OUT)
+def run(config: dict) -> dict:
+    torch.set_num_threads(1)
+    # the slow variant (many small updates) first, then the others, seed by seed
+    labels = sorted(config["variants"], key=lambda lab: lab != SIMPLE_LOOP)
+    jobs = [(label, seed) for label in labels for seed in config["seeds"]]
+    runs = []
+    for label, seed in tqdm(jobs, desc="nb07 ablation", unit="run"):
+        load_before = os.getloadavg()[0]
+        start = time.perf_counter()
+        _, history = ppo.train(_ppo_config(config["variants"][label]), seed=seed, total_steps=config["budget"],
+                               progress=False)
+        seconds = time.perf_counter() - start
+        ret = [None if v != v else round(float(v), 2) for v in history.column("episode_return_mean").tolist()]
+        runs.append({"label": label, "seed": seed, "env_steps": history.column("env_steps").astype(int).tolist(),
+                     "return_mean": ret, "seconds": round(seconds, 2),
+                     "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2)})
+    return {"runs": runs, "cpu_count": os.cpu_count()}
 
 
 if __name__ == "__main__":
-    main()
+    stored_results.main(__file__)
