@@ -1,4 +1,4 @@
-"""Notebook 05 (trust regions): an update with no trust region, and the notes' wrong KL formula."""
+"""Notebook 05 (trust regions): an update with no trust region, and a KL formula that counts pi_old twice."""
 from __future__ import annotations
 
 import math
@@ -314,7 +314,7 @@ KL_REFERENCE = dedent('''\
 KL_EXPLANATION = dedent('''\
     KL(pi_old || pi_new) = E_{a ~ pi_old}[log pi_old(a) - log pi_new(a)]. The expectation over pi_old is done
     by *sampling* from pi_old: the rollout actions already are such samples, so the plain average of
-    logp_old - logp_new (k1) is unbiased. The formula in the notes multiplies by pi_old(a) once more, which
+    logp_old - logp_new (k1) is unbiased. The starter's formula multiplies by pi_old(a) once more, which
     counts the probability twice (for 5 equally likely actions it returns about a fifth of the KL). k1 can be
     negative on a batch; k3 = mean((r - 1) - log r) with r = pi_new / pi_old adds (r - 1), whose mean is 0
     under pi_old, so it stays unbiased. (r - 1) is a control variate: for nearby policies -log r is close to

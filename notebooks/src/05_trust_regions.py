@@ -257,13 +257,17 @@ claim("the KL it causes depends strongly on where it starts",
 # that is why its variance is much lower (Schulman 2020). Since $\log x \le x - 1$, every term is also $\ge 0$. A
 # third one, $k_2 = \frac1n\sum_i \tfrac12(\log\rho_i)^2$, is also never negative but biased.
 #
-# **Erratum (KL formula).** A formula you may meet in course notes is
-# `(old_log_probs.exp() * (old_log_probs - new_log_probs)).mean()`, i.e. $\frac1n\sum_i p(a_i)\log\frac{p(a_i)}{q(a_i)}$
-# over sampled actions. Its expectation is
-# $$\mathbb{E}_{a\sim p}\Big[p(a)\log\frac{p(a)}{q(a)}\Big] = \sum_a p(a)^2\log\frac{p(a)}{q(a)} \;\ne\; \mathrm{KL}(p\,\|\,q):$$
-# the probability $p(a)$ is counted twice, once by the sampling and once by the weight. The weighted form
-# $\sum_a p(a)\log\frac{p(a)}{q(a)}$ is the exact KL only when the sum runs over **all** actions. Section 3 shows the
-# difference numerically, including a case where this formula is negative on average.
+# > **Common misconception.** "Since $\mathrm{KL} = \sum_a p(a)\log\frac{p(a)}{q(a)}$, the KL of a batch is
+# > `(old_log_probs.exp() * (old_log_probs - new_log_probs)).mean()`", i.e. $\frac1n\sum_i p(a_i)\log\frac{p(a_i)}{q(a_i)}$
+# > over the sampled actions; we call it the *p-weighted formula* below.
+# >
+# > **What is true.** Its expectation is
+# > $$\mathbb{E}_{a\sim p}\Big[p(a)\log\frac{p(a)}{q(a)}\Big] = \sum_a p(a)^2\log\frac{p(a)}{q(a)} \;\ne\; \mathrm{KL}(p\,\|\,q):$$
+# > the probability $p(a)$ is counted twice, once by the sampling and once by the weight. The weighted form
+# > $\sum_a p(a)\log\frac{p(a)}{q(a)}$ is the exact KL only when the sum runs over **all** actions; from sampled
+# > actions use k1 or k3. **The evidence:** section 3.2 computes what each formula averages to, including a case
+# > where the p-weighted formula is negative on average, and shows that for continuous actions its value even
+# > depends on the unit the action is measured in.
 #
 # ### TRPO: the constrained problem (Schulman et al. 2015)
 #
@@ -355,11 +359,11 @@ print("the KL is not symmetric: KL(p||q) =", round(mine[0].item(), 4),
       " KL(q||p) =", round(categorical_kl_small(logits_new_demo, logits_old_demo)[0].item(), 4))
 
 # %% [markdown]
-# ### 3.2 Which sample formulas estimate the KL? (the erratum, numerically)
+# ### 3.2 Which sample formulas estimate the KL? (the p-weighted formula, numerically)
 #
 # One state, five actions, an old policy $p$ (uniform) and a new policy $q$. Because everything is known we can compute,
 # **exactly**, what each sample formula averages to: its expectation under $a\sim p$ and the variance of one sample.
-# The last line is the notes' formula, $p(a)\log\frac{p(a)}{q(a)}$ averaged over sampled actions.
+# The last line is the p-weighted formula of section 2, $p(a)\log\frac{p(a)}{q(a)}$ averaged over sampled actions.
 
 # %%
 p5 = torch.full((5,), 0.2, dtype=torch.float64)                               # old policy: uniform
@@ -373,7 +377,7 @@ def per_action_terms(p: torch.Tensor, q: torch.Tensor) -> dict[str, torch.Tensor
         "k1  = -log rho": -log_rho,
         "k2  = (log rho)^2 / 2": 0.5 * log_rho**2,
         "k3  = (rho - 1) - log rho": torch.expm1(log_rho) - log_rho,
-        "notes: p(a) log(p/q)": p * -log_rho,
+        "p-weighted: p(a) log(p/q)": p * -log_rho,
     }
 
 
@@ -394,28 +398,28 @@ print(f"{'formula':28s} {'E[one sample]':>14s} {'std of one sample':>18s}")
 for name, (mean, std) in exact_moments(p5, q5).items():
     print(f"{name:28s} {mean:14.4f} {std:18.4f}")
 p2, q2 = torch.tensor([0.9, 0.1], dtype=torch.float64), torch.tensor([0.95, 0.05], dtype=torch.float64)
-notes_mean = exact_moments(p2, q2)["notes: p(a) log(p/q)"][0]
-print(f"\np = (0.9, 0.1), q = (0.95, 0.05): exact KL = {categorical_kl_small(p2.log(), q2.log()).item():.4f}, "
-      f"but the notes' formula averages to {notes_mean:.4f} (negative!)")
+weighted_mean = exact_moments(p2, q2)["p-weighted: p(a) log(p/q)"][0]
+print(f"\np = (0.9, 0.1), q = (0.95, 0.05): exact KL = {categorical_kl_small(p2.log(), q2.log()).item():.4f},")
+print(f"but the p-weighted formula averages to {weighted_mean:.4f} (negative!)")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 moments5 = exact_moments(p5, q5)
-(k1_mean, k1_std), (k2_mean, _), (k3_mean, k3_std), (notes5_mean, _) = moments5.values()
+(k1_mean, k1_std), (k2_mean, _), (k3_mean, k3_std), (weighted5_mean, _) = moments5.values()
 claim("k1 and k3 average to the exact KL", abs(k1_mean - exact_kl5) < 1e-9 and abs(k3_mean - exact_kl5) < 1e-9,
       f"E[k1] = {k1_mean:.6f}, E[k3] = {k3_mean:.6f}, KL = {exact_kl5:.6f}")
 claim("k3's spread per sample is several times smaller than k1's", k1_std > 3 * k3_std,
       f"std of one sample: k1 {k1_std:.4f}, k3 {k3_std:.4f} (ratio {k1_std / k3_std:.1f}, more than 3)")
 claim("k2 is biased: it averages to something else, though not far off", 0.005 < abs(k2_mean - exact_kl5) < 0.05,
       f"E[k2] = {k2_mean:.4f} vs KL {exact_kl5:.4f}")
-claim("The notes' formula averages to a fifth of the KL here", abs(notes5_mean / exact_kl5 - 0.2) < 1e-6,
-      f"E[notes] / KL = {notes5_mean / exact_kl5:.4f}")
-claim("In the second example it averages to a *negative* number", notes_mean < 0,
-      f"E[notes] = {notes_mean:.4f} for p = (0.9, 0.1), q = (0.95, 0.05)")
+claim("The p-weighted formula averages to a fifth of the KL here", abs(weighted5_mean / exact_kl5 - 0.2) < 1e-6,
+      f"E[p-weighted] / KL = {weighted5_mean / exact_kl5:.4f}")
+claim("In the second example it averages to a *negative* number", weighted_mean < 0,
+      f"E[p-weighted] = {weighted_mean:.4f} for p = (0.9, 0.1), q = (0.95, 0.05)")
 
 # %% [markdown]
 # k1 and k3 average to the exact KL, and k3's spread per sample is several times smaller than k1's (it is also never
-# negative). k2 is biased: it averages to something else, though not far off. The notes' formula averages to a fifth
-# of the KL here: $p$ is uniform, so every sampled term is weighted by $p(a) = 0.2$ on top of the sampling. In the
+# negative). k2 is biased: it averages to something else, though not far off. The p-weighted formula averages to a
+# fifth of the KL here: $p$ is uniform, so every sampled term is weighted by $p(a) = 0.2$ on top of the sampling. In the
 # second example it averages to a *negative* number, which no divergence can be.
 #
 # Now the same by sampling: 2,000 batches of $n$ actions each, drawn from $p$ with a seeded generator. Each entry is
@@ -452,15 +456,15 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **Continuous actions make the erratum worse.** For a Gaussian policy, $p(a)$ in the notes' formula is a
+# **Continuous actions make the p-weighted formula worse.** For a Gaussian policy, $p(a)$ in that formula is a
 # *density*, whose value depends on the unit the action is measured in. Express the same policies with actions in
 # tenths (multiply every action by 10): nothing about the behaviour changes and the KL stays the same, but the
-# densities shrink tenfold and so does the notes' value. Both are computed exactly below (closed form for the KL,
-# numerical integration of $\int p(a)^2\log\frac{p(a)}{q(a)}\,da$ for the notes' expectation).
+# densities shrink tenfold and so does the p-weighted value. Both are computed exactly below (closed form for the KL,
+# numerical integration of $\int p(a)^2\log\frac{p(a)}{q(a)}\,da$ for the p-weighted formula's expectation).
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def gaussian_notes_expectation(mu1: float, s1: float, mu2: float, s2: float) -> float:
+def gaussian_weighted_expectation(mu1: float, s1: float, mu2: float, s2: float) -> float:
     """E_{a ~ N(mu1, s1^2)}[p(a) log(p(a)/q(a))] = integral of p^2 log(p/q), by the trapezoid rule on a fine grid."""
     a = np.linspace(mu1 - 12 * s1, mu1 + 12 * s1, 200_001)
     p, q = Normal(mu1, s1), Normal(mu2, s2)
@@ -471,16 +475,17 @@ def gaussian_notes_expectation(mu1: float, s1: float, mu2: float, s2: float) -> 
 for unit, scale in (("original units", 1.0), ("tenths (x10)", 10.0)):
     m1, s1, m2, s2 = 0.0, 1.0 * scale, 0.3 * scale, 0.8 * scale
     kl = gaussian_kl_small(*(torch.tensor([[v]], dtype=torch.float64) for v in (m1, s1, m2, s2))).item()
-    print(f"{unit:15s} exact KL = {kl:.4f}   notes' formula averages to {gaussian_notes_expectation(m1, s1, m2, s2):.4f}")
+    print(f"{unit:15s} exact KL = {kl:.4f}   p-weighted formula averages to "
+          f"{gaussian_weighted_expectation(m1, s1, m2, s2):.4f}")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 units_kl = [gaussian_kl_small(*(torch.tensor([[v * c]], dtype=torch.float64) for v, c in
                                 zip((0.0, 1.0, 0.3, 0.8), (1, k, k, k)))).item() for k in (1.0, 10.0)]
-units_notes = [gaussian_notes_expectation(0.0, 1.0 * k, 0.3 * k, 0.8 * k) for k in (1.0, 10.0)]
-claim("the KL stays the same, but the densities shrink tenfold and so does the notes' value",
-      abs(units_kl[0] - units_kl[1]) < 1e-9 and abs(units_notes[0] / units_notes[1] - 10) < 0.1,
-      f"KL {units_kl[0]:.4f} and {units_kl[1]:.4f}; notes' value {units_notes[0]:.5f} and {units_notes[1]:.5f} "
-      f"(ratio {units_notes[0] / units_notes[1]:.2f})")
+units_weighted = [gaussian_weighted_expectation(0.0, 1.0 * k, 0.3 * k, 0.8 * k) for k in (1.0, 10.0)]
+claim("the KL stays the same, but the densities shrink tenfold and so does the p-weighted value",
+      abs(units_kl[0] - units_kl[1]) < 1e-9 and abs(units_weighted[0] / units_weighted[1] - 10) < 0.1,
+      f"KL {units_kl[0]:.4f} and {units_kl[1]:.4f}; p-weighted value {units_weighted[0]:.5f} and {units_weighted[1]:.5f} "
+      f"(ratio {units_weighted[0] / units_weighted[1]:.2f})")
 
 # %% [markdown]
 # **The right version.** With the full distributions at hand (we always have them for the states in a batch),
@@ -584,7 +589,8 @@ fvp_undamped = fvp_small(actor, obs_sub, damping=0.0)
 v_test = torch.randn(num_params, generator=torch.Generator().manual_seed(SEED))
 fisher_v = S.T @ (w * (S @ v_test))
 hessian_v = fvp_undamped(v_test)
-print(f"score matrix S: {tuple(S.shape)};  relative difference |Fv (scores) - Fv (double backprop)| / |Fv| = "
+print(f"score matrix S: {tuple(S.shape)}")
+print(f"relative difference |Fv (scores) - Fv (double backprop)| / |Fv| = "
       f"{((fisher_v - hessian_v).norm() / fisher_v.norm()).item():.1e}")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
@@ -645,7 +651,8 @@ xFx = x_nat @ fvp(x_nat)
 # s = sqrt(2 delta / x^T F x) x, so that 0.5 s^T F s = delta
 full_step = torch.sqrt(2 * trpo_config.max_kl / xFx) * x_nat
 print(f"quadratic model of the full step: 0.5 s^T (F + lambda I) s = {0.5 * (full_step @ fvp(full_step)).item():.4f}"
-      f"  (= delta by construction); predicted surrogate gain g^T s = {(g_vec @ full_step).item():.4f}")
+      "  (= delta by construction)")
+print(f"predicted surrogate gain g^T s = {(g_vec @ full_step).item():.4f}")
 
 fig, ax = plt.subplots(figsize=(5.5, 2.8))
 ax.semilogy(range(1, len(cg_residuals) + 1), cg_residuals, "o-")
@@ -862,8 +869,8 @@ for name in ALGOS:
     print(f"{name}:")
     print(f"  final return (last 20 episodes) {ci_text(s_['final_return'], 1)}")
     print(f"  steps to a 20-episode mean of 475, per seed: {[r['steps_to_475'] for r in compare[name].values()]}")
-    print(f"  mean KL per update: median {ci_text(s_['median_kl'], 4)}   95th percentile {ci_text(s_['p95_kl'], 4)}"
-          f"   largest {ci_text(s_['max_kl'], 4)}")
+    print(f"  mean KL per update: median {ci_text(s_['median_kl'], 4)}   95th percentile {ci_text(s_['p95_kl'], 4)}")
+    print(f"                      largest {ci_text(s_['max_kl'], 4)}")
     print(f"  share of updates with mean KL > 0.02 (twice the target): {ci_text(s_['share_over_2x'], 3)}")
     print(f"  largest KL of a single state, over all updates: {ci_text(s_['max_state_kl'], 3)}")
     print(f"  largest ratio pi_new/pi_old of a taken action, over all updates: {ci_text(s_['max_ratio'], 2)}")
@@ -956,10 +963,15 @@ claim("in this budget TRPO reached the 475 threshold on every seed and returned 
 # easily with a network shared between actor and critic; PPO's first-order updates do.
 
 # %% [markdown]
-# ### 4.2 Erratum: "no KL constraint needed, the clip does the job"
+# ### 4.2 Does the clip bound the KL?
 #
-# **The claim.** Once the surrogate is clipped, the policy cannot move more than $\epsilon$ away from the old one, so
-# a KL constraint or KL monitoring is unnecessary.
+# > **Common misconception.** "No KL constraint is needed, the clip does the job": once the surrogate is clipped, the
+# > policy cannot move more than $\epsilon$ away from the old one, so KL constraints and KL monitoring are unnecessary.
+# >
+# > **What is true.** The clip removes the *incentive* to move a ratio past $1\pm\epsilon$; it does not bound the
+# > ratios or the KL. **The evidence:** the measurement below (the figure of KL against epochs and the tables under it)
+# > finds ratios outside the band at every step size, a KL that grows with $\epsilon$, epochs, minibatch steps and
+# > step size, and a runaway at the largest step size that only KL early stopping prevents.
 #
 # **Why it cannot be true in general.** The clip acts on the *objective*: it stops rewarding a sample whose ratio has
 # moved past $1\pm\epsilon$ in the helpful direction. It puts no limit on the parameters. Every minibatch step also
@@ -1086,8 +1098,8 @@ print(f"after {ERR_EPOCHS} epochs: mean [95 % bootstrap CI] over {len(SEEDS)} se
 for lr in ERR_LRS:
     clip, stop = err_runs[lr, "clip"], err_runs[lr, "clip + early stop"]
     print(f"step size {lr:g}")
-    print(f"  clip only:         KL {ci_text(final(clip), 4)};  largest KL on the way "
-          f"{ci_text([min(max(t['kl']), 1e3) for t in clip], 4)}")
+    print(f"  clip only:         KL {ci_text(final(clip), 4)}")
+    print(f"                     largest KL on the way {ci_text([min(max(t['kl']), 1e3) for t in clip], 4)}")
     print(f"                     ratios outside [0.8, 1.2] {ci_text(final(clip, 'outside'), 2)};  "
           f"largest |r - 1| {ci_text(final(clip, 'max_dev'), 2)}")
     print(f"  clip + early stop: KL {ci_text(final(stop), 4)};  minibatch steps taken "
@@ -1283,7 +1295,7 @@ print(f"CPU cores visible to this process: {os.cpu_count()}")
 for name, table, ns_ in (("CartPole", fast, N_LIST), ("CartPole + 1 ms wait", slow, N_SLOW)):
     print(name)
     for mode, sps in table.items():
-        print(f"  {MODE_LABELS[mode]:28s}" + "".join(f"  N={n}: {v:9,.0f}" for n, v in zip(ns_, sps)))
+        print(f"  {MODE_LABELS[mode]:27s}" + "".join(f" N={n}:{v:8,.0f}" for n, v in zip(ns_, sps)))
 
 # %% [markdown]
 # What to read off the measurement (the numbers are noisy on a shared machine, the pattern is not): for a cheap
@@ -1372,15 +1384,15 @@ axes[1].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
-print(f"{'batch':>6s} {'minibatches':>11s} {'minibatch size':>14s} {'final return, mean [95 % CI]':>30s} "
-      f"{'reached 475':>12s} {'gradient steps':>14s} {'seconds (measured)':>18s}")
+print(f"{'batch':>6s} {'minibatches':>11s} {'minibatch size':>14s} {'return, mean [95 % CI]':>24s} "
+      f"{'reached 475':>12s} {'gradient steps':>14s} {'seconds':>8s}")
 for b in batch_sizes:
     for m in minibatch_counts:
         runs = grid_runs(b, m)
         reached = sum(r["steps_to_475"] is not None for r in runs)
-        print(f"{b:6d} {m:11d} {b // m:14d} {ci_text([r['final_return'] for r in runs], 1):>30s} "
+        print(f"{b:6d} {m:11d} {b // m:14d} {ci_text([r['final_return'] for r in runs], 1):>24s} "
               f"{f'{reached} of {len(runs)}':>12s} {runs[0]['grad_steps']:14d} "
-              f"{np.mean([r['seconds'] for r in runs]):18.0f}")
+              f"{np.mean([r['seconds'] for r in runs]):8.0f}")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 def average_ranks(x: np.ndarray) -> np.ndarray:
@@ -1647,15 +1659,18 @@ def line_search_step(logits_old, step, max_kl, backtrack=0.5, max_tries=10):
 exercises.check("05.trust_region_step", line_search_step);
 
 # %% [markdown]
-# As shipped, the check prints FAIL with a hint; that is expected. Edit the cell above, run it, and run the check
-# again. After at least one attempt, `exercises.solution("05.trust_region_step")` prints a worked solution with an
-# explanation.
+# A FAIL is expected at first: the message names the failing case and what went wrong, not the fix. Edit the cell
+# above, run it, and run the check again. For the next hint, run `exercises.hint("05.trust_region_step")` in a new
+# cell (several levels: where to look, the idea, then the fix); after at least one attempt,
+# `exercises.solution("05.trust_region_step")` shows a worked solution with an explanation.
 #
 # ### Exercise 05.kl_estimator: a KL estimate that counts π_old twice
 #
-# This is the notes' formula from section 2. It receives the log-probabilities of sampled actions under the old and
-# the new policy and should return an unbiased estimate of KL(π_old ‖ π_new). Replace it with k1 or (better) k3.
-# The checker compares your estimate with the exact KL of random policy pairs, allowing for sampling noise.
+# The function below is the p-weighted formula from the misconception box of section 2. It receives the
+# log-probabilities of sampled actions under the old and the new policy and should return an unbiased estimate of
+# KL(π_old ‖ π_new); as shipped, its average is far from the exact KL (section 3.2 measured by how much). Aim for an
+# estimate that is unbiased and, ideally, never negative on a batch and low in variance. The checker compares your
+# estimate with the exact KL of random policy pairs, allowing for sampling noise.
 
 # %%
 # EXERCISE: 05.kl_estimator
@@ -1675,8 +1690,9 @@ def approx_kl(logp_old, logp_new):
 exercises.check("05.kl_estimator", approx_kl);
 
 # %% [markdown]
-# Again FAIL is the expected first result. Once you have tried, `exercises.solution("05.kl_estimator")` shows the
-# fix and why k3 is the estimator PPO libraries log.
+# Again a FAIL is expected at first. Run `exercises.hint("05.kl_estimator")` in a new cell for the next hint (several
+# levels); after at least one attempt, `exercises.solution("05.kl_estimator")` shows a worked solution and explains
+# which estimator PPO libraries log.
 
 # %% [markdown]
 # ## 8. In practice
@@ -1696,7 +1712,7 @@ exercises.check("05.kl_estimator", approx_kl);
 #
 # | diagnostic | healthy | warning sign |
 # |---|---|---|
-# | approx KL per update (k3, never the notes' formula) | around the target you chose, e.g. 0.005 to 0.02; steady | spikes of 10× or more; a steady climb over training |
+# | approx KL per update (k3, never the p-weighted formula) | around the target you chose, e.g. 0.005 to 0.02; steady | spikes of 10× or more; a steady climb over training |
 # | TRPO step fraction | mostly 1, sometimes shortened | many rejected steps (0): the quadratic model is poor, lower $\delta$ or check the gradient |
 # | PPO-KL $\beta$ | moves by factors of 2 around a level | doubles many times in a row, or keeps halving towards 0 (the penalty does nothing) |
 # | epochs actually run (with `target_kl`) | most updates run all epochs, some stop early | nearly every update stops after one or two minibatch steps: the step size is too large |
@@ -1726,13 +1742,15 @@ exercises.check("05.kl_estimator", approx_kl);
 # - **Libraries.** RLlib (Liang et al. 2018), built on Ray, provides abstractions for distributing rollouts and
 #   learning across a cluster, with PPO, IMPALA and APPO among its algorithms.
 #
-# **Erratum (names that do not exist, and one that is misdescribed).** Lists of "recent" PPO variants sometimes
-# include "LAG-PPO" or "PPO-X", or describe "Lagrangian PPO" as PPO that adapts $\epsilon$ from recent KL trends.
-# Neither "LAG-PPO" nor "PPO-X" is an established method. **PPO-Lagrangian** (a baseline of Ray, Achiam & Amodei
-# 2019, Safety Gym) is about *safety*: the agent maximises return subject to a bound on an expected *cost* (e.g.
-# collisions), and a Lagrange multiplier on that cost constraint is adapted by gradient ascent; it does not adapt
-# $\epsilon$. The PPO variant that adapts a coefficient from the measured KL is the adaptive KL penalty (section 2,
-# Schulman et al. 2017, sec. 4), which adapts $\beta$.
+# > **Common misconception.** "Recent PPO variants include LAG-PPO, PPO-X and Lagrangian PPO, which adapts
+# > $\epsilon$ from recent KL trends."
+# >
+# > **What is true.** Neither "LAG-PPO" nor "PPO-X" is an established method. **PPO-Lagrangian** (a baseline of Ray,
+# > Achiam & Amodei 2019, Safety Gym) is about *safety*: the agent maximises return subject to a bound on an expected
+# > *cost* (e.g. collisions), and a Lagrange multiplier on that cost constraint is adapted by gradient ascent; it does
+# > not adapt $\epsilon$. **The evidence** is in the papers, and in this notebook: the PPO variant that adapts a
+# > coefficient from the measured KL is the adaptive KL penalty (section 2, Schulman et al. 2017, sec. 4), which
+# > adapts $\beta$; the two plots after section 4.1's summary show $\beta$ doubling and halving with the measured KL.
 
 # %% [markdown]
 # ## 9. Critical view and ethics
@@ -1760,39 +1778,51 @@ exercises.check("05.kl_estimator", approx_kl);
 # %% [markdown]
 # ## 10. Further reading
 #
-# - Schulman, Levine, Moritz, Jordan & Abbeel (2015), *Trust Region Policy Optimization*, ICML. The constrained
-#   problem, the Fisher-vector products with conjugate gradient, and the line search of section 3.3.
-# - Kakade (2001), *A Natural Policy Gradient*, NIPS 14; Amari (1998), *Natural Gradient Works Efficiently in
-#   Learning*, Neural Computation. Why $F^{-1}g$ is the steepest direction when distance is measured by KL.
+# - Schulman, Levine, Moritz, Jordan & Abbeel (2015), *Trust Region Policy Optimization*, ICML,
+#   [arXiv:1502.05477](https://arxiv.org/abs/1502.05477). The constrained problem, the Fisher-vector products with
+#   conjugate gradient, and the line search of section 3.3.
+# - Kakade (2001), *A Natural Policy Gradient*, NIPS 14; Amari (1998), *Natural Gradient Works Efficiently in Learning*,
+#   Neural Computation, [doi:10.1162/089976698300017746](https://doi.org/10.1162/089976698300017746). Why $F^{-1}g$ is
+#   the steepest direction when distance is measured by KL.
 # - Kakade & Langford (2002), *Approximately Optimal Approximate Reinforcement Learning*, ICML. The surrogate and the
 #   first bound on policy improvement for conservative updates.
-# - Schulman, Wolski, Dhariwal, Radford & Klimov (2017), *Proximal Policy Optimization Algorithms*, arXiv 1707.06347.
-#   The clipped surrogate and the adaptive KL penalty (its section 4), compared with TRPO.
-# - Schulman (2020), *Approximating KL Divergence*, blog note. The k1, k2 and k3 estimators of section 3.2.
+# - Schulman, Wolski, Dhariwal, Radford & Klimov (2017), *Proximal Policy Optimization Algorithms*,
+#   [arXiv:1707.06347](https://arxiv.org/abs/1707.06347). The clipped surrogate and the adaptive KL penalty (its section
+#   4), compared with TRPO.
+# - Schulman (2020), *Approximating KL Divergence*, [blog note](http://joschu.net/blog/kl-approx.html). The k1, k2 and
+#   k3 estimators of section 3.2.
 # - Engstrom, Ilyas, Santurkar, Tsipras, Janoos, Rudolph & Madry (2020), *Implementation Matters in Deep Policy
-#   Gradients: A Case Study on PPO and TRPO*, ICLR. What clipping does and does not do to the trust region.
-# - Wang, He & Tan (2019), *Truly Proximal Policy Optimization*, UAI. Ratios escape the clip range; a rollback and a
-#   KL-based trigger to fix it.
-# - Espeholt et al. (2018), *IMPALA: Scalable Distributed Deep-RL with Importance Weighted Actor-Learner
-#   Architectures*, ICML. The actor-learner split and V-trace.
-# - Liang et al. (2018), *RLlib: Abstractions for Distributed Reinforcement Learning*, ICML.
+#   Gradients: A Case Study on PPO and TRPO*, ICLR, [arXiv:2005.12729](https://arxiv.org/abs/2005.12729). What clipping
+#   does and does not do to the trust region.
+# - Wang, He & Tan (2019), *Truly Proximal Policy Optimization*, UAI,
+#   [arXiv:1903.07940](https://arxiv.org/abs/1903.07940). Ratios escape the clip range; a rollback and a KL-based
+#   trigger to fix it.
+# - Espeholt et al. (2018), *IMPALA: Scalable Distributed Deep-RL with Importance Weighted Actor-Learner Architectures*,
+#   ICML, [arXiv:1802.01561](https://arxiv.org/abs/1802.01561). The actor-learner split and V-trace.
+# - Liang et al. (2018), *RLlib: Abstractions for Distributed Reinforcement Learning*, ICML,
+#   [arXiv:1712.09381](https://arxiv.org/abs/1712.09381).
 # - Petrenko, Huang, Kumar, Sukhatme & Koltun (2020), *Sample Factory: Egocentric 3D Control from Pixels at 100000 FPS
-#   with Asynchronous Reinforcement Learning*, ICML.
-# - Wijmans et al. (2020), *DD-PPO: Learning Near-Perfect PointGoal Navigators from 2.5 Billion Frames*, ICLR.
-#   Decentralised synchronous PPO across many GPUs.
-# - Berner et al. (2019), *Dota 2 with Large Scale Deep Reinforcement Learning*, arXiv 1912.06680. PPO at very large
-#   scale (OpenAI Five).
-# - Achiam, Held, Tamar & Abbeel (2017), *Constrained Policy Optimization*, ICML; Ray, Achiam & Amodei (2019),
-#   *Benchmarking Safe Exploration in Deep Reinforcement Learning* (Safety Gym, with the PPO-Lagrangian baseline).
-# - Henderson, Islam, Bachman, Pineau, Precup & Meger (2018), *Deep Reinforcement Learning that Matters*, AAAI; Agarwal,
-#   Schwarzer, Castro, Courville & Bellemare (2021), *Deep Reinforcement Learning at the Edge of the Statistical
-#   Precipice*, NeurIPS. Why results over a few seeds need confidence intervals, as in section 4.
-# - Andrychowicz et al. (2021), *What Matters in On-Policy Reinforcement Learning? A Large-Scale Empirical Study*,
-#   ICLR; Huang, Dossa, Raffin, Kanervisto & Wang (2022), *The 37 Implementation Details of Proximal Policy
-#   Optimization*, ICLR Blog Track; Yu et al. (2022), *The Surprising Effectiveness of PPO in Cooperative Multi-Agent
-#   Games*, NeurIPS Datasets and Benchmarks (MAPPO). These are genuinely post-2020 work on PPO. (Lists of "post-2020
-#   updates" that name TRPO, SAC, TD3 or IMPALA get the dates wrong: TRPO is from 2015, GAE 2015/16, PPO 2017, SAC,
-#   TD3 and IMPALA 2018.)
+#   with Asynchronous Reinforcement Learning*, ICML, [arXiv:2006.11751](https://arxiv.org/abs/2006.11751).
+# - Wijmans et al. (2020), *DD-PPO: Learning Near-Perfect PointGoal Navigators from 2.5 Billion Frames*, ICLR,
+#   [arXiv:1911.00357](https://arxiv.org/abs/1911.00357). Decentralised synchronous PPO across many GPUs.
+# - Berner et al. (2019), *Dota 2 with Large Scale Deep Reinforcement Learning*,
+#   [arXiv:1912.06680](https://arxiv.org/abs/1912.06680). PPO at very large scale (OpenAI Five).
+# - Achiam, Held, Tamar & Abbeel (2017), *Constrained Policy Optimization*, ICML,
+#   [arXiv:1705.10528](https://arxiv.org/abs/1705.10528); Ray, Achiam & Amodei (2019), *Benchmarking Safe Exploration in
+#   Deep Reinforcement Learning* (Safety Gym, with the PPO-Lagrangian baseline).
+# - Henderson, Islam, Bachman, Pineau, Precup & Meger (2018), *Deep Reinforcement Learning that Matters*, AAAI,
+#   [arXiv:1709.06560](https://arxiv.org/abs/1709.06560); Agarwal, Schwarzer, Castro, Courville & Bellemare (2021),
+#   *Deep Reinforcement Learning at the Edge of the Statistical Precipice*, NeurIPS,
+#   [arXiv:2108.13264](https://arxiv.org/abs/2108.13264). Why results over a few seeds need confidence intervals, as in
+#   section 4.
+# - Andrychowicz et al. (2021), *What Matters in On-Policy Reinforcement Learning? A Large-Scale Empirical Study*, ICLR,
+#   [arXiv:2006.05990](https://arxiv.org/abs/2006.05990); Huang, Dossa, Raffin, Kanervisto & Wang (2022), *The 37
+#   Implementation Details of Proximal Policy Optimization*, ICLR Blog Track ([blog
+#   post](https://iclr-blog-track.github.io/2022/03/25/ppo-implementation-details/)); Yu et al. (2022), *The Surprising
+#   Effectiveness of PPO in Cooperative Multi-Agent Games*, NeurIPS Datasets and Benchmarks (MAPPO),
+#   [arXiv:2103.01955](https://arxiv.org/abs/2103.01955). These are genuinely post-2020 work on PPO. (Lists of
+#   "post-2020 updates" that name TRPO, SAC, TD3 or IMPALA get the dates wrong: TRPO is from 2015, GAE 2015/16, PPO
+#   2017, SAC, TD3 and IMPALA 2018.)
 
 # %% [markdown]
 # ## 11. Glossary and key takeaways
@@ -1824,5 +1854,5 @@ exercises.check("05.kl_estimator", approx_kl);
 #    beyond one machine, synchronous (DD-PPO) and asynchronous (IMPALA's V-trace, Sample Factory) designs trade
 #    exact on-policy data against throughput.
 #
-# **Next:** [06 · Normalisation](06_normalisation.ipynb): advantage, reward and observation normalisation, and why
+# [Next: 06 · Normalisation](06_normalisation.ipynb): advantage, reward and observation normalisation, and why
 # rewards are scaled but not shifted.
