@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -22,14 +21,11 @@ from course_lib import exercises, grade
 from course_lib.exercises import core
 from course_lib.exercises.cells import exec_cell
 from course_lib.grading import inputs, items, wire
-from course_lib.grading.sandbox import Sandbox
 from course_lib.quiz_bank import load_bank
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures" / "grader"
-_spec = importlib.util.spec_from_file_location("grader_fixtures", HERE / "fixtures" / "grader_fixtures.py")
-fx = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fx)
+import grader_fixtures as fx  # noqa: E402  (loaded by conftest.py)
 
 NB = "01"
 EX_IDS = [ex.id for ex in exercises.list_exercises(NB)]
@@ -39,16 +35,6 @@ SEED = 2024
 pytestmark = pytest.mark.filterwarnings("ignore:std\\(\\). degrees of freedom:UserWarning")
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox(workers=2, time_limit=20.0) as sb:
-        yield sb
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    """The shipped notebook 01 (starter code, unanswered questions): it defines what is graded."""
-    return fx.write(fx.shipped(NB), tmp_path_factory.mktemp("template") / "01_actor_critic_basics.ipynb")
 
 
 def make_options(template, **kw):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 import io
 import os
 import signal
@@ -25,9 +24,7 @@ from course_lib.grading.sandbox import DEFAULT_EXTRA_TASKS, Sandbox, SandboxUnav
 from course_lib.quiz_bank import default_quiz_dir, load_bank
 
 HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location("grader_fixtures", HERE / "fixtures" / "grader_fixtures.py")
-fx = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fx)
+import grader_fixtures as fx  # noqa: E402  (loaded by conftest.py)
 
 NB, SEED = "01", 2024
 EX = exercises.get_exercise("01.loss_sign")
@@ -35,15 +32,6 @@ EX = exercises.get_exercise("01.loss_sign")
 pytestmark = pytest.mark.filterwarnings("ignore:std\\(\\). degrees of freedom:UserWarning")
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox(workers=2, time_limit=20.0) as sb:
-        yield sb
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return fx.write(fx.shipped(NB), tmp_path_factory.mktemp("template") / "01_actor_critic_basics.ipynb")
 
 
 def _run(sb, prefix: str, ex=EX):
