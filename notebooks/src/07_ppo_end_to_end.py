@@ -134,11 +134,13 @@ plt.show()
 # - The targets are GAE's: $\delta_t = r_t + \gamma V(s_{t+1})(1 - \mathrm{terminated}_t) - V(s_t)$,
 #   $A_t = \delta_t + \gamma\lambda(1-\mathrm{done}_t)A_{t+1}$, $R_t = A_t + V_{old}(s_t)$.
 #
-# > **Erratum (source notes, "Optimizing the value function and policy simultaneously").** The notes write the
-# > total loss as "$-J + \lambda L$". Two things are off. $\lambda$ already names GAE's trace parameter (it sits
-# > in $A_t$ above, 0.8 for CartPole here), so reusing it for the value weight invites the bug of tuning one when
-# > you mean the other; and the entropy term $-c_2 H$ is missing. The right version is the paper's, above, with
-# > $c_1$ and $c_2$.
+# > **Common misconception.** The actor-critic loss is often written "$-J + \lambda L$", with $\lambda$ the
+# > weight of the value loss.
+# >
+# > What is true: two things are off. $\lambda$ already names GAE's trace parameter (it sits in $A_t$ above, 0.8
+# > for CartPole here), so reusing it for the value weight invites the bug of tuning one when you mean the other;
+# > and the entropy term $-c_2 H$ is missing. The right version is the paper's (eq. 9), above, with $c_1$ and
+# > $c_2$; the toy-batch cell below evaluates it term by term and checks it against `course_lib`.
 #
 # **Value clipping** (in OpenAI's code, not in the paper): with $V_{clip} = V_{old} + \mathrm{clip}(V_\theta -
 # V_{old}, -\epsilon, \epsilon)$, use $L^{VF} = \tfrac12\hat{\mathbb{E}}[\max((V_\theta - R)^2, (V_{clip} - R)^2)]$.
@@ -200,12 +202,14 @@ claim("loss by hand = course_lib's combined loss", abs(loss_by_hand.item() - los
 # network initialisation, action sampling, one `randperm` per epoch), so the two can be compared number for
 # number.
 #
-# > **Erratum (source notes, "Implementing PPO with PyTorch").** The notes' loop uses the old `gym` API
-# > (`state = env.reset()`, `next_state, reward, done, _ = env.step(a)`), collects one episode per update with
-# > Monte Carlo returns and trains on the full batch. The first breaks on Gymnasium 1.x (and `done` conflates time
-# > limits with real ends); the second cannot use parallel environments or minibatches and is slow (section 4.3
-# > measures it). The loop below is the version
-# > used in practice (Schulman et al. 2017; Huang et al. 2022).
+# > **Common misconception.** A PPO loop can be written as in many older tutorials: the old `gym` API
+# > (`state = env.reset()`, `next_state, reward, done, _ = env.step(a)`), one episode per update with Monte Carlo
+# > returns, and training on the full batch.
+# >
+# > What is true: the first breaks on Gymnasium 1.x (the last cell of section 3 shows the error), and one `done` conflates time
+# > limits with real ends; the second cannot use parallel environments or minibatches and is slow (section 4.3
+# > measures it: its row in the ablation, and the wall-clock ratio under it). The loop below is the version used
+# > in practice (Schulman et al. 2017; Huang et al. 2022).
 
 # %%
 def ppo_from_scratch(cfg: ppo.PPOConfig, seed: int, total_steps: int, on_update=None):
@@ -399,8 +403,8 @@ env = make_env("CartPole-v1")
 out_reset = env.reset(seed=0)
 out_step = env.step(0)
 print(f"reset() returns {type(out_reset).__name__} of {len(out_reset)}: (obs, info)")
-print(f"step() returns {len(out_step)} values: (obs, reward, terminated, truncated, info) ->",
-      f"terminated={out_step[2]}, truncated={out_step[3]}")
+print(f"step() returns {len(out_step)} values: (obs, reward, terminated, truncated, info)")
+print(f"  -> terminated={out_step[2]}, truncated={out_step[3]}")
 try:
     next_state, reward, done, info = env.step(0)
 except ValueError as err:
@@ -477,8 +481,8 @@ rows = cartpole_hist.rows
 print(f"training seed {SEED}; evaluation: 20 deterministic episodes from reset(seed={EVAL_SEED} + k)")
 print(f"evaluation mean return = {cartpole_eval.mean:.1f} (min {cartpole_eval.returns.min():.0f})")
 print(f"first update: entropy {rows[0].entropy:.3f}, explained variance {rows[0].explained_variance:.3f}")
-print(f"last update: entropy {rows[-1].entropy:.3f}, explained variance {rows[-1].explained_variance:.3f}; "
-      f"approx KL median over training {np.median(cartpole_hist.column('approx_kl')):.4f}, "
+print(f"last update: entropy {rows[-1].entropy:.3f}, explained variance {rows[-1].explained_variance:.3f}")
+print(f"approx KL over training: median {np.median(cartpole_hist.column('approx_kl')):.4f}, "
       f"max {cartpole_hist.column('approx_kl').max():.4f}")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
@@ -536,15 +540,16 @@ cfg_p = ppo.pendulum_config()
 _, first = ppo.train(cfg_p, seed=PENDULUM_SEED, total_steps=cfg_p.batch_size, progress=False)
 prefix_fields = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance")
 stored_results.assert_same_prefix(pend_stored, [[getattr(r, f) for f in prefix_fields] for r in first.rows])
-print("first update, stored vs live: "
-      + ", ".join(f"{f} {getattr(pend_hist.rows[0], f):.4f} / {getattr(first.rows[0], f):.4f}"
-                  for f in ("policy_loss", "value_loss", "entropy")))
+print("first update, stored vs live:")
+for f in ("policy_loss", "value_loss", "entropy"):
+    print(f"  {f:12s} {getattr(pend_hist.rows[0], f):.4f} / {getattr(first.rows[0], f):.4f}")
 pend_eval = evaluate(pend_agent, "Pendulum-v1", n_episodes=10, deterministic=True, seed=EVAL_SEED)
 pend_std = pend_agent.actor.log_std.exp().detach().numpy()
-print(f"Pendulum-v1, training seed {PENDULUM_SEED}, {int(pend_hist.rows[-1].env_steps)} steps; evaluation: 10 "
-      f"deterministic episodes from reset(seed={EVAL_SEED} + k)")
+print(f"Pendulum-v1, training seed {PENDULUM_SEED}, {int(pend_hist.rows[-1].env_steps)} steps")
+print(f"evaluation: 10 deterministic episodes from reset(seed={EVAL_SEED} + k)")
 print(f"evaluation mean return = {pend_eval.mean:.1f} (worst {pend_eval.returns.min():.1f})")
-print(f"policy std at the end: {pend_std.round(3)} (started at exp(log_std_init) = {math.exp(cfg_p.log_std_init):.1f})")
+print(f"policy std at the end: {pend_std.round(3)} "
+      f"(started at exp(log_std_init) = {math.exp(cfg_p.log_std_init):.1f})")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 claim("Pendulum-v1 with a Gaussian policy: the stored agent reaches a mean evaluation return of at least -250",
@@ -636,13 +641,13 @@ ax.set_title(f"Ablation on CartPole-v1, one detail changed at a time: mean and 9
              f"{len(ABL_SEEDS)} seeds", fontsize=9)
 plt.show()
 base_cfg = stored_config(BASE_LABEL)
-print(f"base = PPOConfig defaults (update_epochs={base_cfg.update_epochs}, learning_rate={base_cfg.learning_rate}) "
-      f"with {abl_cfg['base']}; seeds {ABL_SEEDS}")
-print(f"{'variant':29s} {'final return [95% CI]':24s} vs base   {'mean over training [95% CI]':28s} vs base")
+print(f"base = PPOConfig defaults (update_epochs={base_cfg.update_epochs}, learning_rate={base_cfg.learning_rate})")
+print(f"  with {abl_cfg['base']}; seeds {ABL_SEEDS}")
+print(f"{'variant':29s} {'final return [95% CI]':24s} vs base   {'mean over training [95% CI]':23s} vs base")
 for lab in abl_labels:
     f, a = final_ci[lab], auc_ci[lab]
     print(f"{lab:29s} {f.estimate:6.1f} [{f.low:5.1f}, {f.high:5.1f}]    {versus_base(final_ci, lab):8s} "
-          f"{a.estimate:6.1f} [{a.low:5.1f}, {a.high:5.1f}]          {versus_base(auc_ci, lab)}")
+          f"{a.estimate:6.1f} [{a.low:5.1f}, {a.high:5.1f}]     {versus_base(auc_ci, lab)}")
 
 # %%
 def listed(labels) -> str:
@@ -711,8 +716,8 @@ for lab in timings:
 simple_ratio = timings[SIMPLE_LABEL] / timings[BASE_LABEL]
 stored_ratio = np.median(abl_seconds[SIMPLE_LABEL]) / np.median(abl_seconds[BASE_LABEL])
 loads = [x for r in abl_stored.data["runs"] for x in (r["load_before"], r["load_after"])]
-print(f"wall-clock ratio simple loop / base: {simple_ratio:.1f}x live, {stored_ratio:.1f}x in the stored run "
-      f"(1-minute load average during the stored run: {min(loads):.1f} to {max(loads):.1f} on "
+print(f"wall-clock ratio simple loop / base: {simple_ratio:.1f}x live, {stored_ratio:.1f}x in the stored run")
+print(f"  (1-minute load average during the stored run: {min(loads):.1f} to {max(loads):.1f} on "
       f"{abl_stored.data['cpu_count']} cores)")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
@@ -920,9 +925,10 @@ secs = {lib: np.array([r["seconds"] for r in cmp_runs[lib]]) for lib, _ in LIBS}
 to475_ci = {lib: bootstrap_ci(v) for lib, v in to475.items()}
 for lib, label in LIBS:
     s = to475_ci[lib]
-    print(f"{label:22s} steps to 475: mean {s.estimate / 1000:.1f}k [95% CI {s.low / 1000:.1f}k, {s.high / 1000:.1f}k]"
-          f" ({never[lib]} of {len(CMP_SEEDS)} seeds never);  evaluation after {budget // 1000}k: mean "
-          f"{evals[lib].mean():.1f}, worst seed {evals[lib].min():.1f};  training time median {np.median(secs[lib]):.1f} s")
+    print(f"{label}: steps to 475: mean {s.estimate / 1000:.1f}k [95% CI {s.low / 1000:.1f}k, "
+          f"{s.high / 1000:.1f}k] ({never[lib]} of {len(CMP_SEEDS)} seeds never)")
+    print(f"  evaluation after {budget // 1000}k: mean {evals[lib].mean():.1f}, worst seed "
+          f"{evals[lib].min():.1f};  training time median {np.median(secs[lib]):.1f} s")
 cmp_loads = [x for lib, _ in LIBS for r in cmp_runs[lib] for x in (r["load_before"], r["load_after"])]
 print(f"1-minute load average during the stored run: {min(cmp_loads):.1f} to {max(cmp_loads):.1f} on "
       f"{cmp_stored.data['cpu_count']} cores")
@@ -1053,12 +1059,12 @@ quiz.score("07")
 # %% [markdown]
 # ## 7. Debug the bug
 #
-# ### Exercise 07.gymnasium_api: the notes' rollout loop, on the old gym API
+# ### Exercise 07.gymnasium_api: a rollout loop written for the old gym API
 #
-# This collection loop was written for `gym` before 0.26: `reset()` returning only the observation, `step()`
-# returning four values with one `done`, and a reset that reseeds every episode. Port it to Gymnasium 1.x so that
-# it matches its docstring. The checker runs it on a strict fake environment (it raises if you step a finished
-# episode) and compares every transition.
+# This collection loop was written for `gym` before 0.26, and it shows: on a Gymnasium 1.x environment it fails
+# at once, and even once it runs, the transitions it records and the episodes it plays need not be the ones its
+# docstring promises. Port it to Gymnasium 1.x so that it matches its docstring line by line. The checker runs it
+# on a strict fake environment (it raises if you step a finished episode) and compares every transition.
 
 # %%
 # EXERCISE: 07.gymnasium_api
@@ -1101,14 +1107,17 @@ def collect(env, policy, n_steps, seed):
 exercises.check("07.gymnasium_api", collect);
 
 # %% [markdown]
-# As shipped, the check prints FAIL with a hint; that is expected. Fix the cell, run it, and check again. After at
-# least one attempt, `exercises.solution("07.gymnasium_api")` shows a worked solution with an explanation.
+# A FAIL is expected at first: it names the case that failed and what went wrong, not the fix. Edit the exercise
+# cell, run it, and check again. Stuck? Run `exercises.hint("07.gymnasium_api")` in a new cell: each call reveals
+# the next level of the hint (where to look, then the idea, then the fix). After at least one attempt,
+# `exercises.solution("07.gymnasium_api")` shows a worked solution with an explanation.
 #
-# ### Exercise 07.truncation_bootstrap: a time limit treated as a termination
+# ### Exercise 07.truncation_bootstrap: TD targets at a time limit
 #
-# On Pendulum every episode ends by truncation after 200 steps. The TD targets below stop bootstrapping at any
-# `done`, so every 200th target claims the state is worth its one reward. Fix it (the checker includes a task with
-# constant reward whose true value is known in closed form).
+# On Pendulum every episode ends by truncation after 200 steps. With the TD targets below, every 200th target
+# claims that the state is worth only its one reward, as if the pendulum stopped existing when the clock ran out,
+# and the critic learns a dip in value that no state deserves. Make the targets match the docstring for every
+# kind of episode end (the checker includes a task with constant reward whose true value is known in closed form).
 
 # %%
 # EXERCISE: 07.truncation_bootstrap
@@ -1132,13 +1141,16 @@ def td_targets(reward, next_value, terminated, truncated, gamma):
 exercises.check("07.truncation_bootstrap", td_targets);
 
 # %% [markdown]
-# FAIL first is expected. After trying, `exercises.solution("07.truncation_bootstrap")` explains the fix.
+# A FAIL is expected at first. Run `exercises.hint("07.truncation_bootstrap")` in a new cell for the next level of
+# the hint (call it again for the level after), and `exercises.solution("07.truncation_bootstrap")` after at
+# least one attempt.
 #
-# ### Exercise 07.store_unclipped: the rollout stores the clipped action
+# ### Exercise 07.store_unclipped: a Gaussian policy near the action bounds
 #
-# For a Gaussian policy on a bounded action space, this `act` clips the sample and then stores the clipped value
-# and its log-probability. Make it store the raw sample (with its own log-probability) and send only a clipped
-# copy to the environment.
+# For a Gaussian policy on a bounded action space, `act` returns what the rollout buffer stores and what is sent
+# to the environment. When the means sit near the bounds, the stored actions pile up on the bounds, and the
+# log-probabilities PPO's ratio is built from no longer describe the distribution the actions were drawn from.
+# Make `act` return exactly what its docstring lists.
 
 # %%
 # EXERCISE: 07.store_unclipped
@@ -1165,8 +1177,9 @@ def act(mean, log_std, low, high):
 exercises.check("07.store_unclipped", act);
 
 # %% [markdown]
-# FAIL first is expected. After trying, `exercises.solution("07.store_unclipped")` shows the fix and explains why
-# the log-probability of a clipped action is the wrong one.
+# A FAIL is expected at first. Run `exercises.hint("07.store_unclipped")` in a new cell for the next level of the
+# hint (several levels), and `exercises.solution("07.store_unclipped")` after at least one attempt: it also
+# explains which log-probability belongs in the buffer.
 #
 # ## 8. In practice
 #
@@ -1203,10 +1216,12 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 # - NaN losses: `course_lib` raises `FloatingPointError` naming the quantity; usually exploding value loss
 #   (scale rewards, clip gradients).
 #
-# > **Erratum (source notes, "production tips").** The notes recommend target networks and replay buffers for
-# > PPO. Those belong to off-policy methods (DQN, DDPG, SAC), which learn from old data. PPO is on-policy: the
-# > ratio $\pi_\theta/\pi_{old}$ is only meaningful for data from $\pi_{old}$, and the loop above throws each
-# > rollout away after its few epochs; clipping is what makes those few epochs safe (Schulman et al. 2017).
+# > **Common misconception.** "Production tips" for PPO often recommend target networks and a replay buffer.
+# >
+# > What is true: those belong to off-policy methods (DQN, DDPG, SAC), which learn from old data. PPO is
+# > on-policy: the ratio $\pi_\theta/\pi_{old}$ is only meaningful for data from $\pi_{old}$, and the loop of
+# > section 3 throws each rollout away after its few epochs (the arrow "pi_old <- pi_theta; repeat" of the loop
+# > figure in section 1); clipping is what makes those few epochs safe (Schulman et al. 2017).
 #
 # ## 9. Critical view and ethics
 #
@@ -1225,30 +1240,37 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 #
 # ## 10. Further reading and where to go next
 #
-# - Schulman, Wolski, Dhariwal, Radford, Klimov (2017), *Proximal Policy Optimization Algorithms*: the clipped
-#   objective, the combined loss (eq. 9) and the adaptive KL variant.
+# - Schulman, Wolski, Dhariwal, Radford, Klimov (2017), *Proximal Policy Optimization Algorithms*
+#   ([arXiv:1707.06347](https://arxiv.org/abs/1707.06347)): the clipped objective, the combined loss (eq. 9) and
+#   the adaptive KL variant.
 # - Schulman, Moritz, Levine, Jordan, Abbeel (2016), *High-Dimensional Continuous Control Using Generalized
-#   Advantage Estimation*: GAE.
+#   Advantage Estimation* ([arXiv:1506.02438](https://arxiv.org/abs/1506.02438)): GAE.
 # - Huang, Dossa, Raffin, Kanervisto, Wang (2022), *The 37 Implementation Details of Proximal Policy Optimization*
 #   (ICLR blog track): every switch of the ablation, with CleanRL code.
 # - Engstrom, Ilyas, Santurkar, Tsipras, Janoos, Rudolph, Madry (2020), *Implementation Matters in Deep Policy
-#   Gradients: A Case Study on PPO and TRPO*: code-level optimisations explain much of PPO's edge; value clipping.
-# - Andrychowicz et al. (2021), *What Matters in On-Policy Reinforcement Learning? A Large-Scale Empirical Study*:
-#   recommendations from hundreds of thousands of runs.
-# - Pardo, Tavakoli, Levdik, Kormushev (2018), *Time Limits in Reinforcement Learning*: why truncation must be
-#   bootstrapped.
-# - Henderson, Islam, Bachman, Pineau, Precup, Meger (2018), *Deep Reinforcement Learning that Matters*: seeds and
-#   reporting.
+#   Gradients: A Case Study on PPO and TRPO* ([arXiv:2005.12729](https://arxiv.org/abs/2005.12729)): code-level
+#   optimisations explain much of PPO's edge; value clipping.
+# - Andrychowicz et al. (2021), *What Matters in On-Policy Reinforcement Learning? A Large-Scale Empirical Study*
+#   ([arXiv:2006.05990](https://arxiv.org/abs/2006.05990)): recommendations from hundreds of thousands of runs.
+# - Pardo, Tavakoli, Levdik, Kormushev (2018), *Time Limits in Reinforcement Learning*
+#   ([arXiv:1712.00378](https://arxiv.org/abs/1712.00378)): why truncation must be bootstrapped.
+# - Henderson, Islam, Bachman, Pineau, Precup, Meger (2018), *Deep Reinforcement Learning that Matters*
+#   ([arXiv:1709.06560](https://arxiv.org/abs/1709.06560)): seeds and reporting.
 # - Agarwal, Schwarzer, Castro, Courville, Bellemare (2021), *Deep Reinforcement Learning at the Edge of the
-#   Statistical Precipice*: interval estimates, the interquartile mean and performance profiles for few-seed RL.
+#   Statistical Precipice* ([arXiv:2108.13264](https://arxiv.org/abs/2108.13264)): interval estimates, the
+#   interquartile mean and performance profiles for few-seed RL.
 #
 # **Where to go next.** Off-policy actor-critics reuse old data through a replay buffer: **SAC** (Haarnoja, Zhou,
-# Abbeel, Levine 2018, *Soft Actor-Critic*), maximum-entropy RL for continuous control; **TD3** (Fujimoto, van Hoof,
-# Meger 2018, *Addressing Function Approximation Error in Actor-Critic Methods*), clipped double Q-learning and
-# delayed policy updates. At scale, **IMPALA** (Espeholt et al. 2018) decouples acting from learning with V-trace
-# off-policy corrections. PPO in language models: Ziegler et al. (2019, *Fine-Tuning Language Models from Human
-# Preferences*), Stiennon et al. (2020, *Learning to Summarize from Human Feedback*), Ouyang et al. (2022,
-# *Training Language Models to Follow Instructions with Human Feedback*, InstructGPT).
+# Abbeel, Levine 2018, *Soft Actor-Critic*, [arXiv:1801.01290](https://arxiv.org/abs/1801.01290)),
+# maximum-entropy RL for continuous control; **TD3** (Fujimoto, van Hoof, Meger 2018, *Addressing Function
+# Approximation Error in Actor-Critic Methods*, [arXiv:1802.09477](https://arxiv.org/abs/1802.09477)), clipped
+# double Q-learning and delayed policy updates. At scale, **IMPALA** (Espeholt et al. 2018,
+# [arXiv:1802.01561](https://arxiv.org/abs/1802.01561)) decouples acting from learning with V-trace off-policy
+# corrections. PPO in language models: Ziegler et al. (2019, *Fine-Tuning Language Models from Human
+# Preferences*, [arXiv:1909.08593](https://arxiv.org/abs/1909.08593)), Stiennon et al. (2020, *Learning to
+# Summarize from Human Feedback*, [arXiv:2009.01325](https://arxiv.org/abs/2009.01325)), Ouyang et al. (2022,
+# *Training Language Models to Follow Instructions with Human Feedback*, InstructGPT,
+# [arXiv:2203.02155](https://arxiv.org/abs/2203.02155)).
 #
 # ## 11. Glossary and key takeaways
 #
@@ -1269,4 +1291,7 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 #    confidence intervals, and say when the intervals overlap.
 # 5. For production use a maintained library (Stable-Baselines3); knowing each line lets you read its logs.
 #
-# This is the last notebook of the course. Go back to notebook 01 with fresh eyes, or take section 10's pointers.
+# This is the last notebook of the course. Go back to notebook 01 with fresh eyes, or take section 10's pointers;
+# the README's [Where to go next](../README.md#where-to-go-next) collects them for the whole course.
+#
+# [Back to the course map](../README.md#course-map)
