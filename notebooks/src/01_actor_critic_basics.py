@@ -168,7 +168,7 @@ quiz.show("01.critic_role")
 #
 # $$\nabla_\theta J(\theta) = \frac{1}{1-\gamma}\, \mathbb{E}_{s \sim d^{\pi}_\gamma,\, a \sim \pi_\theta}\big[\nabla_\theta \log \pi_\theta(a \mid s)\; A^{\pi}(s, a)\big].$$
 #
-# The same identity has a second consequence that the source notes miss (erratum 9 below): weighting by
+# The same identity has a second consequence, often overlooked (section 4.2 tests it): weighting by
 # $V(s)$ **alone** has expected gradient *zero*. It is pure noise, not a learning signal.
 #
 # ### 2.3 The critic's regression target
@@ -269,13 +269,16 @@ print("terminated (pole fell):   y =", round(td_target(1.0, 40.0, terminated=Tru
 print("truncated (time limit):   y =", round(td_target(1.0, 40.0, terminated=False, gamma=0.99), 4))
 
 # %% [markdown]
-# ### Erratum 1: the Gymnasium 1.x API
-# **The common version** (old `gym`, and the source notes): `import gym`, `state = env.reset()` and
-# `next_state, reward, done, _ = env.step(a)`. **Why it fails now:** `gym` is unmaintained; its successor
-# Gymnasium returns `(obs, info)` from `reset` and five values from `step`, so the old unpacking raises an error
-# (below), and code that folds `terminated` and `truncated` into one `done` bootstraps wrongly at time limits.
-# **The right version:** `obs, info = env.reset(seed=...)`, then
-# `obs, reward, terminated, truncated, info = env.step(action)`. A 3-step time limit shows both flags:
+# ### The Gymnasium 1.x API
+# > **Common misconception.** Many tutorials still write `import gym`, `state = env.reset()` and
+# > `next_state, reward, done, _ = env.step(a)`, as if that were how every RL environment works.
+# >
+# > **What is true:** `gym` is unmaintained; its successor Gymnasium returns `(obs, info)` from `reset` and five
+# > values from `step`, so the old unpacking raises an error (the cell below shows it), and code that folds
+# > `terminated` and `truncated` into one `done` bootstraps wrongly at time limits (section 2.6). The right
+# > version: `obs, info = env.reset(seed=...)`, then `obs, reward, terminated, truncated, info = env.step(action)`.
+#
+# A 3-step time limit shows both flags:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -298,14 +301,18 @@ env.close()
 #
 # ## 3. Build it: a one-step actor-critic
 #
-# ### 3.1 Two small networks, and why the actor outputs logits (erratum 11)
+# ### 3.1 Two small networks, and why the actor outputs logits
 # Both networks are small MLPs: 4 observation numbers in, two tanh hidden layers of 64 units. The actor ends in
-# **two logits** (one per action), the critic in **one number**. The source notes end the actor with
-# `nn.Softmax` and build `Categorical(probs)`. That works as long as no probability gets tiny; but a softmax can
-# underflow to exactly 0 in float32. Then a hand-written `torch.log(probs)` gives $-\infty$, and
-# `Categorical(probs=...)` quietly clamps the probability to about $10^{-7}$: the log-probability is wrong and its
-# gradient is exactly zero, so the actor can no longer learn about that action. Passing the logits
-# (`Categorical(logits=...)`) computes $\log \pi$ with a log-softmax, which stays exact:
+# **two logits** (one per action), the critic in **one number**.
+#
+# > **Common misconception.** An actor should end with `nn.Softmax` and build `Categorical(probs)`: the
+# > probabilities are what we sample from, so that is the natural output.
+# >
+# > **What is true:** that works as long as no probability gets tiny; but a softmax can underflow to exactly 0
+# > in float32. Then a hand-written `torch.log(probs)` gives $-\infty$, and `Categorical(probs=...)` quietly
+# > clamps the probability to about $10^{-7}$: the log-probability is wrong and its gradient is exactly zero, so
+# > the actor can no longer learn about that action. Passing the logits (`Categorical(logits=...)`) computes
+# > $\log \pi$ with a log-softmax, which stays exact. The cell below shows both on an actor that is very sure:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -345,8 +352,8 @@ def make_net(in_dim: int, out_dim: int, hidden: int = 64) -> nn.Sequential:
 # %% [markdown]
 # ### 3.2 The losses of one TD(0) update
 # One function turns a batch of transitions into the two losses. It follows section 2.5 line by line; the
-# argument `actor_weight` exists only for the erratum-9 experiment in section 4 (`"td_error"` is the correct
-# choice).
+# argument `actor_weight` exists only for the experiment of section 4.2, which weights by $V(s)$ instead
+# (`"td_error"` is the correct choice).
 
 # %% tags=["nb01-td0"]
 class TD0Losses(NamedTuple):
@@ -371,7 +378,7 @@ def td0_losses(actor: nn.Module, critic: nn.Module, obs: Tensor, actions: Tensor
         raise ValueError(f"actor_weight must be 'td_error' or 'value', got {actor_weight!r}")
     valid = torch.ones_like(rewards) if valid is None else valid
     n_valid = valid.sum()
-    dist = Categorical(logits=actor(obs))  # erratum 11: logits, not softmax
+    dist = Categorical(logits=actor(obs))  # logits, not softmax (section 3.1)
     logp = dist.log_prob(actions)  # log pi(a_t | s_t), (B,)
     values = critic(obs).squeeze(-1)  # V(s_t), (B,)
     with torch.no_grad():  # the target is a constant (semi-gradient TD)
@@ -607,17 +614,19 @@ with tqdm(total=2 * len(SEEDS), desc="one-step actor-critic runs") as bar:
 td0_snapshots = td0_snapshots_by_seed[0]  # the seed-0 run, looked at in section 4.4
 
 # %% [markdown]
-# ### 4.2 Erratum 9: detaching is necessary, but $V(s)$ is not an advantage
-# **The common claim** (the source notes' debug challenge): the fix for a critic that leaks into the actor's
-# loss is `actor_loss = -log_prob * critic(state).detach()`. **Why it fails:** detaching stops the leak, but the
-# weight is still $V(s)$, and section 2.2 showed that its expected gradient is zero: the actor gets noise
-# instead of a signal. **The right version:** weight by an advantage estimate, detached, e.g. the TD error
-# $r + \gamma (1 - \text{terminated}) V(s') - V(s)$. Same code, same seeds, only the weight differs:
+# ### 4.2 Detaching is necessary, but $V(s)$ is not an advantage
+# > **Common misconception.** When the critic leaks gradient into the actor's loss, the fix is
+# > `actor_loss = -log_prob * critic(state).detach()`.
+# >
+# > **What is true:** detaching stops the leak, but the weight is still $V(s)$, and section 2.2 showed that its
+# > expected gradient is zero: the actor gets noise instead of a signal. The weight must be an advantage
+# > estimate, detached, such as the TD error $r + \gamma (1 - \text{terminated}) V(s') - V(s)$. The evidence is
+# > the experiment below: same code, same seeds, only the weight differs.
 
 # %%
 fig, ax = plt.subplots()
 plots.learning_curves({"weight = TD error (correct)": td0_runs,
-                       "weight = V(s) detached (erratum 9)": value_weighted_runs}, ax=ax, band="ci",
+                       "weight = V(s) detached (common wrong fix)": value_weighted_runs}, ax=ax, band="ci",
                       title="One-step actor-critic on CartPole-v1")
 ax.axhline(RANDOM_RETURN, color="0.5", lw=1, ls=":")
 ax.text(TD0_STEPS, RANDOM_RETURN + 3, "random policy", color="0.4", fontsize=8, ha="right")
@@ -630,7 +639,8 @@ ci_final_td, ci_final_v = bootstrap_ci(final_td), bootstrap_ci(final_v)
 ci_entropy_td, ci_entropy_v = bootstrap_ci(entropy_td), bootstrap_ci(entropy_v)
 print(f"mean over {len(SEEDS)} seeds [95 % bootstrap CI]; per seed in parentheses")
 for label, finals, entropies in [("TD error  ", final_td, entropy_td), ("V(s) alone", final_v, entropy_v)]:
-    print(f"weight = {label}: final mean return (last 20 episodes) {ci_text(finals)} ({finals.round(1)});\n"
+    print(f"weight = {label}: final mean return (last 20 episodes) {ci_text(finals)}\n"
+          f"                    (per seed {finals.round(1)});\n"
           f"                    policy entropy over the last 50 updates {ci_text(entropies, '.3f')} nats")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
@@ -680,6 +690,8 @@ display(Markdown(
 # instead, the subject of notebook 03.) The library also records diagnostics after every update.
 
 # %%
+import textwrap
+
 from course_lib.algos import a2c
 from course_lib.training import steps_to_threshold
 
@@ -691,7 +703,7 @@ a2c_config = a2c.A2CConfig(
     learning_rate=1e-3, anneal_lr=True,  # one Adam optimiser for both networks, rate decaying to 0
     vf_coef=0.5, max_grad_norm=0.5, ent_coef=0.0,
 )
-print(a2c_config)
+print(textwrap.fill(repr(a2c_config), width=100, subsequent_indent="    "))
 a2c_runs, a2c_agents = [], []
 for seed in tqdm(SEEDS, desc="A2C runs"):
     agent, hist = a2c.train(a2c_config, seed=seed, total_steps=A2C_STEPS, progress=False)
@@ -736,8 +748,8 @@ ev_peak = plots.summarise_seeds([(h.column("env_steps"), h.column("explained_var
 print(f"mean over {len(SEEDS)} seeds [95 % bootstrap CI]")
 for name in a2c_first:
     fmt = ".2e" if name == "approx_kl" else ".3f"
-    print(f"{name:19s} first 20 updates {ci_text(a2c_first[name], fmt)} | last 20 updates "
-          f"{ci_text(a2c_last[name], fmt)}")
+    print(f"{name:19s} first 20 updates {ci_text(a2c_first[name], fmt)}\n"
+          f"{'':19s} last 20 updates  {ci_text(a2c_last[name], fmt)}")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 claim("The entropy falls from ln 2 as the actor becomes more decisive",
@@ -840,9 +852,10 @@ v0_over_g0 = {name: np.array([tr.values[0] / tr.ret_boot[0] for tr in traces])
 v0 = {name: np.array([tr.values[0] for tr in traces]) for name, traces in end_traces.items()}
 for name, traces in end_traces.items():
     for seed, tr in zip(SEEDS, traces):
-        print(f"{name:4s} seed {seed}, end of training: V(s_0) = {tr.values[0]:5.1f}, realised return G_0 ="
+        print(f"{name:4s} seed {seed}, end of training: V(s_0) = {tr.values[0]:5.1f}, realised G_0 ="
               f" {tr.ret_boot[0]:5.1f} ({len(tr.values)} steps): V(s_0) / G_0 = {tr.values[0] / tr.ret_boot[0]:.2f}")
-    print(f"{name}: V(s_0) / G_0, mean over {len(SEEDS)} seeds [95 % bootstrap CI] {ci_text(v0_over_g0[name], '.2f')}")
+    print(f"{name}: V(s_0) / G_0, mean over {len(SEEDS)} seeds [95 % bootstrap CI]"
+          f" {ci_text(v0_over_g0[name], '.2f')}")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 claim("A2C's critic predicts far less than what follows: under half of G_0 on every seed",
@@ -908,9 +921,9 @@ def trace_summary(trace: EpisodeTrace) -> str:
     sure = np.maximum(trace.p_right, 1 - trace.p_right).mean()
     # how closely pi(right | s_t) follows the pole's angular velocity (observation index 3)
     corr = np.corrcoef(trace.p_right, trace.obs[:, 3])[0, 1]
-    return (f"{len(trace.values)} steps, {end}; V(s_0) = {trace.values[0]:.1f} vs G_0 = {trace.ret_boot[0]:.1f};"
-            f" mean |V(s_t) - G_t| = {err:.1f};\n    mean max(pi(left), pi(right)) = {sure:.2f};"
-            f" correlation of pi(right) with the pole's angular velocity = {corr:.2f}")
+    return (f"{len(trace.values)} steps, {end};\n    V(s_0) = {trace.values[0]:.1f} vs G_0 ="
+            f" {trace.ret_boot[0]:.1f}; mean |V(s_t) - G_t| = {err:.1f}; mean max(pi(left), pi(right)) ="
+            f" {sure:.2f};\n    correlation of pi(right) with the pole's angular velocity = {corr:.2f}")
 
 
 traces = [play_episode(td0_policy_and_value(s), EPISODE_SEED) for s in td0_snapshots]  # every checkpoint
@@ -1043,12 +1056,12 @@ print(f"{len(fit_ret)} states; true returns: mean {fit_ret.mean():.1f}, std {fit
 for name, (curve, pred) in fits.items():
     print(f"targets {name:20s}: mean prediction after {A2C_UPDATES} steps {curve[-1]:5.1f};"
           f" explained variance {fit_ev[name]:.3f}")
-print(f"A2C's own critics (section 4.4), mean V(s_t) along their episodes: {a2c_v.round(1)};"
-      f" their explained variance at the end of training: {a2c_last['explained_variance'].round(3)}")
+print(f"A2C's own critics (section 4.4), mean V(s_t) along their episodes: {a2c_v.round(1)};\n"
+      f"    their explained variance at the end of training: {a2c_last['explained_variance'].round(3)}")
 lr_budget_a2c = sum(a2c_config.learning_rate * (1 - k / A2C_UPDATES) for k in range(A2C_UPDATES))
 lr_budget_ours = 3e-3 * len(td0_runs[0])
-print(f"sum of the learning rates over training (how far Adam can move one weight): A2C {lr_budget_a2c:.2f},"
-      f" our critic {lr_budget_ours:.2f} ({len(td0_runs[0])} updates at 3e-3)")
+print(f"sum of the learning rates over training (how far Adam can move one weight):\n"
+      f"    A2C {lr_budget_a2c:.2f}, our critic {lr_budget_ours:.2f} ({len(td0_runs[0])} updates at 3e-3)")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 claim("Even on fixed, true returns, A2C's optimiser settings lift a fresh critic only part of the way: "
@@ -1111,8 +1124,13 @@ widgets.interactive(show_checkpoint, checkpoint=widgets.IntSlider(
 
 # %% [markdown]
 # ### 5.2 The actor's and the critic's learning rates
-# A hyper-parameter table often quoted for this method gives "actor 1e-4, critic 1e-3". Is that a law? The grid below was
-# measured with **exactly the code of this notebook** (`train_td0` above, 16 000 steps, the same five seeds)
+# > **Common misconception.** "Actor learning rate $10^{-4}$, critic $10^{-3}$", as a hyper-parameter table
+# > often quoted for this method gives it, is the right setting for an actor-critic.
+# >
+# > **What is true:** such values are starting points to tune, not laws; the best pair depends on the network,
+# > the optimiser, the batch and the budget. The evidence is the grid below and its heat map in section 8.
+#
+# The grid below was measured with **exactly the code of this notebook** (`train_td0` above, 16 000 steps, the same five seeds)
 # for 4 × 4 pairs of learning rates: 80 runs, too many to run here. The script
 # `notebooks/scripts/nb01_lr_grid.py` executes the code cells of this notebook's source tagged `nb01-td0`, runs
 # the grid and stores it in `notebooks/data/nb01_lr_grid.json` together with its provenance: every setting,
@@ -1128,7 +1146,8 @@ grid_runs = {(r["lr_actor"], r["lr_critic"], r["seed"]): r for r in stored_grid.
 lrs_actor, lrs_critic = stored_grid.config["lr_actor"], stored_grid.config["lr_critic"]
 print(f"{len(grid_runs)} stored runs ({len(lrs_actor)} x {len(lrs_critic)} learning-rate pairs x "
       f"{len(stored_grid.config['seeds'])} seeds), made {stored_grid.provenance['created']} in "
-      f"{stored_grid.provenance['seconds']:.0f} s; the first {PREFIX_UPDATES} updates of our live run match them")
+      f"{stored_grid.provenance['seconds']:.0f} s;\n"
+      f"the first {PREFIX_UPDATES} updates of our live run match them")
 
 
 def show_lr_pair(lr_actor: float, lr_critic: float) -> None:
@@ -1186,13 +1205,15 @@ quiz.check("01.td_error_terminal", answer)
 # ## 7. Debug the bug
 # Each exercise below is a small function with a bug that produces no error message, only wrong learning.
 # Edit the function in its cell, run it, then run the check cell below it: it tests your function against a
-# reference on random batches and edge cases and prints PASS, or FAIL with a hint. (Before you change anything,
-# the check shows the FAIL the bug causes; that is expected.)
+# reference on random batches and edge cases and prints PASS, or FAIL with the symptom it found (which case,
+# what it expected, what it got). Before you change anything, the check shows the FAIL the bug causes; that is
+# expected. The FAIL does not name the fix: `exercises.hint("<id>")` gives the next hint, one level at a time.
 #
 # ### 7.1 The critic leaks into the actor's loss
-# The function should return the actor's loss of a one-step actor-critic for a batch. It uses the critic
-# without `.detach()`, *and* it weights $\log \pi$ by the wrong quantity. Fix both (section 2.5 has the formula;
-# mind terminated next states).
+# The function should return the actor's loss of a one-step actor-critic for a batch. As written it trains
+# badly in two ways: minimising it also changes the critic's weights, and even with a perfect critic the actor
+# would get no useful signal on average. Find what causes each symptom (sections 2.2 to 2.5 have the ideas you
+# need) and fix the function.
 
 # %%
 # EXERCISE: 01.detach_critic
@@ -1218,8 +1239,9 @@ def actor_loss(logp, critic, obs, reward, next_obs, terminated, gamma):
 result = exercises.check("01.detach_critic", actor_loss)
 
 # %% [markdown]
-# Stuck after a real attempt? Run `exercises.solution("01.detach_critic")` in a new cell for a worked solution
-# with an explanation (it appears only after you have run the check at least once).
+# A FAIL is expected at first. Stuck? Run `exercises.hint("01.detach_critic")` in a new cell for the next hint
+# (several levels: where to look, then the idea, then the fix), and `exercises.solution("01.detach_critic")`
+# for a worked solution with an explanation after you have run the check at least once.
 #
 # ### 7.2 The update descends the objective
 # This policy-gradient loss runs without errors, and the agent gets *worse* the longer it trains. Find out why
@@ -1247,7 +1269,9 @@ def policy_loss(logits, actions, adv):
 result = exercises.check("01.loss_sign", policy_loss)
 
 # %% [markdown]
-# After trying, `exercises.solution("01.loss_sign")` shows the worked solution.
+# A FAIL is expected at first. Stuck? Run `exercises.hint("01.loss_sign")` in a new cell for the next hint
+# (several levels: where to look, then the idea, then the fix), and `exercises.solution("01.loss_sign")` for
+# the worked solution after you have run the check at least once.
 #
 # ## 8. In practice
 #
@@ -1275,15 +1299,15 @@ for i in range(len(lrs_actor)):
 fig.colorbar(im, label=f"final mean return (mean of {len(grid_seeds)} seeds)")
 ax.set_title(f"One-step actor-critic, {stored_grid.config['total_steps']:,} steps")
 plt.show()
-print(f"mean final return [95 % bootstrap CI over {len(grid_seeds)} seeds]; rows: actor lr; columns: critic lr",
-      lrs_critic)
+print(f"mean final return [95 % bootstrap CI over {len(grid_seeds)} seeds]\n"
+      f"rows: actor lr; columns: critic lr {lrs_critic}")
 for i, la in enumerate(lrs_actor):
-    print(f"actor {la:<7g}", " ".join(f"{grid_ci.estimate[i, j]:6.1f} [{grid_ci.low[i, j]:5.1f}, "
-                                      f"{grid_ci.high[i, j]:5.1f}]" for j in range(len(lrs_critic))))
+    print(f"{la:<7g}", " ".join(f"{grid_ci.estimate[i, j]:6.1f} [{grid_ci.low[i, j]:5.1f}, "
+                                f"{grid_ci.high[i, j]:5.1f}]" for j in range(len(lrs_critic))))
 best = np.unravel_index(final_grid.argmax(), final_grid.shape)
 quoted = (lrs_actor.index(1e-4), lrs_critic.index(1e-3))  # the commonly quoted pair
 print(f"best pair in this grid: actor {lrs_actor[best[0]]:g}, critic {lrs_critic[best[1]]:g}"
-      f" ({final_grid[best]:.1f}); the commonly quoted pair actor 0.0001, critic 0.001:"
+      f" ({final_grid[best]:.1f});\nthe commonly quoted pair actor 0.0001, critic 0.001:"
       f" {final_grid[quoted]:.1f} [{grid_ci.low[quoted]:.1f}, {grid_ci.high[quoted]:.1f}]")
 collapse = (lrs_actor.index(3e-3), lrs_critic.index(1e-2))  # both rates large
 print(f"both rates large (actor 0.003, critic 0.01), per seed: {finals_grid[collapse].round(1)}")
@@ -1376,34 +1400,46 @@ display(Markdown(
 # ## 10. Further reading
 #
 # * Barto, Sutton & Anderson (1983), *Neuronlike adaptive elements that can solve difficult learning control
-#   problems*: the original actor-critic (an "associative search element" and an "adaptive critic element"),
-#   on pole balancing.
+#   problems* ([doi:10.1109/TSMC.1983.6313077](https://doi.org/10.1109/TSMC.1983.6313077)): the original
+#   actor-critic (an "associative search element" and an "adaptive critic element"), on pole balancing.
 # * Williams (1992), *Simple statistical gradient-following algorithms for connectionist reinforcement
-#   learning*: REINFORCE, the policy gradient from Monte Carlo returns, and the idea of a baseline.
+#   learning* ([doi:10.1007/BF00992696](https://doi.org/10.1007/BF00992696)): REINFORCE, the policy gradient
+#   from Monte Carlo returns, and the idea of a baseline.
 # * Sutton, McAllester, Singh & Mansour (2000), *Policy gradient methods for reinforcement learning with
 #   function approximation*: the policy-gradient theorem with learned function approximators.
-# * Konda & Tsitsiklis (2000), *Actor-critic algorithms*: convergence of actor-critic with a critic that learns
-#   faster than the actor (two time scales).
+# * Konda & Tsitsiklis (2000), *Actor-critic algorithms*: convergence of actor-critic with a critic that
+#   learns faster than the actor (two time scales).
 # * Sutton & Barto (2018), *Reinforcement Learning: An Introduction*, 2nd ed., chapter 13 (13.5: one-step
 #   actor-critic; 13.4: baselines).
-# * Mnih et al. (2016), *Asynchronous methods for deep reinforcement learning*: A3C, of which the library's A2C
-#   is the synchronous variant.
+# * Mnih et al. (2016), *Asynchronous methods for deep reinforcement learning*
+#   ([arXiv:1602.01783](https://arxiv.org/abs/1602.01783)): A3C, of which the library's A2C is the synchronous
+#   variant.
 # * Schulman, Moritz, Levine, Jordan & Abbeel (2016), *High-dimensional continuous control using generalized
-#   advantage estimation*: GAE, the bridge between one-step TD errors and Monte Carlo returns (notebook 03).
-# * Pardo, Tavakoli, Levdik & Kormushev (2018), *Time limits in reinforcement learning*: why truncation must
-#   bootstrap.
-# * Nota & Thomas (2020), *Is the policy gradient a gradient?*: what dropping the $\gamma^t$ factor does.
-# * Henderson, Islam, Bachman, Pineau, Precup & Meger (2018), *Deep reinforcement learning that matters*: seeds,
-#   variance and reporting.
+#   advantage estimation* ([arXiv:1506.02438](https://arxiv.org/abs/1506.02438)): GAE, the bridge between
+#   one-step TD errors and Monte Carlo returns (notebook 03).
+# * Pardo, Tavakoli, Levdik & Kormushev (2018), *Time limits in reinforcement learning*
+#   ([arXiv:1712.00378](https://arxiv.org/abs/1712.00378)): why truncation must bootstrap.
+# * Nota & Thomas (2020), *Is the policy gradient a gradient?*
+#   ([arXiv:1906.07073](https://arxiv.org/abs/1906.07073)): what dropping the $\gamma^t$ factor does.
+# * Henderson, Islam, Bachman, Pineau, Precup & Meger (2018), *Deep reinforcement learning that matters*
+#   ([arXiv:1709.06560](https://arxiv.org/abs/1709.06560)): seeds, variance and reporting.
 # * Agarwal, Schwarzer, Castro, Courville & Bellemare (2021), *Deep reinforcement learning at the edge of the
-#   statistical precipice*: why a few runs need interval estimates (bootstrap confidence intervals, the
-#   interquartile mean) rather than point estimates.
-# * Later actor-critic methods, with their real dates (the source notes list them as "post-2020", which is
-#   wrong): SAC (Haarnoja et al. 2018) adds an entropy term for exploration; TD3 (Fujimoto, van Hoof & Meger
-#   2018) stabilises deterministic actor-critics with twin critics and delayed updates; IMPALA / V-trace
-#   (Espeholt et al. 2018) corrects for slightly off-policy data in distributed training. Genuinely post-2020:
-#   Andrychowicz et al. (2021), *What matters in on-policy reinforcement learning?*, and Huang et al. (2022),
-#   *The 37 implementation details of proximal policy optimization*.
+#   statistical precipice* ([arXiv:2108.13264](https://arxiv.org/abs/2108.13264)): why a few runs need
+#   interval estimates (bootstrap confidence intervals, the interquartile mean) rather than point estimates.
+# * Later actor-critic methods, with their real dates: SAC (Haarnoja et al. 2018,
+#   [arXiv:1801.01290](https://arxiv.org/abs/1801.01290)) adds an entropy term for exploration; TD3 (Fujimoto,
+#   van Hoof & Meger 2018, [arXiv:1802.09477](https://arxiv.org/abs/1802.09477)) stabilises deterministic
+#   actor-critics with twin critics and delayed updates; IMPALA / V-trace (Espeholt et al. 2018,
+#   [arXiv:1802.01561](https://arxiv.org/abs/1802.01561)) corrects for slightly off-policy data in distributed
+#   training. Genuinely post-2020: Andrychowicz et al. (2021), *What matters in on-policy reinforcement
+#   learning?* ([arXiv:2006.05990](https://arxiv.org/abs/2006.05990)), and Huang et al. (2022), *The 37
+#   implementation details of proximal policy optimization* (ICLR 2022 blog track).
+#
+# > **Common misconception.** SAC, TD3, IMPALA (and even TRPO) are "recent, post-2020" research updates to
+# > actor-critic methods.
+# >
+# > **What is true:** TRPO dates from 2015 ([arXiv:1502.05477](https://arxiv.org/abs/1502.05477)), SAC, TD3 and IMPALA from 2018 (the papers above, with their arXiv
+# > ids); work that really is post-2020 includes Andrychowicz et al. (2021) and Huang et al. (2022).
 #
 # ## 11. Glossary and key takeaways
 #
@@ -1433,5 +1469,7 @@ display(Markdown(
 # 5. Learning rates, batch sizes and target lengths are starting points; measure their effect over several
 #    seeds, and watch entropy and explained variance, not only the return.
 #
-# **Next:** [02 · Beyond Q-learning](02_beyond_q_learning.ipynb): where value-based methods like DQN shine,
-# where they break (continuous actions), and what actor-critic methods add.
+# Where value-based methods like DQN shine, where they break (continuous actions), and what actor-critic
+# methods add is the subject of the next notebook.
+#
+# **[Next: 02 · Beyond Q-learning](02_beyond_q_learning.ipynb)**
