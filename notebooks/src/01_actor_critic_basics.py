@@ -16,9 +16,10 @@
 # **Prerequisites:** Python and PyTorch basics (tensors, autograd, an optimiser step); the vocabulary of Markov
 # decision processes (state, action, reward, discount $\gamma$, return). No earlier notebook is needed.
 #
-# **Time:** about 50 minutes to read and try. Running all cells takes **1 to 2 minutes** on a 2-core CPU without a
-# GPU: measured 90 s wall-clock (about 50 s of CPU time) when this notebook was last built, on a machine shared
-# with other jobs.
+# **Time:** about 50 minutes to read and try. Running all cells takes **53 s** on a 2-core CPU without a GPU
+# (measured from a fresh kernel by `make time-notebooks`, load average 1.2; a busier machine is slower). The
+# learning-rate grid of section 8 was run once by `notebooks/scripts/nb01_lr_grid.py` (`make data`) and is
+# loaded, with a check that it still matches today's code.
 #
 # **Contents:** 1 Intuition · 2 Maths · 3 Build it · 4 Experiments · 5 Explore · 6 Check your understanding ·
 # 7 Debug the bug · 8 In practice · 9 Critical view · 10 Further reading · 11 Glossary and takeaways

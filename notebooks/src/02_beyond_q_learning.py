@@ -17,10 +17,10 @@
 #
 # **Prerequisites:** notebook 01 (actor, critic, TD error); Python, NumPy and a little PyTorch.
 #
-# **Time:** about 60 minutes to read and try the widgets; running all cells took **31–42 s** on a 2-core CPU
-# (measured by `tools/build_notebook.py` over two builds at load average 2–3; a busier machine is slower). The longer experiments
-# were run once by scripts in `notebooks/scripts/` (`make data`) and are loaded from `notebooks/data/`, with a
-# check that they still match today's code.
+# **Time:** about 60 minutes to read and try the widgets. Running all cells takes **25 s** on a 2-core CPU
+# without a GPU (measured from a fresh kernel by `make time-notebooks`, load average 1.2; a busier machine is
+# slower). The longer experiments were run once by scripts in `notebooks/scripts/` (`make data`) and are loaded
+# from `notebooks/data/`, with a check that they still match today's code.
 #
 # The section titles follow the course skeleton: intuition, maths, build it, experiments, explore, check your
 # understanding, debug the bug, in practice, critical view, further reading, glossary.

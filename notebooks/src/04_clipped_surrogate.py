@@ -12,8 +12,8 @@
 # **Prerequisites:** notebook 03 (advantages, GAE, the policy-gradient loss $-\mathbb{E}[\log\pi(a|s)\,\hat A]$);
 # PyTorch autograd; what an Adam step does.
 #
-# **Time:** about 45 minutes to read and try. Running all cells takes **44 s** on a 2-core CPU (measured with
-# `tools/build_notebook.py`; the central experiment of section 4 is most of it).
+# **Time:** about 45 minutes to read and try. Running all cells takes **27 s** on a 2-core CPU without a GPU
+# (measured from a fresh kernel by `make time-notebooks`, load average 1.2; a busier machine is slower).
 
 # %%
 import copy

@@ -15,11 +15,11 @@
 # **Prerequisites:** notebooks 03 (advantages and GAE), 04 (the clipped surrogate) and 06 (normalisation);
 # PyTorch autograd and `torch.optim.Adam`.
 #
-# **Time:** about 60 minutes to read and try; running all cells took 36 to 42 s on a 2-core CPU while other jobs
-# shared it (`tools/build_notebook.py`, 1-minute load average 1.5 to 3.5; 73 s in a build at about 4.5). Three longer results
-# (the full ablation, the Stable-Baselines3 comparison, the 100k-step Pendulum run) come from scripts in
-# `notebooks/scripts/` and are loaded from `notebooks/data/` with a check that they still match today's code and
-# settings; each section names its script and the `make data NAME` that regenerates the file.
+# **Time:** about 60 minutes to read and try. Running all cells takes **42 s** on a 2-core CPU without a GPU
+# (measured from a fresh kernel by `make time-notebooks`, load average 1.2; a busier machine is slower). Three
+# longer results (the full ablation, the Stable-Baselines3 comparison, the 100k-step Pendulum run) come from
+# scripts in `notebooks/scripts/` (`make data`) and are loaded with a check that they still match today's code
+# and settings.
 
 # %%
 import math
