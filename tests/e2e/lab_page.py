@@ -134,6 +134,9 @@ class NotebookPage:
         self.page.goto(url, timeout=timeout_ms)
         self.panel.locator(".jp-Notebook .jp-Cell").nth(n_cells - 1).wait_for(state="attached", timeout=timeout_ms)
         self.wait_kernel_idle(timeout_ms)
+        # Claim cells are committed with their code hidden; a hidden input shows no "[n]:" prompt, which is how
+        # the test sees that a cell has run. Show all code, as a learner can from the View menu.
+        self.menu("View", "Expand All Code")
 
     def wait_kernel_idle(self, timeout_ms: float = 90_000) -> None:
         """Wait until a kernel is attached (the toolbar names it) and the kernel indicator reads idle.
