@@ -85,7 +85,8 @@ def test_an_item_cannot_write_outside_its_scratch_folder(tmp_path, sandbox):
     course_file = Path(exercises.__file__)
     before = {p: _fingerprint(p) for p in (victim, bank_file, course_file)}
     targets = [str(victim), str(bank_file), str(course_file), str(tmp_path / "new_file"),
-               str(course_file.parent / "planted.py"), "/etc/planted", "/usr/planted", "/dev/shm/../planted"]
+               str(course_file.parent / "planted.py"), "/etc/planted", "/usr/planted", "/dev/shm/../planted",
+               "/tmp/planted"]
     prefix = ("import os\n"
               f"for t in {targets!r}:\n"
               "    try:\n        open(t, 'a').write('x')\n        print('WROTE', t)\n"
@@ -94,7 +95,7 @@ def test_an_item_cannot_write_outside_its_scratch_folder(tmp_path, sandbox):
     item = _run(sandbox, prefix)
     assert item.points == 1, item.reason
     assert "WROTE" not in item.output and item.output.count("DENIED") == len(targets), item.output
-    assert "SCRATCH /tmp" in item.output
+    assert "SCRATCH /scratch" in item.output
     assert {p: _fingerprint(p) for p in before} == before
     assert not (tmp_path / "new_file").exists() and not (course_file.parent / "planted.py").exists()
 

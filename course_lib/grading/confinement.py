@@ -22,6 +22,9 @@ ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"
        "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 SYSTEM_FILES = ("/etc/ld.so.cache",)
+# Each item's private scratch folder (an empty mount point here; namespaces.py mounts a fresh tmpfs on it per
+# item). Not /tmp: the course or its virtual environment may live under /tmp, and must stay visible.
+SCRATCH = "/scratch"
 
 
 def package_root() -> Path:
@@ -59,11 +62,16 @@ def bwrap_argv(command: list[str]) -> list[str]:
     env: list[str] = []
     for key, value in ENV.items():
         env += ["--setenv", key, value]
+    # Order matters: bwrap applies these in turn, so the worker's /tmp is mounted *before* the binds, and a
+    # course or virtual environment that lives under /tmp (a CI clone, say) stays visible on top of it.
     return [shutil.which("bwrap") or "bwrap",
             "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try", "--uid", SANDBOX_ID, "--gid", SANDBOX_ID, "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv", *env,
-            *_system_binds(), *binds,
-            "--dev", "/dev", "--proc", "/proc", "--size", str(64 * 2**20), "--tmpfs", "/tmp", "--chdir", "/tmp",
+            "--unshare-cgroup-try", "--uid", SANDBOX_ID, "--gid", SANDBOX_ID, "--die-with-parent", "--new-session",
+            "--cap-drop", "ALL", "--clearenv", *env,
+            *_system_binds(),
+            "--dev", "/dev", "--proc", "/proc", "--size", str(64 * 2**20), "--tmpfs", "/tmp",
+            *binds,
+            "--dir", SCRATCH, "--chdir", "/tmp",
             "--remount-ro", "/dev", "--remount-ro", "/",
             "--", *command]
 

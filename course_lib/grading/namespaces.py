@@ -6,7 +6,9 @@ PID namespace), which
 
 * starts a new session (so ``kill(0, ...)`` cannot reach the worker's process group);
 * mounts an empty file system over ``/proc`` (the item sees no process, not even its worker), a private,
-  size-limited ``tmpfs`` on ``/tmp`` (its working directory, gone with the item) and on ``/dev/shm``;
+  size-limited ``tmpfs`` on ``/scratch`` (its working directory, ``HOME`` and ``TMPDIR``, gone with the item)
+  and on ``/dev/shm``, and makes the worker's ``/tmp`` read-only (nothing an item leaves there can reach a
+  later item);
 * is made the OOM killer's first choice, drops every capability and sets ``no_new_privs``;
 * runs ``body()``.
 
@@ -20,13 +22,17 @@ import ctypes
 import os
 import select
 import signal
+import tempfile
 from typing import Callable
+
+from .confinement import SCRATCH
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 0x1, 0x2, 0x4, 0x8, 0x20, 0x1000
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
 SCRATCH_SIZE = "64m"
@@ -84,10 +90,14 @@ def _become_item_init(prepare: Callable[[], None]) -> None:
         f.write("1000")
     prepare()  # may still read /proc/self (resource limits)
     _mount("none", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=555")
-    _mount("none", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={SCRATCH_SIZE},mode=700")
+    _mount("none", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, f"size={SCRATCH_SIZE},mode=700")
+    # the worker's /tmp: read-only from here on (the flags it was mounted with are kept, as the kernel requires)
+    _mount(None, "/tmp", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
     if os.path.isdir("/dev/shm"):
         _mount("none", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={SCRATCH_SIZE},mode=700")
-    os.chdir("/tmp")
+    os.chdir(SCRATCH)
+    os.environ["HOME"] = os.environ["TMPDIR"] = SCRATCH
+    tempfile.tempdir = None  # the worker may have cached /tmp; temporary files now go to the scratch folder
     _drop_capabilities()
 
 
