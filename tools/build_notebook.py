@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 # Kernels started here must not read or write the author's own course progress (quiz scores, exercise results):
 # a committed notebook shows a learner's fresh start. "off" keeps progress in memory (course_lib/progress.py).
-os.environ["COURSE_PROGRESS_FILE"] = "off"
+KERNEL_ENV = {"COURSE_PROGRESS_FILE": "off"}
 
 
 def read_source(source: Path) -> nbformat.NotebookNode:
@@ -66,9 +66,18 @@ def execute(notebook: nbformat.NotebookNode, timeout: int = 600) -> float:
     """Run every cell of ``notebook`` in place in a fresh kernel (cwd ``notebooks/``); return the seconds taken."""
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}}, store_widget_state=True)
-    start = time.perf_counter()
-    client.execute()
-    return time.perf_counter() - start
+    saved = {key: os.environ.get(key) for key in KERNEL_ENV}
+    os.environ.update(KERNEL_ENV)  # the kernel inherits this process's environment when it starts
+    try:
+        start = time.perf_counter()
+        client.execute()
+        return time.perf_counter() - start
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def build(source: Path, run: bool = True, timeout: int = 600) -> tuple[Path, float]:

@@ -72,12 +72,19 @@ def build(target: Path = FIXTURE, timeout: int = 120) -> float:
     nb.cells = fixture_cells()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
-    os.environ["COURSE_PROGRESS_FILE"] = "off"  # the fixture shows a fresh learner, not the author's progress
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
                             resources={"metadata": {"path": str(target.parent)}})
-    start = time.perf_counter()
-    client.execute()
-    seconds = time.perf_counter() - start
+    saved = os.environ.get("COURSE_PROGRESS_FILE")
+    os.environ["COURSE_PROGRESS_FILE"] = "off"  # the fixture shows a fresh learner, not the author's progress
+    try:
+        start = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - start
+    finally:
+        if saved is None:
+            os.environ.pop("COURSE_PROGRESS_FILE", None)
+        else:
+            os.environ["COURSE_PROGRESS_FILE"] = saved
     for cell in nb.cells:
         cell.metadata.pop("execution", None)  # no timestamps: quiet diffs
     nbformat.validate(nb)
