@@ -187,6 +187,12 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
+def _helpers(name: str, codes: list[str]) -> list[Path]:
+    """The modules beside data script ``name`` in ``notebooks/scripts/`` that any of ``codes`` imports."""
+    return [helper for helper in sorted(SCRIPTS_DIR.glob("*.py")) if helper.stem != name
+            and any(f"import {helper.stem}" in code or f"from {helper.stem} " in code for code in codes)]
+
+
 def dependencies(name: str) -> list[Path]:
     """Every ``course_lib`` source file that the data script ``name`` (and its notebook cells) imports."""
     module = load_script(name)
@@ -196,9 +202,8 @@ def dependencies(name: str) -> list[Path]:
         codes.append(tagged_cells_code(*cells))
     pending = set().union(*(_course_lib_imports(code, None) for code in codes))
     # helper modules beside the script (e.g. nb02_envs.py) count as part of the script
-    for helper in sorted(SCRIPTS_DIR.glob("*.py")):
-        if any(f"import {helper.stem}" in code or f"from {helper.stem} " in code for code in codes):
-            pending |= _course_lib_imports(helper.read_text(), None)
+    for helper in _helpers(name, codes):
+        pending |= _course_lib_imports(helper.read_text(), None)
     seen: dict[str, Path] = {}
     while pending:
         mod = pending.pop()
@@ -220,10 +225,8 @@ def source_hash(name: str) -> tuple[str, list[str]]:
     module = load_script(name)
     digest = hashlib.sha256()
     parts: list[tuple[str, str]] = [(f"notebooks/scripts/{name}.py", script_path(name).read_text())]
-    for helper in sorted(SCRIPTS_DIR.glob("*.py")):
-        text = script_path(name).read_text()
-        if helper.stem != name and (f"import {helper.stem}" in text or f"from {helper.stem} " in text):
-            parts.append((f"notebooks/scripts/{helper.name}", helper.read_text()))
+    for helper in _helpers(name, [script_path(name).read_text()]):
+        parts.append((f"notebooks/scripts/{helper.name}", helper.read_text()))
     cells = getattr(module, "NOTEBOOK_CELLS", None)
     if cells:
         parts.append((f"notebooks/src/{cells[0]}.py [{cells[1]}]", tagged_cells_code(*cells)))
