@@ -49,7 +49,7 @@ from course_lib.networks import GaussianActor
 from course_lib.normalisation import ObsNormaliser, RewardScaler, RunningMeanStd
 from course_lib.rollout import RolloutCollector
 from course_lib.stats import bootstrap_ci
-from course_lib.training import evaluate
+from course_lib.evaluation import evaluate
 
 torch.set_num_threads(1)
 plots.use_course_style()
@@ -525,7 +525,7 @@ envs = make_vec_env("Pendulum-v1", cfg.num_envs, seed=SEED)
 spec = AgentSpec.from_spaces(envs.single_observation_space, envs.single_action_space, hidden=cfg.hidden,
                              log_std_init=cfg.log_std_init)
 agent0 = ActorCriticAgent(spec)
-rollout0 = RolloutCollector(envs, agent0.policy_step, None, cfg.num_steps).collect()
+rollout0 = RolloutCollector(envs, agent0.policy_step, cfg.num_steps).collect()
 envs.close()
 est0 = rollout0.gae(cfg.gamma, cfg.lam)
 batch0 = rollout0.flat(est0.advantages, est0.returns)  # valid steps only
@@ -1187,7 +1187,7 @@ def loss_gradients(rewards_divisor: float, norm_adv: bool) -> GradientProbe:
     logp = probe_agent.actor.log_prob(dist, mb.actions)
     adv = normalisation.normalise_advantages(mb.adv) if norm_adv else mb.adv
     # loss = -L_clip + c1 * L_VF   (no entropy bonus in pendulum_config)
-    loss = ppo_clip_loss(logp, mb.logp, adv, cfg.clip_eps)[0] + cfg.vf_coef * value_loss(values, mb.ret)
+    loss = ppo_clip_loss(logp, mb.logp_old, adv, cfg.clip_eps)[0] + cfg.vf_coef * value_loss(values, mb.ret)
     loss.backward()
     g_actor = torch.cat([p.grad.flatten() for p in probe_agent.actor.parameters()])
     g_critic = torch.cat([p.grad.flatten() for p in probe_agent.critic.parameters()])
