@@ -52,6 +52,22 @@ def _as_real(name: str, value: Any, allowed: str) -> float:
     return x
 
 
+def _as_int(name: str, value: Any, allowed: str) -> int:
+    """``value`` as an int (anything with ``__index__`` but bool), or raise ValueError naming what is ``allowed``."""
+    # bools and floats such as 2.0 are refused: n_episodes=2.5 or seed=True are mistakes
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise ValueError(f"{name} must be {allowed}; got {value!r:.60} of type {type(value).__name__}")
+    return int(value.__index__())
+
+
+def _in_range(name: str, n: int, low: int, high: int | None, allowed: str) -> int:
+    """``n`` if ``low <= n <= high`` (no upper bound for None), else ValueError (long integers shortened)."""
+    if n < low or (high is not None and n > high):
+        # str(n)[:40]: a 400-digit integer must not fill the screen
+        raise ValueError(f"{name} must be {allowed}; got {str(n)[:40]}")
+    return n
+
+
 def check_unit_interval(name: str, value: Any) -> float:
     """Check that ``0 <= value <= 1`` (discount ``gamma``, GAE ``lam``, probabilities).
 
@@ -105,12 +121,7 @@ def check_positive_int(name: str, value: Any) -> int:
     Raises:
         ValueError: if ``value`` is not an integer (bools and floats such as 2.0 are refused) or is < 1.
     """
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r} of type {type(value).__name__}")
-    n = int(value.__index__())
-    if n < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {n}")
-    return n
+    return _in_range(name, _as_int(name, value, "an integer >= 1"), 1, None, "an integer >= 1")
 
 
 def check_non_negative_int(name: str, value: Any) -> int:
@@ -121,12 +132,7 @@ def check_non_negative_int(name: str, value: Any) -> int:
     Raises:
         ValueError: if ``value`` is not an integer (bools and floats are refused) or is < 0.
     """
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise ValueError(f"{name} must be an integer >= 0; got {value!r} of type {type(value).__name__}")
-    n = int(value.__index__())
-    if n < 0:
-        raise ValueError(f"{name} must be an integer >= 0; got {n}")
-    return n
+    return _in_range(name, _as_int(name, value, "an integer >= 0"), 0, None, "an integer >= 0")
 
 
 def check_open_unit_interval(name: str, value: Any) -> float:
@@ -164,15 +170,8 @@ def check_seed(name: str, value: Any) -> int:
     Raises:
         ValueError: for bools, floats, strings and integers out of range.
     """
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise ValueError(
-            f"{name} must be an integer in [0, {SEED_MAX}]; got {value!r:.60} of type {type(value).__name__}"
-        )
-    n = int(value.__index__())
-    if not 0 <= n <= SEED_MAX:
-        # str(n)[:40]: a 400-digit integer must not fill the screen
-        raise ValueError(f"{name} must be an integer in [0, {SEED_MAX}]; got {str(n)[:40]}")
-    return n
+    allowed = f"an integer in [0, {SEED_MAX}]"
+    return _in_range(name, _as_int(name, value, allowed), 0, SEED_MAX, allowed)
 
 
 def check_env_id(name: str, value: Any) -> str:
