@@ -26,7 +26,7 @@ from gymnasium import spaces
 from gymnasium.vector import VectorEnv
 from torch import Tensor
 
-from course_lib.advantages import AdvantageEstimate, gae, next_values_from_rollout
+from course_lib.advantages import next_values_from_rollout
 from course_lib.envs import check_next_step_autoreset, check_spaces
 from course_lib.networks import Actor
 from course_lib.validation import check_positive_int, check_same_shape
@@ -172,13 +172,6 @@ class Rollout:
         """
         return next_values_from_rollout(self.values, self.last_values)
 
-    def gae(self, gamma: float, lam: float) -> AdvantageEstimate:
-        """GAE(gamma, lam) advantages and value targets of this rollout, each ``(T, N)``.
-
-        Entries at invalid steps are meaningless (finite) and must be left out: use ``flat``.
-        """
-        return gae(self.rewards, self.values, self.next_values(), self.terminated, self.truncated, gamma, lam)
-
     def flatten_valid(self, x: Tensor) -> Tensor:
         """Keep the valid steps of a ``(T, N, ...)`` tensor: returns ``(num_valid, ...)`` in time-major order."""
         if tuple(x.shape[:2]) != tuple(self.valid.shape):
@@ -188,7 +181,7 @@ class Rollout:
         return x[self.valid]
 
     def flat(self, adv: Tensor | None = None, ret: Tensor | None = None) -> FlatBatch:
-        """The valid steps as one flat batch, e.g. ``rollout.flat(*rollout.gae(gamma, lam))``.
+        """The valid steps as one flat batch, e.g. ``rollout.flat(*advantages_and_returns(rollout, config))``.
 
         Args:
             adv: optional ``(T, N)`` advantages.

@@ -79,7 +79,7 @@ class PPOConfig(ActorCriticConfig):
     target_kl: float | None = None
     """Stop the update early (skip the remaining minibatches) once the k3 KL estimate exceeds this; None: never."""
     kl_penalty_target: float = 0.01
-    """d_targ of the adaptive KL penalty (objective "kl_penalty" only); not the early-stopping threshold ``target_kl``."""
+    """d_targ of the adaptive KL penalty (objective "kl_penalty" only); not the early stop's ``target_kl``."""
     kl_beta_init: float = 1.0
     """Initial beta of the adaptive KL penalty (objective "kl_penalty" only)."""
 

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from course_lib import exercises, plots, quiz
 from course_lib.agent import ActorCriticAgent
 from course_lib.algos import ppo
+from course_lib.algos.onpolicy import advantages_and_returns
 from course_lib.claims import claim
 from course_lib.envs import make_vec_env
 from course_lib.diagnostics import kl_exact, kl_k3
@@ -480,7 +481,7 @@ def collect_batch(agent, seed: int) -> FlatBatch:
         rollout = RolloutCollector(envs, agent.policy_step, NUM_STEPS).collect()
     finally:
         envs.close()
-    est = rollout.gae(pretrain_config.gamma, pretrain_config.lam)
+    est = advantages_and_returns(rollout, pretrain_config)
     batch = rollout.flat(est.advantages, est.returns)
     # A <- (A - mean A) / std A, once for the whole batch (both objectives see the same advantages)
     batch.adv = normalise_advantages(batch.adv)

@@ -42,6 +42,7 @@ from course_lib import exercises, normalisation, plots, quiz, stored_results
 from course_lib.advantages import discounted_returns, gae
 from course_lib.agent import ActorCriticAgent, AgentSpec
 from course_lib.algos import ppo
+from course_lib.algos.onpolicy import advantages_and_returns
 from course_lib.claims import claim
 from course_lib.envs import make_vec_env
 from course_lib.losses import ppo_clip_loss, value_loss
@@ -527,7 +528,7 @@ spec = AgentSpec.from_spaces(envs.single_observation_space, envs.single_action_s
 agent0 = ActorCriticAgent(spec)
 rollout0 = RolloutCollector(envs, agent0.policy_step, cfg.num_steps).collect()
 envs.close()
-est0 = rollout0.gae(cfg.gamma, cfg.lam)
+est0 = advantages_and_returns(rollout0, cfg)
 batch0 = rollout0.flat(est0.advantages, est0.returns)  # valid steps only
 adv_raw = batch0.adv.double()
 B = len(batch0)
