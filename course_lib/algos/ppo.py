@@ -65,7 +65,9 @@ class PPOConfig(ActorCriticConfig):
     update_epochs: int = 10
     """K: passes over the rollout per update."""
     num_minibatches: int = 1
-    """Minibatches per epoch; each has about N * T / num_minibatches samples."""
+    """Minibatches per epoch; each has about N * T / num_minibatches samples. Autoreset steps are left out of
+    the batch, so a rollout can hold fewer than N * T samples: with more minibatches than valid samples the
+    update raises a ValueError that says so (keep num_minibatches well below N * T / 2)."""
     shuffle: bool = True
     """Shuffle the samples into new minibatches every epoch (False: rollout order, the same split each epoch)."""
     objective: Literal["clip", "unclipped", "kl_penalty"] = "clip"
