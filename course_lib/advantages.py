@@ -1,4 +1,4 @@
-"""Returns and advantage estimates: Monte Carlo, TD errors, n-step returns and GAE(lambda).
+"""Returns and advantage estimates: Monte Carlo, TD targets and errors, n-step returns and GAE(lambda).
 
 Conventions (see course_lib/README.md, "Contracts"):
 
@@ -15,7 +15,8 @@ Conventions (see course_lib/README.md, "Contracts"):
   advantage weights must be constants. :func:`td_errors` alone stays differentiable, so it can also serve in a
   critic loss.
 
-Inputs may be torch tensors or anything ``torch.as_tensor`` accepts; outputs are tensors with the dtype and
+Rewards and values must be finite and flags 0/1 (ValueError naming the input otherwise: a NaN would silently
+spread backwards through every return). Inputs may be torch tensors or anything ``torch.as_tensor`` accepts; outputs are tensors with the dtype and
 device of ``rewards`` (float32 if ``rewards`` is an integer type).
 """
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any, NamedTuple
 import torch
 
 from course_lib.validation import (
+    check_all_finite,
+    check_flags,
     check_positive_int,
     check_same_shape,
     check_time_major,
@@ -34,6 +37,7 @@ from course_lib.validation import (
 __all__ = [
     "AdvantageEstimate",
     "discounted_returns",
+    "td_target",
     "td_errors",
     "n_step_returns",
     "gae",
@@ -59,13 +63,22 @@ def _as_rewards(rewards: Any) -> torch.Tensor:
     if not torch.is_floating_point(r):
         r = r.to(torch.get_default_dtype())
     check_time_major("rewards", r)
+    check_all_finite("rewards", r)
     return r
 
 
 def _like(name: str, x: Any, ref: torch.Tensor, ref_name: str = "rewards") -> torch.Tensor:
-    """``x`` converted to ``ref``'s dtype and device (bool flags become 0.0/1.0), with ``ref``'s exact shape."""
-    t = torch.as_tensor(x, device=ref.device).to(ref.dtype)
+    """``x`` converted to ``ref``'s dtype and device (bool flags become 0.0/1.0), with ``ref``'s exact shape.
+
+    Flags (``terminated``, ``truncated``) must be 0/1; everything else finite.
+    """
+    t = torch.as_tensor(x, device=ref.device)
+    if name in ("terminated", "truncated"):
+        check_flags(name, t)
+    t = t.to(ref.dtype)
     check_same_shape(name, t, ref_name, ref)
+    if name not in ("terminated", "truncated"):
+        check_all_finite(name, t)
     return t
 
 
@@ -121,6 +134,26 @@ def discounted_returns(
     return returns
 
 
+def td_target(reward: Any, gamma: float, next_value: Any, terminated: Any) -> Any:
+    """One-step TD target ``y = r + gamma * (1 - terminated) * V(s')``, bootstrapped unless the task really ended.
+
+    The one formula behind :func:`td_errors`, tabular Q-learning/SARSA and DQN's targets. Elementwise on Python
+    floats, numpy arrays and torch tensors, unchecked (it runs once per step in tabular loops):
+
+    Args:
+        reward: ``r``, scalar or shape ``(B,)`` (or ``(T, N)``).
+        gamma: discount factor in [0, 1].
+        next_value: value of the next state, ``V(s')``, ``max_a' Q(s', a')`` or ``Q(s', a')``, same shape.
+        terminated: ``1.0`` where the task ended (no bootstrap), ``0.0`` otherwise; a truncated step has
+            ``terminated = 0`` and is bootstrapped. Bools are accepted for Python/numpy inputs; torch
+            flags must be float tensors.
+    Returns:
+        ``y``, same shape as ``reward``.
+    """
+    # y = r + gamma * (1 - terminated) * V(s')
+    return reward + gamma * (1.0 - terminated) * next_value
+
+
 def td_errors(
     rewards: Any,
     values: Any,
@@ -143,15 +176,16 @@ def td_errors(
     Returns:
         delta_t, same shape.
     Raises:
-        ValueError: gamma outside [0, 1]; inputs not (T, N)/(T,); shapes that differ.
+        ValueError: gamma outside [0, 1]; inputs not (T, N)/(T,); shapes that differ; a non-finite reward or
+            value; a flag that is not 0/1.
     """
     gamma = check_unit_interval("gamma", gamma)
     r = _as_rewards(rewards)
     v = _like("values", values, r)
     v_next = _like("next_values", next_values, r)
     term = _like("terminated", terminated, r)
-    # delta_t = r_t + gamma * V(s_{t+1}) * (1 - terminated_t) - V(s_t)
-    return r + gamma * v_next * (1.0 - term) - v
+    # delta_t = r_t + gamma * V(s_{t+1}) * (1 - terminated_t) - V(s_t) = y_t - V(s_t)
+    return td_target(r, gamma, v_next, term) - v
 
 
 def n_step_returns(

@@ -169,7 +169,14 @@ class ActorCriticAgent(nn.Module):
     @classmethod
     def load(cls, path: str | os.PathLike) -> ActorCriticAgent:
         """Rebuild an agent written by ``save``; its observation statistics are frozen (ready to evaluate)."""
-        blob = torch.load(path, weights_only=True)
+        try:
+            blob = torch.load(path, weights_only=True)
+        except Exception as err:  # torch raises many kinds (UnpicklingError, RuntimeError, EOFError...)
+            raise ValueError(f"path must be a file written by ActorCriticAgent.save; {str(path)!r:.80} could not "
+                             f"be read as one ({type(err).__name__})") from None
+        if not isinstance(blob, dict) or not {"spec", "state_dict", "obs_normaliser"} <= set(blob):
+            raise ValueError(f"path must be a file written by ActorCriticAgent.save; {str(path)!r:.80} holds "
+                             f"a {type(blob).__name__} without the keys 'spec', 'state_dict', 'obs_normaliser'")
         spec_d = dict(blob["spec"])
         for key in ("hidden", "action_low", "action_high"):
             if spec_d[key] is not None:

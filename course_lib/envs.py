@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from course_lib.validation import check_positive_int, check_unit_interval
+from course_lib.validation import check_env_id, check_positive_int, check_seed, check_unit_interval
 
 __all__ = [
     "COUNTING_ENV_ID",
@@ -55,6 +55,8 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
     Returns:
         the environment (any observation space: a ``Discrete`` one is fine for tabular methods).
     """
+    env_id = check_env_id("env_id", env_id)
+    seed = None if seed is None else check_seed("seed", seed)
     env = gym.make(env_id, **kwargs)
     env.reset(seed=seed)
     env.action_space.seed(seed)
@@ -106,9 +108,12 @@ def make_vec_env(
     Returns:
         the vector env; ``envs.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP``.
     Raises:
-        ValueError: for ``num_envs < 1`` or a vector env that does not use next-step autoreset.
+        ValueError: for a non-string ``env_id``, ``num_envs < 1``, a seed that is not an integer in
+            ``[0, 2**32 - 1]``, or a vector env that does not use next-step autoreset.
     """
+    env_id = check_env_id("env_id", env_id)
     num_envs = check_positive_int("num_envs", num_envs)
+    seed = None if seed is None else check_seed("seed", seed)
     if vectorization_mode is None and len(wrappers) > 0:
         vectorization_mode = "sync"
     envs = gym.make_vec(

@@ -1,4 +1,4 @@
-"""Policy and value losses of actor-critic methods, and KL estimators.
+"""Policy and value losses of actor-critic methods (the KL estimators they use live in ``diagnostics.py``).
 
 Every loss is a scalar tensor to *minimise*. The PPO paper's objective (Schulman et al. 2017, eq. 9) is
 maximised, ``L = L_clip - c1 * L_VF + c2 * H``, so a training step minimises
@@ -11,30 +11,44 @@ nowhere, neither in a loss nor in a statistic. Mismatched shapes raise ValueErro
 ``(B, 1)`` would silently give a ``(B, B)`` loss.
 
 Advantages, returns, ``logp_old`` and ``old_values`` are treated as constants (detached inside): gradients flow only
-through ``logp``, ``values`` and ``entropy``.
+through ``logp``, ``values`` and ``entropy``. Every per-sample input must be a torch tensor (numpy arrays have
+no gradient) and finite: a NaN advantage or return raises ValueError naming it instead of a NaN loss.
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
-from torch.distributions import Distribution, Normal, kl_divergence
+from typing import Any
 
-from course_lib.validation import check_non_negative, check_positive, check_same_shape
+import torch
+
+from course_lib.diagnostics import kl_k3
+from course_lib.masking import masked_mean
+from course_lib.validation import (
+    check_all_finite,
+    check_non_negative,
+    check_positive,
+    check_same_shape,
+    check_tensor,
+)
 
 __all__ = [
     "ClipStats",
-    "masked_mean",
     "policy_gradient_loss",
     "ppo_clip_loss",
     "kl_penalty_loss",
     "adapt_kl_beta",
     "value_loss",
     "entropy_bonus",
-    "kl_k1",
-    "kl_k3",
-    "kl_exact",
 ]
+
+
+def _check_samples(**inputs: Any) -> None:
+    """Every per-sample input of a loss is a finite torch tensor (None means "not given" and passes)."""
+    for name, x in inputs.items():
+        if x is not None:
+            check_tensor(name, x)
+            check_all_finite(name, x)
 
 
 class ClipStats(NamedTuple):
@@ -49,87 +63,6 @@ class ClipStats(NamedTuple):
 
     clip_fraction: float
     approx_kl: float
-
-
-def masked_mean(x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean of ``x`` over the entries where ``valid`` is true (all entries if ``valid`` is None).
-
-        masked_mean(x, m) = sum_i m_i x_i / sum_i m_i
-
-    Args:
-        x: any shape.
-        valid: None, or a bool / 0-1 float mask of ``x``'s shape.
-    Returns:
-        a scalar tensor (differentiable w.r.t. ``x``).
-    Raises:
-        ValueError: ``valid`` of another shape, or a mask with no valid entry (the mean would be 0/0).
-    """
-    if valid is None:
-        return x.mean()
-    check_same_shape("valid", valid, "x", x)
-    m = valid.to(x.dtype)
-    count = m.sum()
-    if count.item() == 0:
-        raise ValueError(f"valid marks no sample as valid (all {valid.numel()} entries are False); "
-                         "a mean needs at least one valid sample")
-    return (x * m).sum() / count
-
-
-def kl_k1(logp_old: torch.Tensor, logp_new: torch.Tensor) -> torch.Tensor:
-    """Per-sample k1 estimator of KL(pi_old || pi_new) from actions sampled from pi_old.
-
-    With r = pi_new(a) / pi_old(a):  k1 = -log r = logp_old - logp_new. Unbiased (its mean over a ~ pi_old is the
-    KL) but single samples can be negative, and its variance is high.
-
-    Args:
-        logp_old: log pi_old(a), any shape, e.g. (B,).
-        logp_new: log pi_new(a), same shape.
-    Returns:
-        k1 per sample, same shape (differentiable w.r.t. both inputs).
-    """
-    check_same_shape("logp_old", logp_old, "logp_new", logp_new)
-    # k1 = -log r = -(logp_new - logp_old)
-    return logp_old - logp_new
-
-
-def kl_k3(logp_old: torch.Tensor, logp_new: torch.Tensor) -> torch.Tensor:
-    """Per-sample k3 estimator of KL(pi_old || pi_new) from actions sampled from pi_old (Schulman 2020).
-
-    With r = pi_new(a) / pi_old(a):  k3 = (r - 1) - log r. Unbiased (E_old[r - 1] = 0, so it is k1 plus a zero-mean
-    control variate), never negative (e^x >= 1 + x), and of lower variance than k1. This is PPO's ``approx_kl``.
-
-    Args:
-        logp_old: log pi_old(a), any shape, e.g. (B,).
-        logp_new: log pi_new(a), same shape.
-    Returns:
-        k3 per sample, same shape, >= 0 (differentiable w.r.t. both inputs).
-    """
-    check_same_shape("logp_old", logp_old, "logp_new", logp_new)
-    log_r = logp_new - logp_old
-    # k3 = (r - 1) - log r, with r - 1 = expm1(log r): the naive exp(log r) - 1 loses the digits that matter when
-    # r is near 1 and can come out below log r in float32. clamp_min(0) guards against any remaining rounding;
-    # the exact value is never negative.
-    return (torch.expm1(log_r) - log_r).clamp_min(0.0)
-
-
-def kl_exact(dist_old: Distribution, dist_new: Distribution) -> torch.Tensor:
-    """Exact KL(pi_old || pi_new) per state, from the two distributions.
-
-    Uses ``torch.distributions.kl_divergence``. A diagonal ``Normal`` with batch shape ``(B, A)`` describes one
-    A-dimensional action per state, so its per-dimension KLs are summed over the last dim (the KL of independent
-    dimensions is the sum of theirs). A ``Normal`` with batch shape ``(B,)`` is read as one 1-D action per state.
-
-    Args:
-        dist_old, dist_new: distributions of the same family and batch shape, e.g. Categorical with batch (B,)
-            or Normal with batch (B, A).
-    Returns:
-        KL per state, shape (B,).
-    """
-    kl = kl_divergence(dist_old, dist_new)
-    if isinstance(dist_old, Normal) and kl.dim() >= 2:
-        # KL(prod_i p_i || prod_i q_i) = sum_i KL(p_i || q_i)
-        kl = kl.sum(-1)
-    return kl
 
 
 def policy_gradient_loss(
@@ -149,6 +82,7 @@ def policy_gradient_loss(
     Raises:
         ValueError: on mismatched shapes or an empty mask.
     """
+    _check_samples(logp=logp, adv=adv)
     check_same_shape("logp", logp, "adv", adv)
     # L_PG = -E[log pi(a|s) * A]
     return -masked_mean(logp * adv.detach(), valid)
@@ -182,6 +116,7 @@ def ppo_clip_loss(
         ValueError: clip_eps <= 0; mismatched shapes; an empty mask.
     """
     clip_eps = check_positive("clip_eps", clip_eps)
+    _check_samples(logp=logp, logp_old=logp_old, adv=adv)
     check_same_shape("logp", logp, "logp_old", logp_old)
     check_same_shape("logp", logp, "adv", adv)
     logp_old, adv = logp_old.detach(), adv.detach()
@@ -228,6 +163,7 @@ def kl_penalty_loss(
         ValueError: beta < 0; mismatched shapes; an empty mask.
     """
     beta = check_non_negative("beta", beta)
+    _check_samples(logp=logp, logp_old=logp_old, adv=adv)
     check_same_shape("logp", logp, "logp_old", logp_old)
     check_same_shape("logp", logp, "adv", adv)
     logp_old, adv = logp_old.detach(), adv.detach()
@@ -237,17 +173,17 @@ def kl_penalty_loss(
     return -masked_mean(ratio * adv - beta * kl_k3(logp_old, logp), valid)
 
 
-def adapt_kl_beta(beta: float, kl: float, kl_target: float, factor: float = 2.0, tolerance: float = 1.5) -> float:
+def adapt_kl_beta(beta: float, kl: float, d_targ: float, factor: float = 2.0, tolerance: float = 1.5) -> float:
     """The adaptive KL coefficient rule of Schulman et al. 2017, sec. 4, applied after each policy update.
 
-        d < kl_target / tolerance  ->  beta / factor   (the policy moved too little: penalise less)
-        d > kl_target * tolerance  ->  beta * factor   (it moved too much: penalise more)
+        d < d_targ / tolerance  ->  beta / factor   (the policy moved too little: penalise less)
+        d > d_targ * tolerance  ->  beta * factor   (it moved too much: penalise more)
         otherwise                  ->  beta
 
     Args:
         beta: current coefficient, > 0.
         kl: the measured mean KL(pi_old || pi_new) of the update, >= 0.
-        kl_target: the target KL d_targ, > 0.
+        d_targ: the target KL, > 0 (PPOConfig.kl_penalty_target).
         factor: multiplicative step, > 0 (the paper uses 2).
         tolerance: band around the target, > 0 (the paper uses 1.5).
     Returns:
@@ -257,12 +193,12 @@ def adapt_kl_beta(beta: float, kl: float, kl_target: float, factor: float = 2.0,
     """
     beta = check_positive("beta", beta)
     kl = check_non_negative("kl", kl)
-    kl_target = check_positive("kl_target", kl_target)
+    d_targ = check_positive("d_targ", d_targ)
     factor = check_positive("factor", factor)
     tolerance = check_positive("tolerance", tolerance)
-    if kl < kl_target / tolerance:
+    if kl < d_targ / tolerance:
         return beta / factor
-    if kl > kl_target * tolerance:
+    if kl > d_targ * tolerance:
         return beta * factor
     return beta
 
@@ -295,6 +231,7 @@ def value_loss(
     Raises:
         ValueError: only one of old_values / clip_eps given; clip_eps <= 0; mismatched shapes; an empty mask.
     """
+    _check_samples(values=values, returns=returns, old_values=old_values)
     check_same_shape("values", values, "returns", returns)
     returns = returns.detach()
     # (V(s) - R)^2
@@ -325,5 +262,6 @@ def entropy_bonus(entropy: torch.Tensor, valid: torch.Tensor | None = None) -> t
     Returns:
         scalar mean entropy.
     """
+    _check_samples(entropy=entropy)
     # H = E[H(pi(.|s))]
     return masked_mean(entropy, valid)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from course_lib.losses import masked_mean
+from course_lib.masking import masked_mean
 from course_lib.validation import check_positive, check_positive_int, check_unit_interval
 
 __all__ = ["RunningMeanStd", "ObsNormaliser", "RewardScaler", "normalise_advantages"]
@@ -48,8 +48,13 @@ def _like_input(out: np.ndarray, original: Any) -> Any:
 
 
 def _as_shape(shape: int | tuple[int, ...]) -> tuple[int, ...]:
-    """An int or a tuple of ints as a tuple."""
-    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    """An int or a tuple of ints as a tuple; every size must be an integer >= 1 (``()`` is a scalar)."""
+    if hasattr(shape, "__index__") and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)):
+        raise ValueError(f"shape must be an integer >= 1 or a tuple of them; got {shape!r} of type "
+                         f"{type(shape).__name__}")
+    return tuple(check_positive_int(f"shape[{i}]", d) for i, d in enumerate(shape))
 
 
 class RunningMeanStd:

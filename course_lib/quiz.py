@@ -295,6 +295,10 @@ def score(notebook: str | None = None, directory: Directory = None) -> Score:
             raise ValueError("no question has been shown or checked yet in this kernel; "
                              "pass the notebook number, e.g. quiz.score('01')")
         return _LAST[0].score()
+    numbers = sorted({q.number for q in load_bank(directory).values()})
+    if notebook not in numbers:
+        raise ValueError(f"notebook must be the number of a notebook with questions, one of {numbers}; "
+                         f"got {notebook!r:.40}")
     return scoreboard(notebook, directory).score()
 
 

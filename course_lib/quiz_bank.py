@@ -119,8 +119,13 @@ class QuizResult(NamedTuple):
 # --------------------------------------------------------------------------------------------- validation
 
 def _is_number(x: Any) -> bool:
-    """True for a finite int/float that is not a bool."""
-    return isinstance(x, Real) and not isinstance(x, bool) and math.isfinite(float(x))
+    """True for a finite int/float that is not a bool (an integer too large for a float is not finite)."""
+    if not isinstance(x, Real) or isinstance(x, bool):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
 
 
 def _nonempty_str(x: Any) -> bool:
@@ -337,7 +342,8 @@ def check_answer(qid: str, answer: Any, directory: str | os.PathLike | None = No
     q = get_question(qid, directory)
     if q.kind == "numeric":
         if not _is_number(answer):
-            raise ValueError(f"answer for numeric question '{q.id}' must be a finite number; got {answer!r}")
+            # {answer!r:.40}: a 400-digit integer must not fill the screen
+            raise ValueError(f"answer for numeric question '{q.id}' must be a finite number; got {answer!r:.40}")
         # correct iff |answer - target| <= tolerance
         correct = abs(float(answer) - q.answer) <= q.tolerance
         body = q.explain_correct if correct else q.explain_wrong

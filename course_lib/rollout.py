@@ -12,6 +12,7 @@ of shape ``(T, N, ...)``. The rules it follows (``course_lib/README.md``, "Contr
 - Continuous actions are stored exactly as sampled (``log_prob`` is the density of the sample) and only
   clipped to the action bounds on their way to the environment.
 - ``episode_returns`` / ``episode_lengths`` count raw rewards of valid steps, before any reward scaling.
+- A non-finite reward from the environment raises ValueError naming the environment at once.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from gymnasium import spaces
 from gymnasium.vector import VectorEnv
 from torch import Tensor
 
-from course_lib.advantages import AdvantageEstimate, gae, next_values_from_rollout
+from course_lib.advantages import next_values_from_rollout
 from course_lib.envs import check_next_step_autoreset, check_spaces
 from course_lib.networks import Actor
 from course_lib.validation import check_positive_int, check_same_shape
@@ -51,19 +52,17 @@ class ObsTransform(Protocol):
 
 
 class RewardTransform(Protocol):
-    """What the collector needs from a reward scaler: one call per step, ``(rewards, dones) -> scaled rewards``.
+    """What the collector needs from a reward scaler, e.g. ``normalisation.RewardScaler``: one call per step."""
 
-    ``normalisation.RewardScaler`` has a richer call (``rewards, terminated, truncated, valid``); wrap it so
-    that it keeps the autoreset steps out of its statistics (see ``course_lib.algos.onpolicy``).
-    """
-
-    def __call__(self, rewards: Tensor, dones: Tensor) -> Tensor:
-        """Scale one step's rewards ``(N,)``; ``dones`` ``(N,)`` are float flags that end running returns."""
+    def __call__(self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+                 valid: np.ndarray) -> np.ndarray:
+        """Scale one step's rewards ``(N,)`` float32; flags and ``valid`` are bool ``(N,)`` (autoreset steps
+        have ``valid = False`` and stay out of the statistics)."""
         ...
 
 
 def actor_critic_step(actor: Actor, critic: Callable[[Tensor], Tensor]) -> PolicyFn:
-    """Combine an actor and a critic into one ``PolicyFn``.
+    """Combine a separate actor and critic into the one ``PolicyFn`` the collector takes.
 
     Returns:
         ``obs (N, obs_dim) -> (actions, logp, values)`` using ``actor.act(obs)`` and ``critic(obs)``.
@@ -84,7 +83,7 @@ class FlatBatch:
     Attributes:
         obs: ``(B, obs_dim)``.
         actions: ``(B,)`` int64 (discrete) or ``(B, act_dim)`` (continuous, unclipped).
-        logp: ``(B,)`` log pi_old(a|s) at collection time (PPO's ``logp_old``).
+        logp_old: ``(B,)`` log pi_old(a|s) at collection time.
         values: ``(B,)`` V_old(s) at collection time.
         adv: ``(B,)`` advantages, if given to ``Rollout.flat``.
         ret: ``(B,)`` value targets, if given to ``Rollout.flat``.
@@ -92,7 +91,7 @@ class FlatBatch:
 
     obs: Tensor
     actions: Tensor
-    logp: Tensor
+    logp_old: Tensor
     values: Tensor
     adv: Tensor | None = None
     ret: Tensor | None = None
@@ -105,7 +104,7 @@ class FlatBatch:
         return FlatBatch(
             obs=self.obs[idx],
             actions=self.actions[idx],
-            logp=self.logp[idx],
+            logp_old=self.logp_old[idx],
             values=self.values[idx],
             adv=None if self.adv is None else self.adv[idx],
             ret=None if self.ret is None else self.ret[idx],
@@ -173,13 +172,6 @@ class Rollout:
         """
         return next_values_from_rollout(self.values, self.last_values)
 
-    def gae(self, gamma: float, lam: float) -> AdvantageEstimate:
-        """GAE(gamma, lam) advantages and value targets of this rollout, each ``(T, N)``.
-
-        Entries at invalid steps are meaningless (finite) and must be left out: use ``flat``.
-        """
-        return gae(self.rewards, self.values, self.next_values(), self.terminated, self.truncated, gamma, lam)
-
     def flatten_valid(self, x: Tensor) -> Tensor:
         """Keep the valid steps of a ``(T, N, ...)`` tensor: returns ``(num_valid, ...)`` in time-major order."""
         if tuple(x.shape[:2]) != tuple(self.valid.shape):
@@ -189,7 +181,7 @@ class Rollout:
         return x[self.valid]
 
     def flat(self, adv: Tensor | None = None, ret: Tensor | None = None) -> FlatBatch:
-        """The valid steps as one flat batch, e.g. ``rollout.flat(*rollout.gae(gamma, lam))``.
+        """The valid steps as one flat batch, e.g. ``rollout.flat(*advantages_and_returns(rollout, config))``.
 
         Args:
             adv: optional ``(T, N)`` advantages.
@@ -204,7 +196,7 @@ class Rollout:
         return FlatBatch(
             obs=self.obs[self.valid],
             actions=self.actions[self.valid],
-            logp=self.logp[self.valid],
+            logp_old=self.logp[self.valid],
             values=self.values[self.valid],
             adv=None if adv is None else adv[self.valid],
             ret=None if ret is None else ret[self.valid],
@@ -218,16 +210,15 @@ class RolloutCollector:
         envs: a vector env with next-step autoreset (e.g. from ``make_vec_env``), a 1-D ``Box`` observation
             space and a ``Discrete`` or 1-D ``Box`` action space. It is reset once here (without a seed: a
             seeded env continues its seeded stream).
-        policy: an ``Actor`` (then ``critic`` is required) or a ``PolicyFn``
-            ``obs -> (actions, logp, values)`` (then ``critic`` must be ``None``).
-        critic: ``obs (N, obs_dim) -> values (N,)``, e.g. a ``Critic``, or ``None``.
+        policy: a ``PolicyFn`` ``obs (N, obs_dim) -> (actions, logp (N,), values (N,))`` called without
+            grad, e.g. ``ActorCriticAgent.policy_step`` or ``actor_critic_step(actor, critic)``.
         num_steps: ``T``, steps per env per rollout.
         obs_normaliser: optional, e.g. ``ObsNormaliser((obs_dim,))``: called on every observation batch
             (numpy ``(N, obs_dim)``) the env returns, before the policy sees it; the rollout stores the
             normalised observations. Freeze it for evaluation.
-        reward_scaler: optional, called once per step as ``reward_scaler(rewards, dones)`` with float32
-            tensors ``(N,)`` (see ``RewardTransform``). The rollout stores the scaled rewards;
-            ``episode_returns`` stay raw.
+        reward_scaler: optional, e.g. ``RewardScaler(gamma, N)``, called once per step as
+            ``reward_scaler(rewards, terminated, truncated, valid)`` (see ``RewardTransform``) with the
+            collector's own ``valid`` mask. The rollout stores the scaled rewards; ``episode_returns`` stay raw.
 
     Attributes:
         total_steps: environment steps taken so far, all envs counted (including autoreset steps).
@@ -237,8 +228,7 @@ class RolloutCollector:
     def __init__(
         self,
         envs: VectorEnv,
-        policy: Actor | PolicyFn,
-        critic: Callable[[Tensor], Tensor] | None,
+        policy: PolicyFn,
         num_steps: int,
         obs_normaliser: ObsTransform | None = None,
         reward_scaler: RewardTransform | None = None,
@@ -251,18 +241,15 @@ class RolloutCollector:
         self.obs_dim = info.obs_dim
         self.discrete = info.discrete
         self.act_dim = info.act_dim
-        if isinstance(policy, Actor):
-            if critic is None:
-                raise ValueError("critic is None; an Actor policy needs a critic (or pass a PolicyFn instead)")
-            self._step = actor_critic_step(policy, critic)
-        else:
-            if critic is not None:
-                raise ValueError(
-                    "critic must be None when policy is a function obs -> (actions, logp, values); "
-                    f"got critic={critic!r}"
-                )
-            self._step = policy
-        self._critic = critic
+        if isinstance(policy, Actor) or not callable(policy):
+            raise ValueError(
+                "policy must be a function obs -> (actions, logp, values), e.g. agent.policy_step or "
+                "actor_critic_step(actor, critic); "
+                f"got {type(policy).__name__}"
+            )
+        self._step = policy
+        spec = getattr(envs, "spec", None)
+        self.env_id = getattr(spec, "id", None) or type(envs).__name__
         self.obs_normaliser = obs_normaliser
         self.reward_scaler = reward_scaler
         if isinstance(envs.single_action_space, spaces.Box):
@@ -287,9 +274,7 @@ class RolloutCollector:
 
     @torch.no_grad()
     def _values(self, obs: Tensor) -> Tensor:
-        """V(obs), ``(N,)``: the critic, or the value output of a ``PolicyFn``."""
-        if self._critic is not None:
-            return self._critic(obs)
+        """V(obs), ``(N,)``: the value output of the ``PolicyFn``."""
         return self._step(obs)[2]
 
     @torch.no_grad()
@@ -317,6 +302,11 @@ class RolloutCollector:
                 # the env gets the action clipped to its bounds; the rollout keeps the sample
                 env_actions = np.clip(env_actions, self._low, self._high)
             next_obs, rewards, terminated, truncated, _ = self.envs.step(env_actions)
+            if not np.all(np.isfinite(rewards)):
+                raise ValueError(
+                    f"the environment {self.env_id} returned a non-finite reward {rewards.tolist()!r:.80} at env "
+                    f"step {self.total_steps + N}; rewards must be finite numbers"
+                )
 
             # a step right after an episode end is the autoreset step: action ignored, reward 0
             valid = ~self._prev_done
@@ -337,9 +327,7 @@ class RolloutCollector:
                 self._ep_length[done] = 0
 
             if self.reward_scaler is not None:
-                rewards = self.reward_scaler(
-                    torch.as_tensor(rewards, dtype=torch.float32), torch.as_tensor(done, dtype=torch.float32)
-                ).numpy()
+                rewards = self.reward_scaler(rewards.astype(np.float32), terminated, truncated, valid)
             rew_l.append(rewards)
             self._prev_done = done
             obs = self._to_policy_obs(next_obs)

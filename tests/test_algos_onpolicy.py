@@ -12,17 +12,13 @@ import torch
 from course_lib.advantages import gae
 from course_lib.agent import ActorCriticAgent, AgentSpec
 from course_lib.algos import a2c, onpolicy, ppo, reinforce, trpo
-from course_lib.algos.onpolicy import (
-    ActorCriticConfig,
-    StatMeans,
-    advantages_and_returns,
-    explained_variance,
-    minibatch_indices,
-)
+from course_lib.algos.onpolicy import ActorCriticConfig, advantages_and_returns
+from course_lib.diagnostics import explained_variance, kl_exact
 from course_lib.envs import make_vec_env
-from course_lib.losses import kl_exact
+from course_lib.normalisation import RewardScaler
+from course_lib.optim import StatMeans, minibatch_indices
+from course_lib.record import History
 from course_lib.rollout import RolloutCollector
-from course_lib.training import History
 
 
 def _rollout(config, seed=0, agent=None):
@@ -30,7 +26,7 @@ def _rollout(config, seed=0, agent=None):
     torch.manual_seed(seed)
     envs = make_vec_env(config.env_id, config.num_envs, seed)
     agent = agent or onpolicy.make_agent(config, envs)
-    collector = RolloutCollector(envs, agent.policy_step, None, config.num_steps, obs_normaliser=agent.obs_normaliser)
+    collector = RolloutCollector(envs, agent.policy_step, config.num_steps, obs_normaliser=agent.obs_normaliser)
     rollout = collector.collect()
     envs.close()
     return agent, rollout
@@ -93,7 +89,7 @@ def test_minibatch_indices_partition_the_batch(shuffle):
     assert sorted(torch.cat(parts).tolist()) == list(range(10))
     if not shuffle:
         assert torch.cat(parts).tolist() == list(range(10))
-    with pytest.raises(ValueError, match="num_minibatches must be <= the batch size 2; got 3"):
+    with pytest.raises(ValueError, match="num_minibatches must be <= the 2 valid samples of this batch"):
         minibatch_indices(2, 3)
 
 
@@ -106,7 +102,7 @@ def test_stat_means_average_over_all_additions():
 
 
 def test_plain_returns_equal_gae_with_lambda_one():
-    config = ActorCriticConfig(num_envs=4, num_steps=64, gamma=0.9, gae=False)
+    config = ActorCriticConfig(num_envs=4, num_steps=64, gamma=0.9, use_gae=False)
     _, rollout = _rollout(config)
     plain = advantages_and_returns(rollout, config)
     lam1 = gae(rollout.rewards, rollout.values, rollout.next_values(), rollout.terminated, rollout.truncated,
@@ -234,13 +230,31 @@ class _NaNRewardEnv(gym.Env):
         return np.zeros(2, dtype=np.float32), (np.nan if self.t >= 30 else 1.0), False, self.t >= 100, {}
 
 
-def test_divergence_raises_naming_update_and_quantity():
+def test_a_nan_reward_names_the_environment_not_a_divergence():
     if "test/NaNReward-v0" not in gym.registry:
         gym.register("test/NaNReward-v0", entry_point=_NaNRewardEnv)
     config = ppo.PPOConfig(env_id="test/NaNReward-v0", num_envs=2, num_steps=10, update_epochs=1)
-    # updates 1-2 see rewards 1 only (steps 1-20); update 3 contains the NaN rewards of steps 30+
-    with pytest.raises(FloatingPointError, match=r"update 3: (policy_loss|value_loss) is not finite"):
+    # steps 1-29 pay 1; step 30 (env steps 59-60 of both envs) pays NaN: the environment is at fault, not training
+    with pytest.raises(ValueError, match=r"^the environment test/NaNReward-v0 returned a non-finite reward "
+                                         r"\[nan, nan\] at env step 60; rewards must be finite numbers$"):
         ppo.train(config, seed=0, total_steps=200, progress=False)
+
+
+class _DivergingLearner:
+    """A learner whose statistics turn NaN at its third update."""
+
+    def __init__(self, agent, config):
+        self.calls = 0
+
+    def update(self, rollout, frac_remaining):
+        self.calls += 1
+        return {"policy_loss": float("nan") if self.calls >= 3 else 0.5, "learning_rate": 1e-3}
+
+
+def test_divergence_raises_naming_update_and_quantity():
+    config = ppo.PPOConfig(num_envs=2, num_steps=10)
+    with pytest.raises(FloatingPointError, match=r"update 3: policy_loss is not finite"):
+        onpolicy.run_onpolicy(config, 0, 200, _DivergingLearner, progress_bar=False)
 
 
 def test_reward_scaling_divides_by_return_std_and_keeps_episode_stats_raw():
@@ -248,17 +262,17 @@ def test_reward_scaling_divides_by_return_std_and_keeps_episode_stats_raw():
     torch.manual_seed(0)
     envs = make_vec_env(config.env_id, 2, 0)
     agent = onpolicy.make_agent(config, envs)
-    scaler = onpolicy._RewardScalerForCollector(config.gamma, 2)
-    collector = RolloutCollector(envs, agent.policy_step, None, 64, reward_scaler=scaler)
+    scaler = RewardScaler(config.gamma, 2)
+    collector = RolloutCollector(envs, agent.policy_step, 64, reward_scaler=scaler)
     r = collector.collect()
     envs.close()
     valid_rewards = r.rewards[r.valid]
     # all raw rewards are 1, so every scaled reward is 1 / (the running std at its step): positive, never shifted
     assert torch.all(valid_rewards > 0) and torch.all(valid_rewards <= 10.0)
-    assert valid_rewards[-1] == pytest.approx(1.0 / scaler.scaler.std, rel=1e-5)
+    assert valid_rewards[-1] == pytest.approx(1.0 / scaler.std, rel=1e-5)
     assert all(float(x).is_integer() for x in r.episode_returns)  # episode statistics stay raw
     # the autoreset steps were kept out: count = number of valid steps
-    assert scaler.scaler.rms.count == r.num_valid
+    assert scaler.rms.count == r.num_valid
 
 
 # ---- PPO ---------------------------------------------------------------------------------------------------------
@@ -278,11 +292,11 @@ def test_ppo_logs_the_mean_over_all_minibatches_not_the_last(monkeypatch):
     agent, rollout = _rollout(config)
     row = ppo.PPOLearner(agent, config).update(rollout, 1.0)
     rec = np.array(recorded)
-    assert len(rec) == 16 and row.epochs == 4.0
-    assert row.policy_loss == pytest.approx(rec[:, 0].mean())
-    assert row.approx_kl == pytest.approx(rec[:, 1].mean())
-    assert row.clip_fraction == pytest.approx(rec[:, 2].mean())
-    assert row.policy_loss != pytest.approx(rec[-1, 0])
+    assert len(rec) == 16 and row["epochs"] == 4.0
+    assert row["policy_loss"] == pytest.approx(rec[:, 0].mean())
+    assert row["approx_kl"] == pytest.approx(rec[:, 1].mean())
+    assert row["clip_fraction"] == pytest.approx(rec[:, 2].mean())
+    assert row["policy_loss"] != pytest.approx(rec[-1, 0])
 
 
 def test_ppo_target_kl_stops_the_update_early():
@@ -290,21 +304,21 @@ def test_ppo_target_kl_stops_the_update_early():
                            target_kl=1e-4)
     agent, rollout = _rollout(config)
     row = ppo.PPOLearner(agent, config).update(rollout, 1.0)
-    assert 0 < row.epochs < 10
+    assert 0 < row["epochs"] < 10
     free = dataclasses.replace(config, target_kl=None)
     agent, rollout = _rollout(free)
-    assert ppo.PPOLearner(agent, free).update(rollout, 1.0).epochs == 10
+    assert ppo.PPOLearner(agent, free).update(rollout, 1.0)["epochs"] == 10
 
 
 def test_ppo_kl_penalty_adapts_beta_by_the_paper_rule():
     config = ppo.PPOConfig(num_envs=4, num_steps=64, objective="kl_penalty", kl_beta_init=1.0, learning_rate=1e-2,
-                           kl_target=1e-6)
+                           kl_penalty_target=1e-6)
     agent, rollout = _rollout(config)
     learner = ppo.PPOLearner(agent, config)
     row = learner.update(rollout, 1.0)
-    assert row.kl_beta == 1.0 and row.clip_eps is None
+    assert row["kl_beta"] == 1.0 and row["clip_eps"] is None
     assert learner.beta == 2.0  # KL >> 1.5 * d_targ: doubled
-    config = dataclasses.replace(config, kl_target=10.0, learning_rate=1e-6)
+    config = dataclasses.replace(config, kl_penalty_target=10.0, learning_rate=1e-6)
     agent, rollout = _rollout(config)
     learner = ppo.PPOLearner(agent, config)
     learner.update(rollout, 1.0)
@@ -322,7 +336,7 @@ def test_ppo_clipping_keeps_the_policy_closer_than_the_plain_surrogate():
         batch = rollout.flat()
         with torch.no_grad():
             logp = agent.actor.log_prob(agent.distribution(batch.obs), batch.actions)
-        kls[objective] = float(((logp - batch.logp).exp() - 1 - (logp - batch.logp)).mean())
+        kls[objective] = float(((logp - batch.logp_old).exp() - 1 - (logp - batch.logp_old)).mean())
     assert kls["clip"] < kls["unclipped"]
 
 
@@ -340,7 +354,7 @@ def test_ppo_continuous_stores_unclipped_actions_and_learns_log_std():
 
 
 def test_a2c_single_step_matches_manual_gradient():
-    config = a2c.A2CConfig(num_envs=2, num_steps=16, max_grad_norm=None, ent_coef=0.01, gae=False, norm_adv=False)
+    config = a2c.A2CConfig(num_envs=2, num_steps=16, max_grad_norm=None, ent_coef=0.01, use_gae=False, norm_adv=False)
     agent, rollout = _rollout(config)
     manual = ActorCriticAgent(agent.spec)
     manual.load_state_dict(agent.state_dict())
@@ -379,7 +393,7 @@ def test_reinforce_without_baseline_leaves_the_critic_untouched():
     critic_before = [p.detach().clone() for p in agent.critic.parameters()]
     actor_before = [p.detach().clone() for p in agent.actor.parameters()]
     row = reinforce.ReinforceLearner(agent, config).update(rollout, 1.0)
-    assert row.value_loss is None
+    assert row["value_loss"] is None
     assert all(torch.equal(a, b) for a, b in zip(critic_before, agent.critic.parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(actor_before, agent.actor.parameters()))
 
@@ -426,11 +440,11 @@ def test_trpo_update_stays_in_the_trust_region_and_improves_the_surrogate():
         d_old = agent.distribution(batch.obs)
     critic_before = [p.detach().clone() for p in agent.critic.parameters()]
     row = trpo.TRPOLearner(agent, config).update(rollout, 1.0)
-    assert row.step_fraction > 0
+    assert row["step_fraction"] > 0
     with torch.no_grad():
         kl = kl_exact(d_old, agent.distribution(batch.obs)).mean().item()
     assert 0 < kl <= 0.005
-    assert row.policy_loss < 0  # -L(theta_new) < -L(theta_old) = -E[A_norm] = 0
+    assert row["policy_loss"] < 0  # -L(theta_new) < -L(theta_old) = -E[A_norm] = 0
     assert not all(torch.equal(a, b) for a, b in zip(critic_before, agent.critic.parameters()))
 
 

@@ -11,8 +11,9 @@ from torch import nn
 
 from course_lib.algos import dqn, qlearning
 from course_lib.algos.dqn import DQNAgent, DQNConfig, ReplayBatch, ReplayBuffer
+from course_lib.advantages import td_target
 from course_lib.algos.qlearning import (Discretiser, QLearningConfig, TabularAgent, cartpole_discretiser,
-                                        greedy_path, td_target, td_update)
+                                        greedy_path, td_update)
 from course_lib.envs import CountingEnv
 
 

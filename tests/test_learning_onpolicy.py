@@ -1,7 +1,7 @@
 """Learning tests: the on-policy algorithms solve their tasks within a step budget, on every seed (slow).
 
 "steps-to-475" = env steps at which the mean return of the last 20 finished training episodes first reaches 475
-(``course_lib.training.steps_to_threshold``). Each (algorithm, seed) trains once per session; the tests read
+(``course_lib.record.steps_to_threshold``). Each (algorithm, seed) trains once per session; the tests read
 its History and evaluate the trained agent. Run with ``pytest -m slow tests/test_learning_onpolicy.py``.
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from course_lib.algos import a2c, ppo, trpo
-from course_lib.training import evaluate, steps_to_threshold
+from course_lib.evaluation import evaluate
+from course_lib.record import steps_to_threshold
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -16,7 +16,7 @@ import gymnasium as gym
 import pytest
 
 from course_lib.algos import dqn, qlearning
-from course_lib.training import evaluate
+from course_lib.evaluation import evaluate
 
 pytestmark = pytest.mark.slow
 

@@ -9,15 +9,13 @@ from course_lib.losses import (
     ClipStats,
     adapt_kl_beta,
     entropy_bonus,
-    kl_exact,
-    kl_k1,
-    kl_k3,
     kl_penalty_loss,
-    masked_mean,
     policy_gradient_loss,
     ppo_clip_loss,
     value_loss,
 )
+from course_lib.diagnostics import kl_exact, kl_k1, kl_k3
+from course_lib.masking import masked_mean
 
 f64 = torch.float64
 
@@ -167,14 +165,14 @@ def test_k3_penalty_gradient_matches_exact_kl_gradient():
 
 
 def test_adapt_kl_beta():
-    assert adapt_kl_beta(1.0, kl=0.001, kl_target=0.01) == 0.5  # < 0.01 / 1.5
-    assert adapt_kl_beta(1.0, kl=0.02, kl_target=0.01) == 2.0  # > 0.01 * 1.5
-    assert adapt_kl_beta(1.0, kl=0.01, kl_target=0.01) == 1.0
-    assert adapt_kl_beta(1.0, kl=0.0149, kl_target=0.01) == 1.0
-    with pytest.raises(ValueError, match=r"kl_target must be > 0"):
-        adapt_kl_beta(1.0, kl=0.01, kl_target=0.0)
+    assert adapt_kl_beta(1.0, kl=0.001, d_targ=0.01) == 0.5  # < 0.01 / 1.5
+    assert adapt_kl_beta(1.0, kl=0.02, d_targ=0.01) == 2.0  # > 0.01 * 1.5
+    assert adapt_kl_beta(1.0, kl=0.01, d_targ=0.01) == 1.0
+    assert adapt_kl_beta(1.0, kl=0.0149, d_targ=0.01) == 1.0
+    with pytest.raises(ValueError, match=r"d_targ must be > 0"):
+        adapt_kl_beta(1.0, kl=0.01, d_targ=0.0)
     with pytest.raises(ValueError, match=r"kl must be >= 0"):
-        adapt_kl_beta(1.0, kl=-0.1, kl_target=0.01)
+        adapt_kl_beta(1.0, kl=-0.1, d_targ=0.01)
 
 
 # ---------------------------------------------------------------------------------------------------------------

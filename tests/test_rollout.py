@@ -53,7 +53,7 @@ def test_counting_sync_literal_expectation_across_rollouts():
     # time limit 4, T = 4: the autoreset step of the first episode is t = 0 of the second rollout
     envs = make_vec_env(COUNTING_ENV_ID, 2, seed=0, vectorization_mode="sync", time_limit=4)
     assert isinstance(envs, SyncVectorEnv)
-    collector = RolloutCollector(envs, CategoricalActor(1, 2), ObsCritic(), num_steps=4)
+    collector = RolloutCollector(envs, actor_critic_step(CategoricalActor(1, 2), ObsCritic()), num_steps=4)
     r1, r2, r3 = collector.collect(), collector.collect(), collector.collect()
     expected = {
         "obs": [[0, 0.25, 0.5, 0.75], [1.0, 0, 0.25, 0.5], [0.75, 1.0, 0, 0.25]],
@@ -81,7 +81,7 @@ def test_counting_mixed_limits_match_hand_tracked_reference(num_steps):
     # different time limits and a termination per copy; several rollouts back to back
     specs = [(2, None), (5, 3), (3, 3), (4, None)]
     envs = SyncVectorEnv([lambda k=k, e=e: CountingEnv(time_limit=k, terminate_at=e) for k, e in specs])
-    collector = RolloutCollector(envs, CategoricalActor(1, 2), ObsCritic(), num_steps=num_steps)
+    collector = RolloutCollector(envs, actor_critic_step(CategoricalActor(1, 2), ObsCritic()), num_steps=num_steps)
     rollouts = [collector.collect() for _ in range(5)]
     total = 5 * num_steps
     for i, (k, e) in enumerate(specs):
@@ -106,7 +106,7 @@ def test_counting_mixed_limits_match_hand_tracked_reference(num_steps):
 def test_fake_step_stores_value_of_final_obs_and_bootstraps_truncation():
     critic = ObsCritic()
     envs = make_vec_env(COUNTING_ENV_ID, 1, seed=0, vectorization_mode="sync", time_limit=3)
-    collector = RolloutCollector(envs, CategoricalActor(1, 2), critic, num_steps=5)
+    collector = RolloutCollector(envs, actor_critic_step(CategoricalActor(1, 2), critic), num_steps=5)
     r = collector.collect()  # obs 0, 1/3, 2/3, [1.0 invalid], 0
     v_final = float(critic(torch.tensor([[1.0]])))  # = 4.0
     assert not r.valid[3, 0]
@@ -115,12 +115,12 @@ def test_fake_step_stores_value_of_final_obs_and_bootstraps_truncation():
     assert r.truncated[2, 0] == 1.0
     assert float(r.next_values()[2, 0]) == pytest.approx(v_final)
     gamma = 0.9
-    adv = r.gae(gamma, lam=0.95).advantages
+    adv = gae(r.rewards, r.values, r.next_values(), r.terminated, r.truncated, gamma, 0.95).advantages
     # done at t = 2, so A_2 = delta_2 = 1 + gamma V(final) - V(2/3)
     assert float(adv[2, 0]) == pytest.approx(1 + gamma * v_final - float(critic(torch.tensor([[2 / 3]]))))
     # the same when the autoreset step is t = 0 of the next rollout: it is last_values of this one
     envs = make_vec_env(COUNTING_ENV_ID, 1, seed=0, vectorization_mode="sync", time_limit=3)
-    collector = RolloutCollector(envs, CategoricalActor(1, 2), critic, num_steps=3)
+    collector = RolloutCollector(envs, actor_critic_step(CategoricalActor(1, 2), critic), num_steps=3)
     first, second = collector.collect(), collector.collect()
     assert first.truncated[-1, 0] == 1.0
     assert float(first.last_values[0]) == pytest.approx(v_final)
@@ -147,7 +147,7 @@ def _always(action: int):
 def test_native_cartpole_vector_env_autoreset_steps_are_invalid():
     envs = _native_cartpole(3, seed=1)
     assert type(envs).__name__ == "CartPoleVectorEnv"
-    collector = RolloutCollector(envs, _always(0), None, num_steps=40)  # pushing left: the pole falls fast
+    collector = RolloutCollector(envs, _always(0), num_steps=40)  # pushing left: the pole falls fast
     rollouts = [collector.collect() for _ in range(2)]
     obs, valid = _concat(rollouts, "obs"), _concat(rollouts, "valid")
     term, trunc, rew = _concat(rollouts, "terminated"), _concat(rollouts, "truncated"), _concat(rollouts, "rewards")
@@ -185,7 +185,7 @@ def test_native_cartpole_truncation_pattern():
         n = obs.shape[0]
         return torch.full((n,), flip["a"], dtype=torch.int64), torch.zeros(n), torch.zeros(n)
 
-    collector = RolloutCollector(envs, alternate, None, num_steps=8)
+    collector = RolloutCollector(envs, alternate, num_steps=8)
     rollouts = [collector.collect() for _ in range(3)]
     # period 6: five real steps (the 5th truncated), then one autoreset step
     pattern_valid = np.array([1, 1, 1, 1, 1, 0] * 4, dtype=bool)
@@ -223,7 +223,7 @@ def test_stored_actions_are_unclipped_but_env_receives_clipped():
     envs = SyncVectorEnv([RecordingBoxEnv, RecordingBoxEnv])
     actor = GaussianActor(1, 2, hidden=(8,), log_std_init=1.0)  # sigma = e: most samples leave [-1, 1]
     critic = Critic(1, hidden=(8,))
-    rollout = RolloutCollector(envs, actor, critic, num_steps=30).collect()
+    rollout = RolloutCollector(envs, actor_critic_step(actor, critic), num_steps=30).collect()
     assert rollout.actions.shape == (30, 2, 2)
     stored = rollout.actions.numpy()
     assert (np.abs(stored) > 1).mean() > 0.3  # the test is only meaningful if clipping happened
@@ -239,7 +239,7 @@ def test_stored_actions_are_unclipped_but_env_receives_clipped():
 def test_pendulum_rollout_shapes_and_truncation_only():
     envs = make_vec_env("Pendulum-v1", 2, seed=0)
     actor = make_actor(envs.single_observation_space, envs.single_action_space, hidden=(16,))
-    collector = RolloutCollector(envs, actor, Critic(3, hidden=(16,)), num_steps=201)
+    collector = RolloutCollector(envs, actor_critic_step(actor, Critic(3, hidden=(16,))), num_steps=201)
     r = collector.collect()
     assert r.obs.shape == (201, 2, 3) and r.actions.shape == (201, 2, 1) and r.logp.shape == (201, 2)
     assert r.last_obs.shape == (2, 3) and r.last_values.shape == (2,)
@@ -257,7 +257,7 @@ def _collect_twice(env_id: str, seed: int, **kwargs) -> list[Rollout]:
     torch.manual_seed(seed)
     envs = make_vec_env(env_id, 3, seed=seed, **kwargs)
     actor = make_actor(envs.single_observation_space, envs.single_action_space, hidden=(16,))
-    collector = RolloutCollector(envs, actor, Critic(envs.single_observation_space.shape[0], (16,)), 64)
+    collector = RolloutCollector(envs, actor_critic_step(actor, Critic(envs.single_observation_space.shape[0], (16,))), 64)
     return [collector.collect(), collector.collect()]
 
 
@@ -274,7 +274,7 @@ def test_same_seed_same_rollouts(env_id, kwargs):
 # ------------------------------------------------------------------ Rollout helpers
 def _counting_rollout(num_steps=6, time_limit=2, num_envs=2) -> Rollout:
     envs = make_vec_env(COUNTING_ENV_ID, num_envs, seed=0, vectorization_mode="sync", time_limit=time_limit)
-    return RolloutCollector(envs, CategoricalActor(1, 2), ObsCritic(), num_steps).collect()
+    return RolloutCollector(envs, actor_critic_step(CategoricalActor(1, 2), ObsCritic()), num_steps).collect()
 
 
 def test_flat_keeps_exactly_the_valid_steps():
@@ -282,7 +282,7 @@ def test_flat_keeps_exactly_the_valid_steps():
     assert r.num_steps == 6 and r.num_envs == 2
     # per env: valid, valid(trunc), invalid, valid, valid(trunc), invalid
     assert r.num_valid == 8
-    est = r.gae(0.9, 0.95)
+    est = gae(r.rewards, r.values, r.next_values(), r.terminated, r.truncated, 0.9, 0.95)
     batch = r.flat(est.advantages, est.returns)
     assert isinstance(batch, FlatBatch) and len(batch) == 8
     assert batch.obs.shape == (8, 1) and batch.actions.shape == (8,) and batch.ret.shape == (8,)
@@ -301,31 +301,24 @@ def test_flat_keeps_exactly_the_valid_steps():
         r.flatten_valid(torch.zeros(3, 2))
 
 
-def test_rollout_gae_equals_library_gae_with_shifted_values():
+def test_next_values_are_the_values_shifted_and_dones_the_max_of_the_flags():
     r = _counting_rollout(num_steps=7, time_limit=3)
-    next_values = torch.cat([r.values[1:], r.last_values[None]])
-    torch.testing.assert_close(r.next_values(), next_values)
-    expected = gae(r.rewards, r.values, next_values, r.terminated, r.truncated, 0.99, 0.9)
-    got = r.gae(0.99, 0.9)
-    torch.testing.assert_close(got.advantages, expected.advantages)
+    torch.testing.assert_close(r.next_values(), torch.cat([r.values[1:], r.last_values[None]]))
     torch.testing.assert_close(r.dones, torch.maximum(r.terminated, r.truncated))
 
 
 # ------------------------------------------------------------------ policy forms, normalisers, errors
-def test_actor_critic_step_and_policy_fn_give_the_same_rollout():
+def test_actor_critic_step_gives_the_actors_actions_and_the_critics_values():
     actor, critic = CategoricalActor(1, 2, hidden=(8,)), Critic(1, hidden=(8,))
-
-    def make():
-        return make_vec_env(COUNTING_ENV_ID, 2, seed=0, vectorization_mode="sync", time_limit=3)
-
+    envs = make_vec_env(COUNTING_ENV_ID, 2, seed=0, vectorization_mode="sync", time_limit=3)
     torch.manual_seed(0)
-    a = RolloutCollector(make(), actor, critic, 5).collect()
-    torch.manual_seed(0)
-    b = RolloutCollector(make(), actor_critic_step(actor, critic), None, 5).collect()
-    for name in ["actions", "logp", "values"]:
-        torch.testing.assert_close(getattr(a, name), getattr(b, name))
+    r = RolloutCollector(envs, actor_critic_step(actor, critic), 5).collect()
+    with torch.no_grad():
+        logp = actor.log_prob(actor.distribution(r.obs.reshape(-1, 1)), r.actions.reshape(-1)).reshape(5, 2)
+        torch.testing.assert_close(r.values, critic(r.obs.reshape(-1, 1)).reshape(5, 2))
+    torch.testing.assert_close(r.logp, logp)
     # last_values from the PolicyFn's value output
-    torch.testing.assert_close(b.last_values, critic(b.last_obs).detach())
+    torch.testing.assert_close(r.last_values, critic(r.last_obs).detach())
 
 
 def test_obs_normaliser_and_reward_scaler_hooks():
@@ -335,18 +328,19 @@ def test_obs_normaliser_and_reward_scaler_hooks():
         assert isinstance(obs, np.ndarray) and obs.shape == (1, 1)
         return 2 * obs - 1
 
-    def scale(rewards, dones):
-        assert isinstance(rewards, torch.Tensor) and rewards.dtype == dones.dtype == torch.float32
-        seen.append(dones.clone())
+    def scale(rewards, terminated, truncated, valid):
+        assert isinstance(rewards, np.ndarray) and rewards.dtype == np.float32
+        seen.append((np.maximum(terminated, truncated).copy(), valid.copy()))
         return 0.5 * rewards
 
     envs = make_vec_env(COUNTING_ENV_ID, 1, seed=0, vectorization_mode="sync", time_limit=2)
-    collector = RolloutCollector(envs, CategoricalActor(1, 2), ObsCritic(), 6, obs_normaliser=normalise, reward_scaler=scale)
+    collector = RolloutCollector(envs, actor_critic_step(CategoricalActor(1, 2), ObsCritic()), 6, obs_normaliser=normalise, reward_scaler=scale)
     r = collector.collect()
     np.testing.assert_allclose(r.obs[:, 0, 0].numpy(), 2 * np.array([0, 0.5, 1.0, 0, 0.5, 1.0]) - 1)
     np.testing.assert_allclose(r.rewards[:, 0].numpy(), [0.5, 0.5, 0, 0.5, 0.5, 0])
     assert r.episode_returns == [2.0, 2.0]  # raw
-    np.testing.assert_array_equal(torch.stack(seen)[:, 0].numpy(), [0, 1, 0, 0, 1, 0])
+    np.testing.assert_array_equal([d[0] for d, _ in seen], [0, 1, 0, 0, 1, 0])
+    np.testing.assert_array_equal([v[0] for _, v in seen], [1, 1, 0, 1, 1, 0])  # the collector's own mask
     torch.testing.assert_close(r.last_obs, torch.tensor([[-1.0]]))
 
 
@@ -355,26 +349,15 @@ def test_real_normalisers_see_the_raw_stream_and_skip_autoreset_steps():
     # replaying the raw rollout through fresh normalisers must reproduce what the collector stored
     from course_lib.normalisation import ObsNormaliser, RewardScaler
 
-    class ScalerForCollector:
-        """The glue the collector's (rewards, dones) call needs: track prev_done to mask autoreset steps."""
-
-        def __init__(self):
-            self.scaler, self.prev_done = RewardScaler(gamma=0.9, num_envs=2), np.zeros(2, dtype=bool)
-
-        def __call__(self, rewards, dones):
-            done = dones.numpy() > 0
-            valid, self.prev_done = ~self.prev_done, done
-            return self.scaler(rewards, done, np.zeros_like(done), valid=valid)
-
     def run(obs_norm=None, reward_scaler=None):
         envs = _native_cartpole(2, seed=3)
-        collector = RolloutCollector(envs, _always(1), None, 30, obs_normaliser=obs_norm, reward_scaler=reward_scaler)
+        collector = RolloutCollector(envs, _always(1), 30, obs_normaliser=obs_norm, reward_scaler=reward_scaler)
         return collector.collect()
 
     raw = run()
     assert (~raw.valid).any()
     obs_norm, scaler = ObsNormaliser((4,)), RewardScaler(gamma=0.9, num_envs=2)
-    scaled = run(ObsNormaliser((4,)), ScalerForCollector())
+    scaled = run(ObsNormaliser((4,)), RewardScaler(gamma=0.9, num_envs=2))
     assert scaled.episode_returns == raw.episode_returns
     for t in range(30):
         torch.testing.assert_close(scaled.obs[t], torch.as_tensor(obs_norm(raw.obs[t].numpy()), dtype=torch.float32))
@@ -386,15 +369,16 @@ def test_real_normalisers_see_the_raw_stream_and_skip_autoreset_steps():
 def test_collector_rejects_bad_arguments():
     envs = make_vec_env(COUNTING_ENV_ID, 1, seed=0, vectorization_mode="sync")
     actor, critic = CategoricalActor(1, 2), Critic(1)
-    with pytest.raises(ValueError, match="critic is None"):
-        RolloutCollector(envs, actor, None, 4)
-    with pytest.raises(ValueError, match="critic must be None"):
-        RolloutCollector(envs, actor_critic_step(actor, critic), critic, 4)
+    with pytest.raises(ValueError, match=r"^policy must be a function obs -> \(actions, logp, values\).*; got "
+                                         r"CategoricalActor$"):
+        RolloutCollector(envs, actor, 4)
+    with pytest.raises(ValueError, match="policy must be a function.*; got str"):
+        RolloutCollector(envs, "policy", 4)
     with pytest.raises(ValueError, match="num_steps"):
-        RolloutCollector(envs, actor, critic, 0)
+        RolloutCollector(envs, actor_critic_step(actor, critic), 0)
     same_step = SyncVectorEnv([CountingEnv], autoreset_mode=AutoresetMode.SAME_STEP)
     with pytest.raises(ValueError, match="NEXT_STEP"):
-        RolloutCollector(same_step, actor, critic, 4)
+        RolloutCollector(same_step, actor_critic_step(actor, critic), 4)
     tabular = SyncVectorEnv([TwoStateChain])
     with pytest.raises(ValueError, match="observation_space Discrete"):
-        RolloutCollector(tabular, actor, critic, 4)
+        RolloutCollector(tabular, actor_critic_step(actor, critic), 4)

@@ -18,14 +18,14 @@ import torch
 from course_lib.advantages import gae, next_values_from_rollout
 from course_lib.envs import COUNTING_ENV_ID, make_vec_env
 from course_lib.networks import CategoricalActor, Critic
-from course_lib.rollout import Rollout, RolloutCollector
+from course_lib.rollout import Rollout, RolloutCollector, actor_critic_step
 
 
 def collect_counting(time_limit: int, num_steps: int, critic=None, num_envs: int = 1) -> Rollout:
     """One rollout of the counting env; ``critic`` only fills ``values`` (the tests recompute them)."""
     envs = make_vec_env(COUNTING_ENV_ID, num_envs, seed=0, vectorization_mode="sync", time_limit=time_limit)
     critic = critic if critic is not None else (lambda obs: torch.zeros(obs.shape[0]))
-    return RolloutCollector(envs, CategoricalActor(1, 2, hidden=(4,)), critic, num_steps).collect()
+    return RolloutCollector(envs, actor_critic_step(CategoricalActor(1, 2, hidden=(4,)), critic), num_steps).collect()
 
 
 def value_targets(r: Rollout, values: torch.Tensor, last_values: torch.Tensor, gamma: float, lam: float,
@@ -126,7 +126,7 @@ def fit_neural_critic(k: int, gamma: float, bootstrap_truncation: bool, seed: in
     critic = Critic(1, hidden=(32, 32))
     opt = torch.optim.Adam(critic.parameters(), lr=3e-2)
     envs = make_vec_env(COUNTING_ENV_ID, 1, seed=seed, vectorization_mode="sync", time_limit=k)
-    collector = RolloutCollector(envs, CategoricalActor(1, 2, hidden=(4,)), critic, num_steps=k + 1)
+    collector = RolloutCollector(envs, actor_critic_step(CategoricalActor(1, 2, hidden=(4,)), critic), num_steps=k + 1)
     for _ in range(150):
         r = collector.collect()
         ret = value_targets(r, r.values, r.last_values, gamma, 0.95, bootstrap_truncation)

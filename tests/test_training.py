@@ -1,4 +1,4 @@
-"""Tests for course_lib.training: the run record, steps-to-threshold, the NaN guard, evaluation, animation."""
+"""Tests for course_lib.record and course_lib.evaluation: the run record, steps-to-threshold, the NaN guard, evaluation, animation."""
 import base64
 import io
 import re
@@ -8,17 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.training import (
-    EvalResult,
-    History,
-    UpdateRow,
-    animate_episode,
-    check_finite,
-    evaluate,
-    frames_to_gif,
-    progress,
-    steps_to_threshold,
-)
+from course_lib.evaluation import EvalResult, animate_episode, evaluate, frames_to_gif
+from course_lib.record import History, UpdateRow, check_finite, progress, steps_to_threshold
 
 
 def _history_with_returns(returns, steps_per_episode=10):

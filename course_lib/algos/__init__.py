@@ -2,7 +2,9 @@
 
 On-policy actor-critic family (shared rollout, advantages, networks, agent and outer loop in ``onpolicy``):
 ``reinforce`` (with or without a learned baseline), ``a2c``, ``ppo`` (clipped surrogate or adaptive KL penalty),
-``trpo``. Each has a config dataclass and ``train(config, seed, total_steps, progress=True) -> (agent, History)``.
+``trpo``. Each has a config dataclass and ``train(config=None, seed=0, total_steps=100_000, progress=True)
+-> (agent, History)``; ``dqn.train`` has the same shape.
 
-Value-based: ``qlearning`` (tabular Q-learning / SARSA) and ``dqn``.
+Value-based: ``qlearning`` (tabular Q-learning / SARSA, trained per episode: ``train(config, env, seed)``) and
+``dqn``.
 """

@@ -4,7 +4,7 @@ One update = one gradient step on the whole rollout (N envs x T steps), minimisi
 
     loss = -E[log pi(a_t|s_t) A_t] + c1 * 0.5 E[(V(s_t) - R_t)^2] - c2 * H
 
-with A_t from GAE(gamma, lam) (the default), or (``gae=False``, the classic A2C) from n-step returns bootstrapped
+with A_t from GAE(gamma, lam) (the default), or (``use_gae=False``, the classic A2C) from n-step returns bootstrapped
 at the end of the rollout: R_t = r_t + gamma r_{t+1} + ... + gamma^{T-t} V(s_T). Compare with ``ppo.py``: the same rollout,
 advantages, networks and outer loop; PPO replaces the single step by several epochs on a clipped objective.
 """
@@ -13,19 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from course_lib.agent import ActorCriticAgent
-from course_lib.algos.onpolicy import (
-    ActorCriticConfig,
-    advantages_and_returns,
-    explained_variance,
-    make_optimizer,
-    optimizer_step,
-    run_onpolicy,
-    set_learning_rate,
-)
-from course_lib.losses import entropy_bonus, kl_k3, policy_gradient_loss, value_loss
+from course_lib.algos.onpolicy import ActorCriticConfig, advantages_and_returns, run_onpolicy
+from course_lib.diagnostics import explained_variance, kl_k3
+from course_lib.losses import entropy_bonus, policy_gradient_loss, value_loss
 from course_lib.normalisation import normalise_advantages
+from course_lib.optim import annealed, make_optimizer, optimizer_step, set_learning_rate
+from course_lib.record import History
 from course_lib.rollout import Rollout
-from course_lib.training import History, UpdateRow
 
 __all__ = ["A2CConfig", "A2CLearner", "train"]
 
@@ -34,20 +28,14 @@ __all__ = ["A2CConfig", "A2CLearner", "train"]
 class A2CConfig(ActorCriticConfig):
     """A2C's settings; the defaults solve CartPole-v1 (8 envs x 8 steps, GAE(0.9), normalised advantages).
 
-    The classic A2C (Mnih et al. 2016) uses n-step returns: ``gae=False`` (then ``lam`` is unused).
+    The classic A2C (Mnih et al. 2016) uses n-step returns: ``use_gae=False`` (then ``lam`` is unused).
+    Only the settings that differ from ``ActorCriticConfig``'s are restated here.
     """
 
-    num_envs: int = 8
     num_steps: int = 8
-    gamma: float = 0.99
-    gae: bool = True
     lam: float = 0.9
     learning_rate: float = 1e-3
     anneal_lr: bool = True
-    norm_adv: bool = True
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5
-    max_grad_norm: float | None = 0.5
 
 
 class A2CLearner:
@@ -59,10 +47,10 @@ class A2CLearner:
         self.params = list(agent.parameters())
         self.optimizer = make_optimizer(self.params, config.learning_rate, config.adam_eps)
 
-    def update(self, rollout: Rollout, frac_remaining: float) -> UpdateRow:
+    def update(self, rollout: Rollout, frac_remaining: float) -> dict[str, float | None]:
         """One A2C step on ``rollout``; ``approx_kl`` is the k3 KL between the policies before and after it."""
         c, agent = self.config, self.agent
-        lr = set_learning_rate(self.optimizer, c, frac_remaining)
+        lr = set_learning_rate(self.optimizer, annealed(c.learning_rate, frac_remaining, c.anneal_lr))
         est = advantages_and_returns(rollout, c)
         batch = rollout.flat(est.advantages, est.returns)  # valid steps only
 
@@ -78,13 +66,11 @@ class A2CLearner:
         optimizer_step(self.optimizer, loss, self.params, c.max_grad_norm)
 
         logp_new = agent.actor.log_prob(agent.distribution(batch.obs), batch.actions).detach()
-        return UpdateRow(
-            env_steps=0,
-            episode_return_mean=None,
+        return dict(
             policy_loss=policy_loss.item(),
             value_loss=v_loss.item(),
             entropy=entropy.item(),
-            approx_kl=kl_k3(batch.logp, logp_new).mean().item(),
+            approx_kl=kl_k3(batch.logp_old, logp_new).mean().item(),
             explained_variance=explained_variance(batch.values, batch.ret),
             learning_rate=lr,
         )

@@ -30,11 +30,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib.algos.qlearning import check_non_negative_int, linear_schedule, td_target
+from course_lib.advantages import td_target
+from course_lib.algos.qlearning import linear_schedule
 from course_lib.envs import make_env
 from course_lib.networks import mlp
-from course_lib.training import History, UpdateRow, check_finite, progress as progress_bar
-from course_lib.validation import check_non_negative, check_positive, check_positive_int, check_unit_interval
+from course_lib.optim import make_optimizer, optimizer_step, set_learning_rate
+from course_lib.record import History, UpdateRow, check_finite, progress as progress_bar
+from course_lib.validation import (
+    check_bool,
+    check_env_id,
+    check_non_negative,
+    check_non_negative_int,
+    check_positive,
+    check_positive_int,
+    check_seed,
+    check_unit_interval,
+)
 
 
 # --------------------------------------------------------------------------------------------- replay buffer
@@ -218,8 +229,8 @@ class DQNConfig:
     """Env steps between two rows of the History."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.env_id, str) or not self.env_id:
-            raise ValueError(f"env_id must be a registered environment id string; got {self.env_id!r}")
+        check_env_id("env_id", self.env_id)
+        check_bool("double_dqn", self.double_dqn)
         check_positive("learning_rate", self.learning_rate)
         if self.learning_rate_end is not None:
             check_non_negative("learning_rate_end", self.learning_rate_end)
@@ -309,7 +320,7 @@ def make_q_network(obs_space: gym.Space, act_space: gym.Space, hidden: tuple[int
     return net
 
 
-def train(config: DQNConfig, seed: int = 0, total_steps: int = 100_000,
+def train(config: DQNConfig | None = None, seed: int = 0, total_steps: int = 100_000,
           progress: bool = True) -> tuple[DQNAgent, History]:
     """Train DQN for ``total_steps`` env steps on one environment.
 
@@ -317,7 +328,7 @@ def train(config: DQNConfig, seed: int = 0, total_steps: int = 100_000,
     ``batch_size`` replayed transitions. Every ``target_update_interval`` env steps: target <- online.
 
     Args:
-        config: the hyper-parameters (and the env id).
+        config: the hyper-parameters (and the env id); None for the defaults.
         seed: seeds the network initialisation, the env, exploration and replay sampling. The same seed on the
             same machine gives the same History (``steps_per_second`` aside) and the same network.
         total_steps: env steps to train for (>= 1).
@@ -328,6 +339,10 @@ def train(config: DQNConfig, seed: int = 0, total_steps: int = 100_000,
         ``q_loss`` of the gradient steps since the previous row (None before learning starts), the current
         ``epsilon``, ``episode_return_mean`` (last 20 training episodes) and ``steps_per_second``.
     """
+    config = DQNConfig() if config is None else config
+    if not isinstance(config, DQNConfig):
+        raise ValueError(f"config must be a DQNConfig; got {type(config).__name__}")
+    seed = check_seed("seed", seed)
     total_steps = check_positive_int("total_steps", total_steps)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -335,7 +350,9 @@ def train(config: DQNConfig, seed: int = 0, total_steps: int = 100_000,
     q_net = make_q_network(env.observation_space, env.action_space, config.hidden, config.init)
     n_actions = int(env.action_space.n)
     target_net = copy.deepcopy(q_net).requires_grad_(False)
-    optimizer = torch.optim.Adam(q_net.parameters(), lr=config.learning_rate)
+    params = list(q_net.parameters())
+    # Adam with PyTorch's default epsilon and the plain (unfused) kernel DQN's results were made with
+    optimizer = make_optimizer(params, config.learning_rate, fused=False)
     buffer = ReplayBuffer(min(config.buffer_size, total_steps), env.observation_space.shape[0])
     history = History()
 
@@ -367,17 +384,11 @@ def train(config: DQNConfig, seed: int = 0, total_steps: int = 100_000,
 
         env_steps = step + 1
         if env_steps > config.learning_starts and env_steps % config.train_freq == 0:
-            lr = config.lr(step, total_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            set_learning_rate(optimizer, config.lr(step, total_steps))
             for _ in range(config.gradient_steps):
                 batch = buffer.sample(config.batch_size, rng)
                 loss = dqn_loss(q_net, target_net, batch, config.gamma, config.loss, config.double_dqn)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.max_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(q_net.parameters(), config.max_grad_norm)
-                optimizer.step()
+                optimizer_step(optimizer, loss, params, config.max_grad_norm)
                 losses.append(loss.detach())
                 n_updates += 1
         if env_steps % config.target_update_interval == 0:

@@ -26,22 +26,21 @@ from typing import Literal
 import torch
 
 from course_lib.agent import ActorCriticAgent
-from course_lib.algos.onpolicy import (
-    ActorCriticConfig,
+from course_lib.algos.onpolicy import ActorCriticConfig, advantages_and_returns, run_onpolicy
+from course_lib.diagnostics import explained_variance, kl_k3
+from course_lib.losses import adapt_kl_beta, entropy_bonus, kl_penalty_loss, ppo_clip_loss, value_loss
+from course_lib.normalisation import normalise_advantages
+from course_lib.optim import (
     StatMeans,
-    advantages_and_returns,
-    explained_variance,
+    annealed,
     make_optimizer,
     minibatch_indices,
     optimizer_step,
-    run_onpolicy,
     set_learning_rate,
 )
-from course_lib.losses import adapt_kl_beta, entropy_bonus, kl_k3, kl_penalty_loss, ppo_clip_loss, value_loss
-from course_lib.normalisation import normalise_advantages
+from course_lib.record import History
 from course_lib.rollout import Rollout
-from course_lib.training import History, UpdateRow
-from course_lib.validation import check_positive, check_positive_int
+from course_lib.validation import check_bool, check_positive, check_positive_int
 
 __all__ = ["PPOConfig", "PPOLearner", "train"]
 
@@ -55,11 +54,10 @@ class PPOConfig(ActorCriticConfig):
     CartPole defaults: rollout size (8 envs x 32 steps), gamma = 0.98 and lam = 0.8 as tuned by rl-baselines3-zoo;
     10 epochs on one full-batch minibatch at lr 3e-3 (annealed, like the clip range) chosen by a 6-seed sweep
     (median steps-to-475 about 25k, every seed within 40k, evaluation 500 on every seed after 100k steps; 20
-    epochs at 2e-3 learn about as fast per step but cost twice the compute).
+    epochs at 2e-3 learn about as fast per step but cost twice the compute). Only the settings that differ
+    from ``ActorCriticConfig``'s are restated here.
     """
 
-    num_envs: int = 8
-    num_steps: int = 32
     gamma: float = 0.98
     lam: float = 0.8
     learning_rate: float = 3e-3
@@ -67,7 +65,9 @@ class PPOConfig(ActorCriticConfig):
     update_epochs: int = 10
     """K: passes over the rollout per update."""
     num_minibatches: int = 1
-    """Minibatches per epoch; each has about N * T / num_minibatches samples."""
+    """Minibatches per epoch; each has about N * T / num_minibatches samples. Autoreset steps are left out of
+    the batch, so a rollout can hold fewer than N * T samples: with more minibatches than valid samples the
+    update raises a ValueError that says so (keep num_minibatches well below N * T / 2)."""
     shuffle: bool = True
     """Shuffle the samples into new minibatches every epoch (False: rollout order, the same split each epoch)."""
     objective: Literal["clip", "unclipped", "kl_penalty"] = "clip"
@@ -80,13 +80,15 @@ class PPOConfig(ActorCriticConfig):
     """Clip the value loss around the values at collection time (range clip_eps, in return units)."""
     target_kl: float | None = None
     """Stop the update early (skip the remaining minibatches) once the k3 KL estimate exceeds this; None: never."""
-    kl_target: float = 0.01
-    """d_targ of the adaptive KL penalty (objective "kl_penalty" only)."""
+    kl_penalty_target: float = 0.01
+    """d_targ of the adaptive KL penalty (objective "kl_penalty" only); not the early stop's ``target_kl``."""
     kl_beta_init: float = 1.0
     """Initial beta of the adaptive KL penalty (objective "kl_penalty" only)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        for name in ("shuffle", "anneal_clip", "clip_vloss"):
+            setattr(self, name, check_bool(name, getattr(self, name)))
         self.update_epochs = check_positive_int("update_epochs", self.update_epochs)
         self.num_minibatches = check_positive_int("num_minibatches", self.num_minibatches)
         if self.batch_size % self.num_minibatches != 0:
@@ -99,7 +101,7 @@ class PPOConfig(ActorCriticConfig):
         self.clip_eps = check_positive("clip_eps", self.clip_eps)
         if self.target_kl is not None:
             self.target_kl = check_positive("target_kl", self.target_kl)
-        self.kl_target = check_positive("kl_target", self.kl_target)
+        self.kl_penalty_target = check_positive("kl_penalty_target", self.kl_penalty_target)
         self.kl_beta_init = check_positive("kl_beta_init", self.kl_beta_init)
 
     @property
@@ -110,10 +112,10 @@ class PPOConfig(ActorCriticConfig):
 
 def pendulum_config(**overrides) -> PPOConfig:
     """Settings that solve Pendulum-v1 within 100k steps (continuous actions, short horizon gamma = 0.9)."""
+    # only what differs from PPOConfig's CartPole defaults
     settings = dict(
         env_id="Pendulum-v1", num_envs=4, num_steps=256, gamma=0.9, lam=0.95, learning_rate=1e-3,
-        anneal_lr=True, update_epochs=10, num_minibatches=4, clip_eps=0.2, anneal_clip=False,
-        norm_obs=False, scale_reward=True, log_std_init=0.0,
+        num_minibatches=4, anneal_clip=False, scale_reward=True,
     )
     settings.update(overrides)
     return PPOConfig(**settings)
@@ -129,12 +131,11 @@ class PPOLearner:
         self.optimizer = make_optimizer(self.params, config.learning_rate, config.adam_eps)
         self.beta = config.kl_beta_init  # adaptive KL penalty coefficient
 
-    def update(self, rollout: Rollout, frac_remaining: float) -> UpdateRow:
+    def update(self, rollout: Rollout, frac_remaining: float) -> dict[str, float | None]:
         """One PPO update on ``rollout``; returns the statistics averaged over all minibatch steps taken."""
         c, agent = self.config, self.agent
-        lr = set_learning_rate(self.optimizer, c, frac_remaining)
-        # eps_k = (1 - (k - 1) / K) * eps_0 when annealed
-        clip_eps = c.clip_eps * frac_remaining if c.anneal_clip else c.clip_eps
+        lr = set_learning_rate(self.optimizer, annealed(c.learning_rate, frac_remaining, c.anneal_lr))
+        clip_eps = annealed(c.clip_eps, frac_remaining, c.anneal_clip)
         beta = self.beta
 
         est = advantages_and_returns(rollout, c)
@@ -149,7 +150,7 @@ class PPOLearner:
                 adv = normalise_advantages(mb.adv) if c.norm_adv else mb.adv
 
                 # clipped surrogate (its ClipStats are diagnostics for every objective)
-                clip_loss, clip_stats = ppo_clip_loss(logp, mb.logp, adv, clip_eps)
+                clip_loss, clip_stats = ppo_clip_loss(logp, mb.logp_old, adv, clip_eps)
                 if c.target_kl is not None and clip_stats.approx_kl > c.target_kl:
                     stopped = True  # the policy has left the trust region: no more steps on this rollout
                     break
@@ -157,7 +158,7 @@ class PPOLearner:
                     policy_loss = clip_loss
                 else:
                     # unclipped: -E[r A];  kl_penalty: -E[r A - beta KL]
-                    policy_loss = kl_penalty_loss(logp, mb.logp, adv, beta if c.objective == "kl_penalty" else 0.0)
+                    policy_loss = kl_penalty_loss(logp, mb.logp_old, adv, beta if c.objective == "kl_penalty" else 0.0)
 
                 if c.clip_vloss:
                     v_loss = value_loss(values, mb.ret, old_values=mb.values, clip_eps=clip_eps)
@@ -180,12 +181,10 @@ class PPOLearner:
             # d = KL(pi_old || pi_new) over the whole rollout after the update; then adapt beta for the next one
             with torch.no_grad():
                 logp_new = agent.actor.log_prob(agent.distribution(batch.obs), batch.actions)
-                d = kl_k3(batch.logp, logp_new).mean().item()
-            self.beta = adapt_kl_beta(self.beta, d, c.kl_target)
+                d = kl_k3(batch.logp_old, logp_new).mean().item()
+            self.beta = adapt_kl_beta(self.beta, d, c.kl_penalty_target)
 
-        return UpdateRow(
-            env_steps=0,
-            episode_return_mean=None,
+        return dict(
             explained_variance=explained_variance(batch.values, batch.ret),
             learning_rate=lr,
             clip_eps=clip_eps if c.objective == "clip" else None,

@@ -22,38 +22,12 @@ from typing import NamedTuple, Sequence
 import gymnasium as gym
 import numpy as np
 
-from course_lib.training import History, UpdateRow, progress as progress_bar
-from course_lib.validation import check_positive, check_positive_int, check_unit_interval
+from course_lib.advantages import td_target
+from course_lib.record import History, UpdateRow, progress as progress_bar
+from course_lib.validation import check_non_negative_int, check_positive, check_positive_int, check_unit_interval
 
 
 # --------------------------------------------------------------------------------------------- shared maths
-def check_non_negative_int(name: str, value: object) -> int:
-    """Check that ``value`` is an integer >= 0 (a count that may be zero); returns it as an int."""
-    if isinstance(value, bool) or not hasattr(value, "__index__") or value.__index__() < 0:
-        raise ValueError(f"{name} must be an integer >= 0; got {value!r}")
-    return int(value.__index__())
-
-
-def td_target(reward, gamma: float, next_value, terminated):
-    """One-step TD target, bootstrapped unless the task really ended.
-
-    Works elementwise on Python floats, numpy arrays and torch tensors (DQN reuses it on ``(B,)`` batches).
-
-    Args:
-        reward: ``r``, scalar or shape ``(B,)``.
-        gamma: discount factor in [0, 1].
-        next_value: value of the next state, ``max_a' Q(s', a')`` or ``Q(s', a')``, same shape as ``reward``.
-        terminated: ``1.0`` where the task ended (no bootstrap), ``0.0`` otherwise; a truncated step has
-            ``terminated = 0`` and is bootstrapped. Bools are accepted for Python/numpy inputs; torch
-            flags must be float tensors.
-
-    Returns:
-        ``r + gamma * (1 - terminated) * next_value``, same shape as ``reward``.
-    """
-    # y = r + gamma * (1 - terminated) * V(s')
-    return reward + gamma * (1.0 - terminated) * next_value
-
-
 def linear_schedule(start: float, end: float, duration: int, t: int) -> float:
     """Linear interpolation from ``start`` (at ``t = 0``) to ``end`` (at ``t >= duration``), then constant.
 

@@ -20,34 +20,36 @@ from torch import Tensor
 
 from course_lib.advantages import discounted_returns
 from course_lib.agent import ActorCriticAgent
-from course_lib.algos.onpolicy import (
-    OnPolicyConfig,
-    explained_variance,
-    make_optimizer,
-    optimizer_step,
-    run_onpolicy,
-    set_learning_rate,
-)
-from course_lib.losses import entropy_bonus, kl_k3, policy_gradient_loss, value_loss
+from course_lib.algos.onpolicy import OnPolicyConfig, run_onpolicy
+from course_lib.diagnostics import explained_variance, kl_k3
+from course_lib.losses import entropy_bonus, policy_gradient_loss, value_loss
 from course_lib.normalisation import normalise_advantages
+from course_lib.optim import annealed, make_optimizer, optimizer_step, set_learning_rate
+from course_lib.record import History
 from course_lib.rollout import Rollout
-from course_lib.training import History, UpdateRow
+from course_lib.validation import check_bool
 
 __all__ = ["ReinforceConfig", "ReinforceLearner", "finished_episode_mask", "train"]
 
 
 @dataclass
 class ReinforceConfig(OnPolicyConfig):
-    """REINFORCE's settings. Long rollouts (T = 256) so that most steps belong to an episode that ends in them."""
+    """REINFORCE's settings. Long rollouts (T = 256) so that most steps belong to an episode that ends in them.
+
+    Only the settings that differ from ``OnPolicyConfig``'s are restated here.
+    """
 
     num_envs: int = 4
     num_steps: int = 256
-    gamma: float = 0.99
     learning_rate: float = 1e-3
     baseline: bool = True
     """Subtract a learned V(s) from G_t (True) or use G_t itself as the weight (False)."""
     norm_adv: bool = False
     max_grad_norm: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.baseline = check_bool("baseline", self.baseline)
 
 
 def finished_episode_mask(rollout: Rollout) -> Tensor:
@@ -70,14 +72,14 @@ class ReinforceLearner:
         self.params = list(agent.parameters())
         self.optimizer = make_optimizer(self.params, config.learning_rate, config.adam_eps)
 
-    def update(self, rollout: Rollout, frac_remaining: float) -> UpdateRow:
+    def update(self, rollout: Rollout, frac_remaining: float) -> dict[str, float | None]:
         """One step on ``rollout``; returns the statistics (value loss only with a baseline)."""
         c, agent = self.config, self.agent
-        lr = set_learning_rate(self.optimizer, c, frac_remaining)
+        lr = set_learning_rate(self.optimizer, annealed(c.learning_rate, frac_remaining, c.anneal_lr))
         mask = finished_episode_mask(rollout)
         if not mask.any():
             # no episode ended in this rollout: nothing has a known return yet
-            return UpdateRow(env_steps=0, episode_return_mean=None, learning_rate=lr)
+            return dict(learning_rate=lr)
 
         # G_t = r_t + gamma G_{t+1}, cut at every episode end, never bootstrapped
         ret = discounted_returns(rollout.rewards, rollout.terminated, rollout.truncated, c.gamma)[mask]
@@ -99,9 +101,7 @@ class ReinforceLearner:
         optimizer_step(self.optimizer, loss, self.params, c.max_grad_norm)
 
         logp_new = agent.actor.log_prob(agent.distribution(obs), actions).detach()
-        return UpdateRow(
-            env_steps=0,
-            episode_return_mean=None,
+        return dict(
             policy_loss=policy_loss.item(),
             value_loss=None if v_loss is None else v_loss.item(),
             entropy=entropy.item(),

@@ -23,22 +23,21 @@ from torch import Tensor, nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from course_lib.agent import ActorCriticAgent
-from course_lib.algos.onpolicy import (
-    ActorCriticConfig,
+from course_lib.algos.onpolicy import ActorCriticConfig, advantages_and_returns, run_onpolicy
+from course_lib.diagnostics import explained_variance, kl_exact, kl_k3
+from course_lib.losses import entropy_bonus, value_loss
+from course_lib.normalisation import normalise_advantages
+from course_lib.optim import (
     StatMeans,
-    advantages_and_returns,
-    explained_variance,
+    annealed,
     make_optimizer,
     minibatch_indices,
     optimizer_step,
-    run_onpolicy,
     set_learning_rate,
 )
-from course_lib.losses import entropy_bonus, kl_exact, kl_k3, value_loss
-from course_lib.normalisation import normalise_advantages
-from course_lib.rollout import Rollout
-from course_lib.training import History, UpdateRow
-from course_lib.validation import check_positive, check_positive_int, check_unit_interval
+from course_lib.record import History
+from course_lib.rollout import FlatBatch, Rollout
+from course_lib.validation import check_open_unit_interval, check_positive, check_positive_int
 
 __all__ = [
     "TRPOConfig",
@@ -52,12 +51,12 @@ __all__ = [
 
 @dataclass
 class TRPOConfig(ActorCriticConfig):
-    """TRPO's settings. ``learning_rate`` is the critic's (Adam); the policy's step size is set by ``max_kl``."""
+    """TRPO's settings. ``learning_rate`` is the critic's (Adam); the policy's step size is set by ``max_kl``.
 
-    num_envs: int = 8
+    Only the settings that differ from ``ActorCriticConfig``'s are restated here.
+    """
+
     num_steps: int = 128
-    gamma: float = 0.99
-    lam: float = 0.95
     learning_rate: float = 1e-3
     max_kl: float = 0.01
     """delta: bound on the mean KL(pi_old || pi_new) of one policy step."""
@@ -85,9 +84,7 @@ class TRPOConfig(ActorCriticConfig):
         self.cg_iters = check_positive_int("cg_iters", self.cg_iters)
         self.cg_damping = check_positive("cg_damping", self.cg_damping)
         self.backtrack_iters = check_positive_int("backtrack_iters", self.backtrack_iters)
-        self.backtrack_coeff = check_unit_interval("backtrack_coeff", self.backtrack_coeff)
-        if not 0.0 < self.backtrack_coeff < 1.0:
-            raise ValueError(f"backtrack_coeff must be in (0, 1); got {self.backtrack_coeff}")
+        self.backtrack_coeff = check_open_unit_interval("backtrack_coeff", self.backtrack_coeff)
         self.critic_epochs = check_positive_int("critic_epochs", self.critic_epochs)
         self.critic_minibatches = check_positive_int("critic_minibatches", self.critic_minibatches)
         if self.batch_size % self.critic_minibatches != 0:
@@ -171,17 +168,17 @@ class TRPOLearner:
         self.critic_params = list(agent.critic.parameters())
         self.critic_optimizer = make_optimizer(self.critic_params, config.learning_rate, config.adam_eps)
 
-    def _surrogate(self, batch, adv: Tensor) -> tuple[Tensor, torch.distributions.Distribution, Tensor]:
+    def _surrogate(self, batch: FlatBatch, adv: Tensor) -> tuple[Tensor, torch.distributions.Distribution, Tensor]:
         """L(theta) = E[exp(logp - logp_old) A], the distribution and logp under the current parameters."""
         dist = self.agent.distribution(batch.obs)
         logp = self.agent.actor.log_prob(dist, batch.actions)
         # L = E[r A],  r = pi_theta(a|s) / pi_old(a|s)
-        return (torch.exp(logp - batch.logp) * adv).mean(), dist, logp
+        return (torch.exp(logp - batch.logp_old) * adv).mean(), dist, logp
 
-    def update(self, rollout: Rollout, frac_remaining: float) -> UpdateRow:
+    def update(self, rollout: Rollout, frac_remaining: float) -> dict[str, float | None]:
         """One TRPO update; ``step_fraction`` is the accepted share of the full step (0 = rejected)."""
         c, agent = self.config, self.agent
-        lr = set_learning_rate(self.critic_optimizer, c, frac_remaining)
+        lr = set_learning_rate(self.critic_optimizer, annealed(c.learning_rate, frac_remaining, c.anneal_lr))
         est = advantages_and_returns(rollout, c)
         batch = rollout.flat(est.advantages, est.returns)
         adv = normalise_advantages(batch.adv) if c.norm_adv else batch.adv
@@ -211,7 +208,7 @@ class TRPOLearner:
             else:
                 vector_to_parameters(theta_old, self.policy_params)  # no acceptable step: keep pi_old
             logp_new = agent.actor.log_prob(agent.distribution(batch.obs), batch.actions)
-            approx_kl = kl_k3(batch.logp, logp_new).mean().item()
+            approx_kl = kl_k3(batch.logp_old, logp_new).mean().item()
 
         # --- critic: Adam on the value loss ------------------------------------------------------------------
         v_stats = StatMeans()
@@ -222,9 +219,7 @@ class TRPOLearner:
                 optimizer_step(self.critic_optimizer, v_loss, self.critic_params, c.max_grad_norm)
                 v_stats.add(value_loss=v_loss.item())
 
-        return UpdateRow(
-            env_steps=0,
-            episode_return_mean=None,
+        return dict(
             policy_loss=-surr_new.item(),
             entropy=entropy,
             approx_kl=approx_kl,

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from course_lib import stored_results
 from course_lib.algos import qlearning as ql
-from course_lib.training import evaluate
+from course_lib.evaluation import evaluate
 
 # the same number of bins in every dimension (the explorer's slider) ...
 BINS = (1, 2, 3, 4, 6, 8, 10, 14)

@@ -25,7 +25,7 @@ from nb02_envs import curve  # noqa: E402
 
 from course_lib import stored_results  # noqa: E402
 from course_lib.algos import a2c, dqn  # noqa: E402
-from course_lib.training import evaluate  # noqa: E402
+from course_lib.evaluation import evaluate  # noqa: E402
 
 NOTEBOOK_CELLS = ("02_beyond_q_learning", "nb02-h2h-configs")
 TOTAL_STEPS = 50_000

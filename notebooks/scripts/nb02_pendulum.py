@@ -28,7 +28,7 @@ import nb02_envs  # noqa: E402  (registers nb02/PendulumDiscrete{k}-v1)
 
 from course_lib import stored_results  # noqa: E402
 from course_lib.algos import dqn, ppo  # noqa: E402
-from course_lib.training import evaluate  # noqa: E402
+from course_lib.evaluation import evaluate  # noqa: E402
 
 TOTAL_STEPS = 50_000
 SEEDS = [0, 1, 2, 3, 4]

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from course_lib import stored_results
 from course_lib.algos import a2c, reinforce
 from course_lib.algos.onpolicy import run_onpolicy
-from course_lib.training import History, steps_to_threshold
+from course_lib.record import History, steps_to_threshold
 
 ENV_ID = "CartPole-v1"
 TOTAL_STEPS = 150_000
@@ -40,8 +40,8 @@ THRESHOLD = 475.0    # CartPole-v1's "solved" level
 METHODS: dict[str, tuple[str, Any]] = {
     "REINFORCE": ("reinforce", reinforce.ReinforceConfig(env_id=ENV_ID, baseline=False, norm_adv=False)),
     "REINFORCE + baseline": ("reinforce", reinforce.ReinforceConfig(env_id=ENV_ID, baseline=True, norm_adv=False)),
-    "TD actor-critic (GAE lam=0)": ("a2c", a2c.A2CConfig(env_id=ENV_ID, gae=True, lam=0.0, norm_adv=False)),
-    "GAE actor-critic (lam=0.95)": ("a2c", a2c.A2CConfig(env_id=ENV_ID, gae=True, lam=0.95, norm_adv=False)),
+    "TD actor-critic (GAE lam=0)": ("a2c", a2c.A2CConfig(env_id=ENV_ID, use_gae=True, lam=0.0, norm_adv=False)),
+    "GAE actor-critic (lam=0.95)": ("a2c", a2c.A2CConfig(env_id=ENV_ID, use_gae=True, lam=0.95, norm_adv=False)),
 }
 # the prefix: these learners' first updates, seed 0
 PREFIX_UPDATES = {"REINFORCE + baseline": 3, "GAE actor-critic (lam=0.95)": 10}
@@ -124,7 +124,7 @@ def prefix(config: dict) -> dict:
                          lambda agent, c: _FirstUpdates(learner_cls(agent, c), updates, rows), progress_bar=False)
         except _StopAfter:
             pass
-        out[label] = [{c: getattr(r, c) for c in PREFIX_COLUMNS} for r in rows]
+        out[label] = [{c: r.get(c) for c in PREFIX_COLUMNS} for r in rows]
     return out
 
 

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from course_lib import stored_results
 from course_lib.algos import ppo
-from course_lib.training import evaluate
+from course_lib.evaluation import evaluate
 
 VARIANTS: dict[str, dict[str, bool]] = {
     "all": dict(norm_adv=True, scale_reward=True, norm_obs=True),

@@ -42,13 +42,13 @@ VARIANTS: dict[str, dict] = {
     "no advantage normalisation": {"norm_adv": False},
     "no gradient clipping": {"max_grad_norm": None},
     "no orthogonal init": {"ortho_init": False},
-    "no GAE (n-step returns)": {"gae": False},
+    "no GAE (n-step returns)": {"use_gae": False},
     "unclipped surrogate": {"objective": "unclipped"},
     "+ lr / clip annealing": {"anneal_lr": True, "anneal_clip": True},
     "+ value clipping": {"clip_vloss": True},
     "+ shared network": {"shared_network": True},
     # roughly the loop of many tutorials: one env, short rollouts, returns without GAE, full-batch epochs
-    SIMPLE_LOOP: {"num_envs": 1, "num_steps": 32, "gae": False},
+    SIMPLE_LOOP: {"num_envs": 1, "num_steps": 32, "use_gae": False},
 }
 
 

@@ -17,7 +17,7 @@ import torch
 from course_lib import stored_results
 from course_lib.agent import ActorCriticAgent  # noqa: F401  (the saved agent's class)
 from course_lib.algos import ppo
-from course_lib.training import evaluate
+from course_lib.evaluation import evaluate
 
 OUTPUTS = ["nb07_pendulum_agent.pt"]
 PREFIX_FIELDS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance")

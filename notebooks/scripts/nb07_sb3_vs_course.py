@@ -10,7 +10,7 @@ Each library runs with its OWN tuned CartPole settings, and ``config()`` records
 Saved per run: the training episodes (env steps at their end, return, length), steps-to-475, the wall-clock seconds
 of training (envs and model built inside the timer for both) with the machine's 1-minute load average before and
 after, and a deterministic evaluation (20 episodes, episode k from reset(seed=k)) with the same
-``course_lib.training.evaluate`` for both. Runs alternate course / SB3 per seed so that changes in machine load
+``course_lib.evaluation.evaluate`` for both. Runs alternate course / SB3 per seed so that changes in machine load
 hit both. For a speed comparison on a quiet machine use ``make bench`` (tests/benchmarks/bench_ppo.py).
 
     make data nb07_sb3_vs_course   # or: flock /tmp/course-data.lock .venv/bin/python notebooks/scripts/nb07_sb3_vs_course.py
@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 
 from course_lib import stored_results
 from course_lib.algos import ppo
-from course_lib.training import History, evaluate, steps_to_threshold
+from course_lib.evaluation import evaluate
+from course_lib.record import History, steps_to_threshold
 
 SEEDS = list(range(1, 9))
 BUDGET = 50_000

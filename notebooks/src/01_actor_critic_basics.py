@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Categorical
 
-from course_lib.training import History, UpdateRow
+from course_lib.record import History, UpdateRow
 
 torch.set_num_threads(1)
 SEED = 0
@@ -694,12 +694,12 @@ display(Markdown(
 import textwrap
 
 from course_lib.algos import a2c
-from course_lib.training import steps_to_threshold
+from course_lib.record import steps_to_threshold
 
 A2C_STEPS = 30_000
 a2c_config = a2c.A2CConfig(
     num_envs=8, num_steps=8,  # 8 envs x 8 steps = 64 env steps per update
-    gae=False,  # classic A2C: returns run to the rollout's end, then bootstrap from V
+    use_gae=False,  # classic A2C: returns run to the rollout's end, then bootstrap from V
     norm_adv=False,  # plain advantages R_t - V(s_t), as in the maths above
     learning_rate=1e-3, anneal_lr=True,  # one Adam optimiser for both networks, rate decaying to 0
     vf_coef=0.5, max_grad_norm=0.5, ent_coef=0.0,
@@ -1008,7 +1008,7 @@ claim("The actor is now far more decisive and still follows the angular velocity
 # back by 100), which is what a reward scale does (notebook 06).
 
 # %%
-from course_lib.algos.onpolicy import explained_variance
+from course_lib.diagnostics import explained_variance
 from course_lib.networks import Critic
 
 fit_obs = torch.as_tensor(np.concatenate([tr.obs for tr in end_traces["A2C"]]), dtype=torch.float32)

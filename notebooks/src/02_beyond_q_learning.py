@@ -46,7 +46,7 @@ from course_lib.claims import claim
 from course_lib.envs import TwoStateChain
 from course_lib.networks import GaussianActor
 from course_lib.stats import bootstrap_ci
-from course_lib.training import evaluate
+from course_lib.evaluation import evaluate
 
 torch.set_num_threads(1)
 plots.use_course_style()

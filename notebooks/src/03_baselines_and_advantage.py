@@ -41,7 +41,7 @@ from IPython.display import Markdown, display
 
 from course_lib import exercises, plots, quiz, stored_results
 from course_lib.advantages import discounted_returns, gae, td_errors
-from course_lib.algos.onpolicy import explained_variance
+from course_lib.diagnostics import explained_variance
 from course_lib.claims import claim
 from course_lib.envs import make_vec_env
 from course_lib.losses import entropy_bonus, policy_gradient_loss, ppo_clip_loss, value_loss

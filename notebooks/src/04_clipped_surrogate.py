@@ -29,14 +29,16 @@ from tqdm.auto import tqdm
 from course_lib import exercises, plots, quiz
 from course_lib.agent import ActorCriticAgent
 from course_lib.algos import ppo
+from course_lib.algos.onpolicy import advantages_and_returns
 from course_lib.claims import claim
 from course_lib.envs import make_vec_env
-from course_lib.losses import kl_exact, kl_k3, policy_gradient_loss, ppo_clip_loss
+from course_lib.diagnostics import kl_exact, kl_k3
+from course_lib.losses import policy_gradient_loss, ppo_clip_loss
 from course_lib.networks import CategoricalActor
 from course_lib.normalisation import normalise_advantages
 from course_lib.rollout import FlatBatch, RolloutCollector
 from course_lib.stats import bootstrap_ci
-from course_lib.training import evaluate
+from course_lib.evaluation import evaluate
 
 torch.set_num_threads(1)
 plots.use_course_style()
@@ -476,10 +478,10 @@ def collect_batch(agent, seed: int) -> FlatBatch:
     torch.manual_seed(seed)
     envs = make_vec_env("CartPole-v1", NUM_ENVS, seed=1_000 + seed)
     try:
-        rollout = RolloutCollector(envs, agent.policy_step, None, NUM_STEPS).collect()
+        rollout = RolloutCollector(envs, agent.policy_step, NUM_STEPS).collect()
     finally:
         envs.close()
-    est = rollout.gae(pretrain_config.gamma, pretrain_config.lam)
+    est = advantages_and_returns(rollout, pretrain_config)
     batch = rollout.flat(est.advantages, est.returns)
     # A <- (A - mean A) / std A, once for the whole batch (both objectives see the same advantages)
     batch.adv = normalise_advantages(batch.adv)
@@ -518,19 +520,19 @@ def optimise_on_batch(agent, batch: FlatBatch, objective: str, seed: int, epochs
                 mb = batch.select(idx)
                 logp = policy.actor.log_prob(policy.distribution(mb.obs), mb.actions)
                 if objective == "clip":
-                    loss = ppo_clip_loss(logp, mb.logp, mb.adv, clip_eps)[0]
+                    loss = ppo_clip_loss(logp, mb.logp_old, mb.adv, clip_eps)[0]
                 else:
-                    loss = plain_surrogate_loss(logp, mb.logp, mb.adv)
+                    loss = plain_surrogate_loss(logp, mb.logp_old, mb.adv)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
         with torch.no_grad():
             dist = policy.distribution(batch.obs)
             logp = policy.actor.log_prob(dist, batch.actions)
-            ratio = torch.exp(logp - batch.logp)
+            ratio = torch.exp(logp - batch.logp_old)
             record.ratios.append(ratio.numpy().copy())
             record.kl.append(kl_exact(dist_old, dist).mean().item())
-            record.kl_k3.append(kl_k3(batch.logp, logp).mean().item())
+            record.kl_k3.append(kl_k3(batch.logp_old, logp).mean().item())
             record.clip_fraction.append(((ratio - 1).abs() > clip_eps).float().mean().item())
             record.surrogate.append((ratio * batch.adv).mean().item())
         if epoch in eval_epochs:

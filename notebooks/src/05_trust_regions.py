@@ -38,7 +38,8 @@ from course_lib.stats import bootstrap_ci
 from course_lib.algos import ppo, trpo
 from course_lib.algos.onpolicy import make_agent
 from course_lib.envs import make_vec_env
-from course_lib.losses import kl_exact, kl_k1, kl_k3, ppo_clip_loss
+from course_lib.diagnostics import kl_exact, kl_k1, kl_k3
+from course_lib.losses import ppo_clip_loss
 from course_lib.normalisation import normalise_advantages
 from course_lib.rollout import RolloutCollector
 
@@ -67,8 +68,8 @@ import torch
 
 from course_lib.algos import ppo, trpo
 from course_lib.algos.onpolicy import run_onpolicy
-from course_lib.losses import kl_exact
-from course_lib.training import steps_to_threshold
+from course_lib.diagnostics import kl_exact
+from course_lib.record import steps_to_threshold
 
 # One rollout = 8 envs x 128 steps = 1024 env steps for every algorithm; gamma, lam and networks are shared.
 # Learning rates and the clip range stay constant (no annealing), so a schedule cannot shrink late updates.
@@ -78,7 +79,7 @@ PPO_SHARED = dict(SHARED, learning_rate=3e-4, anneal_lr=False, anneal_clip=False
 COMPARE_CONFIGS = {
     "TRPO": trpo.TRPOConfig(**SHARED, learning_rate=1e-3, max_kl=0.01),
     "PPO-clip": ppo.PPOConfig(**PPO_SHARED, clip_eps=0.2),
-    "PPO-KL": ppo.PPOConfig(**PPO_SHARED, objective="kl_penalty", kl_target=0.01, kl_beta_init=1.0),
+    "PPO-KL": ppo.PPOConfig(**PPO_SHARED, objective="kl_penalty", kl_penalty_target=0.01, kl_beta_init=1.0),
 }
 COMPARE_STEPS = 50_176  # 49 updates of 1024 steps
 RUN_SEEDS = (0, 1, 2, 3, 4)  # every stored run is repeated for these seeds
@@ -116,10 +117,10 @@ class MeasureKL:
 
     def update(self, rollout, frac_remaining: float):
         agent = self.learner.agent
-        batch = rollout.flat()  # valid steps: obs (B, 4), actions (B,), logp (B,) = log pi_old(a|s)
+        batch = rollout.flat()  # valid steps: obs (B, 4), actions (B,), logp_old (B,) = log pi_old(a|s)
         with torch.no_grad():
             dist_old = agent.distribution(batch.obs)
-        row = self.learner.update(rollout, frac_remaining)
+        stats = self.learner.update(rollout, frac_remaining)
         with torch.no_grad():
             dist_new = agent.distribution(batch.obs)
             # KL(pi_old || pi_new): exact per state (the full distributions), averaged over the rollout's states
@@ -127,10 +128,10 @@ class MeasureKL:
             self.record.kl.append(kl_per_state.mean().item())
             self.record.max_state_kl.append(kl_per_state.max().item())
             # r = pi_new(a|s) / pi_old(a|s) for the actions that were taken
-            ratio = torch.exp(agent.actor.log_prob(dist_new, batch.actions) - batch.logp)
+            ratio = torch.exp(agent.actor.log_prob(dist_new, batch.actions) - batch.logp_old)
             self.record.max_ratio.append(ratio.max().item())
             self.record.min_ratio.append(ratio.min().item())
-        return row
+        return stats
 
 
 def train_measured(config, seed: int, total_steps: int):
@@ -508,7 +509,7 @@ trpo_config = COMPARE_CONFIGS["TRPO"]
 torch.manual_seed(SEED)
 envs = make_vec_env(trpo_config.env_id, trpo_config.num_envs, seed=SEED)
 agent = make_agent(trpo_config, envs)
-rollout = RolloutCollector(envs, agent.policy_step, None, trpo_config.num_steps).collect()
+rollout = RolloutCollector(envs, agent.policy_step, trpo_config.num_steps).collect()
 envs.close()
 agent_before = copy.deepcopy(agent)  # kept to run course_lib's TRPO on the very same start later
 est = advantages_and_returns(rollout, trpo_config)
@@ -538,7 +539,7 @@ def surrogate_small(actor, batch, adv: torch.Tensor) -> torch.Tensor:
     """L(theta) = mean_t r_t A_t with r_t = exp(logp - logp_old); batch fields (B, ...) -> scalar."""
     logp = actor.log_prob(actor.distribution(batch.obs), batch.actions)
     # L = mean(r A),  r = pi_theta(a|s) / pi_old(a|s)
-    return (torch.exp(logp - batch.logp) * adv).mean()
+    return (torch.exp(logp - batch.logp_old) * adv).mean()
 
 
 def fvp_small(actor, obs: torch.Tensor, damping: float):
@@ -703,12 +704,12 @@ print(f"accepted fraction: {accepted:.3f}")
 # %%
 # NBVAL_CHECK_OUTPUT
 agent_lib = copy.deepcopy(agent_before)
-row = trpo.TRPOLearner(agent_lib, trpo_config).update(rollout, 1.0)
+stats = trpo.TRPOLearner(agent_lib, trpo_config).update(rollout, 1.0)
 theta_mine = parameters_to_vector(agent.actor.parameters())
 theta_lib = parameters_to_vector(agent_lib.actor.parameters())
-print("course_lib accepted the same step fraction:", row.step_fraction == accepted)
+print("course_lib accepted the same step fraction:", stats["step_fraction"] == accepted)
 print("same actor parameters after the update (to 1e-5):", torch.allclose(theta_mine, theta_lib, atol=1e-5))
-print("the course_lib step stays inside the trust region:", row.approx_kl <= trpo_config.max_kl)
+print("the course_lib step stays inside the trust region:", stats["approx_kl"] <= trpo_config.max_kl)
 
 # %% [markdown]
 # **Why the natural gradient?** Scale the *plain* gradient $g$ to the same KL budget,
@@ -1008,7 +1009,7 @@ def fresh_batch(seed: int):
     envs = make_vec_env(config.env_id, config.num_envs, seed=seed)
     try:
         agent = make_agent(config, envs)
-        rollout = RolloutCollector(envs, agent.policy_step, None, config.num_steps).collect()
+        rollout = RolloutCollector(envs, agent.policy_step, config.num_steps).collect()
     finally:
         envs.close()
     est = advantages_and_returns(rollout, config)
@@ -1038,7 +1039,7 @@ def clipped_epochs(agent, batch, lr: float, seed: int, target_kl: float | None =
                 break
             mb = batch.select(idx)
             logp = policy.actor.log_prob(policy.distribution(mb.obs), mb.actions)
-            loss, stats = ppo_clip_loss(logp, mb.logp, mb.adv, clip_eps)
+            loss, stats = ppo_clip_loss(logp, mb.logp_old, mb.adv, clip_eps)
             # early stopping: the k3 estimate on this minibatch, measured before taking its step
             if target_kl is not None and stats.approx_kl > target_kl:
                 stopped = True
@@ -1049,7 +1050,7 @@ def clipped_epochs(agent, batch, lr: float, seed: int, target_kl: float | None =
             trace["steps"] += 1
         with torch.no_grad():
             dist = policy.distribution(batch.obs)
-            ratio = torch.exp(policy.actor.log_prob(dist, batch.actions) - batch.logp)
+            ratio = torch.exp(policy.actor.log_prob(dist, batch.actions) - batch.logp_old)
             trace["kl"].append(kl_exact(dist_old, dist).mean().item())
             trace["outside"].append(((ratio - 1).abs() > clip_eps).float().mean().item())
             trace["max_dev"].append((ratio - 1).abs().max().item())

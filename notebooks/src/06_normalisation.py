@@ -42,6 +42,7 @@ from course_lib import exercises, normalisation, plots, quiz, stored_results
 from course_lib.advantages import discounted_returns, gae
 from course_lib.agent import ActorCriticAgent, AgentSpec
 from course_lib.algos import ppo
+from course_lib.algos.onpolicy import advantages_and_returns
 from course_lib.claims import claim
 from course_lib.envs import make_vec_env
 from course_lib.losses import ppo_clip_loss, value_loss
@@ -49,7 +50,7 @@ from course_lib.networks import GaussianActor
 from course_lib.normalisation import ObsNormaliser, RewardScaler, RunningMeanStd
 from course_lib.rollout import RolloutCollector
 from course_lib.stats import bootstrap_ci
-from course_lib.training import evaluate
+from course_lib.evaluation import evaluate
 
 torch.set_num_threads(1)
 plots.use_course_style()
@@ -525,9 +526,9 @@ envs = make_vec_env("Pendulum-v1", cfg.num_envs, seed=SEED)
 spec = AgentSpec.from_spaces(envs.single_observation_space, envs.single_action_space, hidden=cfg.hidden,
                              log_std_init=cfg.log_std_init)
 agent0 = ActorCriticAgent(spec)
-rollout0 = RolloutCollector(envs, agent0.policy_step, None, cfg.num_steps).collect()
+rollout0 = RolloutCollector(envs, agent0.policy_step, cfg.num_steps).collect()
 envs.close()
-est0 = rollout0.gae(cfg.gamma, cfg.lam)
+est0 = advantages_and_returns(rollout0, cfg)
 batch0 = rollout0.flat(est0.advantages, est0.returns)  # valid steps only
 adv_raw = batch0.adv.double()
 B = len(batch0)
@@ -1187,7 +1188,7 @@ def loss_gradients(rewards_divisor: float, norm_adv: bool) -> GradientProbe:
     logp = probe_agent.actor.log_prob(dist, mb.actions)
     adv = normalisation.normalise_advantages(mb.adv) if norm_adv else mb.adv
     # loss = -L_clip + c1 * L_VF   (no entropy bonus in pendulum_config)
-    loss = ppo_clip_loss(logp, mb.logp, adv, cfg.clip_eps)[0] + cfg.vf_coef * value_loss(values, mb.ret)
+    loss = ppo_clip_loss(logp, mb.logp_old, adv, cfg.clip_eps)[0] + cfg.vf_coef * value_loss(values, mb.ret)
     loss.backward()
     g_actor = torch.cat([p.grad.flatten() for p in probe_agent.actor.parameters()])
     g_critic = torch.cat([p.grad.flatten() for p in probe_agent.critic.parameters()])

@@ -40,7 +40,8 @@ from course_lib.claims import claim
 from course_lib.envs import make_env, make_vec_env
 from course_lib.losses import entropy_bonus, ppo_clip_loss, value_loss
 from course_lib.stats import bootstrap_ci
-from course_lib.training import History, UpdateRow, animate_episode, evaluate, steps_to_threshold
+from course_lib.evaluation import animate_episode, evaluate
+from course_lib.record import History, UpdateRow, steps_to_threshold
 from stable_baselines3 import PPO as SB3PPO
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 

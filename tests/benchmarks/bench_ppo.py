@@ -7,11 +7,11 @@
 Runs alternate (course, SB3, course, SB3, ...) so that a change in machine load hits both. Measured per run:
 
 - steps-to-475 (CartPole): env steps at which the mean return of the last 20 finished *training* episodes first
-  reaches 475 — the same function (``course_lib.training.steps_to_threshold``) for both; SB3's episodes are
+  reaches 475 — the same function (``course_lib.record.steps_to_threshold``) for both; SB3's episodes are
   read from its Monitor wrapper through a callback;
 - training wall-clock seconds for 100k env steps (envs and model built inside the timer for both);
 - final evaluation: mean return of deterministic episodes (20 for CartPole, 10 for Pendulum) with the same
-  ``course_lib.training.evaluate`` for both (episode k starts from reset(seed=k)).
+  ``course_lib.evaluation.evaluate`` for both (episode k starts from reset(seed=k)).
 
 SB3 uses the rl-baselines3-zoo hyper-parameters (hyperparams/ppo.yml). Not collected by pytest (no test_ prefix).
 """
@@ -29,7 +29,8 @@ import torch
 torch.set_num_threads(1)
 
 from course_lib.algos import ppo  # noqa: E402
-from course_lib.training import History, evaluate, steps_to_threshold  # noqa: E402
+from course_lib.evaluation import evaluate  # noqa: E402
+from course_lib.record import History, steps_to_threshold  # noqa: E402
 
 TOTAL_STEPS = 100_000
 EVAL_EPISODES = {"CartPole-v1": 20, "Pendulum-v1": 10}

@@ -1,22 +1,22 @@
-"""What every training run shares: its record (History), a progress bar, evaluation, a NaN guard.
+"""The record of a training run: one `UpdateRow` per update, one `Episode` per finished episode, in a `History`.
 
-Every algorithm in `course_lib.algos` (REINFORCE, A2C, PPO, TRPO, Q-learning, DQN) returns a `History`: one
-`UpdateRow` per parameter update plus one `Episode` per finished *training* episode. Notebooks plot its
-columns; tests compare two same-seed runs with `==` and read `steps_to_threshold` from it.
-
-Anything with an `act(obs, deterministic) -> actions` method (the `Policy` protocol) can be evaluated and
-animated here, whatever algorithm trained it.
+Every algorithm in `course_lib.algos` (REINFORCE, A2C, PPO, TRPO, Q-learning, DQN) returns a `History`. Notebooks
+plot its columns; tests compare two same-seed runs with `==` and read `steps_to_threshold` from it. The
+training loops also show their progress (`progress`) and stop on a NaN (`check_finite`) through this module.
 """
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import numpy as np
+
+from course_lib.validation import check_positive_int
+
+__all__ = ["UpdateRow", "Episode", "History", "steps_to_threshold", "progress", "check_finite"]
 
 # ---------------------------------------------------------------------------------------------------------------
 # The record of a run
@@ -82,7 +82,9 @@ class Episode(NamedTuple):
 class History:
     """The record of a training run: `rows` (one `UpdateRow` per update) and `episodes` (finished episodes).
 
-    Two runs with the same seed on CPU compare equal with `==` (steps_per_second is left out of the comparison).
+    Reproducibility: two runs with the same seed and the same `torch.get_num_threads()` compare equal with `==`,
+    in one process or in two (steps_per_second is left out of the comparison). A different thread count
+    changes how torch splits its sums, so the numbers, and after a few updates the whole run, differ.
     """
 
     rows: list[UpdateRow] = field(default_factory=list)
@@ -157,8 +159,7 @@ def steps_to_threshold(history: History, threshold: float = 475.0, window: int =
     Only full windows count (at least `window` finished episodes), so a lucky first episode cannot "solve" a task.
     Returns None if the threshold is never reached.
     """
-    if window < 1:
-        raise ValueError(f"window must be a positive integer, got {window}")
+    window = check_positive_int("window", window)
     rets = history.episode_returns()
     if len(rets) < window:
         return None
@@ -203,155 +204,3 @@ def check_finite(update: int, **quantities: Any) -> None:
                 f"update {update}: {name} is not finite ({shown}); training diverged — "
                 "try a smaller learning rate, gradient clipping or observation/reward normalisation"
             )
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Evaluation
-# ---------------------------------------------------------------------------------------------------------------
-
-
-class Policy(Protocol):
-    """Anything that can act: every trained agent in the course (actor-critic, DQN, tabular) implements this."""
-
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """obs: (N, obs_dim) raw observations → (N,) discrete actions or (N, act_dim) actions within the bounds."""
-        ...
-
-
-class EvalResult(NamedTuple):
-    """Returns and lengths of evaluation episodes, shape (n_episodes,) each."""
-
-    returns: np.ndarray
-    lengths: np.ndarray
-
-    @property
-    def mean(self) -> float:
-        """Mean return."""
-        return float(np.mean(self.returns))
-
-    @property
-    def std(self) -> float:
-        """Standard deviation of the returns (population, ddof=0)."""
-        return float(np.std(self.returns))
-
-
-def evaluate(
-    agent: Policy, env_id: str, n_episodes: int = 10, deterministic: bool = True, seed: int = 0, **env_kwargs: Any
-) -> EvalResult:
-    """Run `n_episodes` full episodes with `agent.act` and return their returns and lengths.
-
-    Episode k starts from `reset(seed=seed + k)`, so the result depends only on the agent and `seed`. The
-    episodes run side by side (one `act` call per time step for all still-running episodes), which is much
-    faster than one call per step per episode. Extra keyword arguments go to `gymnasium.make`.
-    """
-    import gymnasium as gym
-
-    if n_episodes < 1:
-        raise ValueError(f"n_episodes must be a positive integer, got {n_episodes}")
-    envs = [gym.make(env_id, **env_kwargs) for _ in range(n_episodes)]
-    obs = np.stack([env.reset(seed=seed + k)[0] for k, env in enumerate(envs)])
-    returns = np.zeros(n_episodes)
-    lengths = np.zeros(n_episodes, dtype=np.int64)
-    running = np.ones(n_episodes, dtype=bool)
-    while running.any():
-        idx = np.flatnonzero(running)
-        actions = np.asarray(agent.act(obs[idx], deterministic=deterministic))
-        for j, k in enumerate(idx):
-            a = actions[j]
-            o, r, terminated, truncated, _ = envs[k].step(a.item() if a.ndim == 0 else a)
-            obs[k] = o
-            returns[k] += float(r)
-            lengths[k] += 1
-            if terminated or truncated:
-                running[k] = False
-    for env in envs:
-        env.close()
-    return EvalResult(returns, lengths)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Animation: an episode as a small animated GIF embedded in HTML (no ffmpeg, no display server)
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def render_frames(
-    agent: Policy, env_id: str, seed: int = 0, max_steps: int = 500, every: int = 2, deterministic: bool = True
-) -> tuple[list[np.ndarray], float, int]:
-    """Play one episode with `render_mode="rgb_array"`; keep every `every`-th frame (H, W, 3) uint8.
-
-    Returns (frames, episode return, episode length).
-    """
-    import gymnasium as gym
-
-    if every < 1:
-        raise ValueError(f"every must be a positive integer, got {every}")
-    # pygame (the classic-control renderer) otherwise looks for an audio device and, without a display, prints
-    # "XDG_RUNTIME_DIR is invalid"; rgb_array rendering needs neither
-    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    env = gym.make(env_id, render_mode="rgb_array")
-    obs, _ = env.reset(seed=seed)
-    frames = [env.render()]
-    ret, t = 0.0, 0
-    for t in range(1, max_steps + 1):
-        a = np.asarray(agent.act(obs[None], deterministic=deterministic))[0]
-        obs, r, terminated, truncated, _ = env.step(a.item() if a.ndim == 0 else a)
-        ret += float(r)
-        done = terminated or truncated
-        if t % every == 0 or done:
-            frames.append(env.render())
-        if done:
-            break
-    env.close()
-    return frames, ret, t
-
-
-def frames_to_gif(frames: list[np.ndarray], fps: float = 25.0, width: int = 240) -> bytes:
-    """Encode (H, W, 3) uint8 frames as an animated GIF, downscaled to `width` pixels; returns the file's bytes."""
-    from PIL import Image
-
-    if not frames:
-        raise ValueError("frames must be a non-empty list of (H, W, 3) images, got an empty list")
-    images = []
-    for f in frames:
-        img = Image.fromarray(np.asarray(f, dtype=np.uint8))
-        h = max(1, round(img.height * width / img.width))
-        # few colours: the classic-control renders are flat shapes, so a 32-colour palette compresses well
-        images.append(img.resize((width, h), Image.Resampling.BILINEAR).quantize(colors=32))
-    buf = io.BytesIO()
-    duration_ms = int(round(1000.0 / fps))
-    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0,
-                   optimize=True)
-    return buf.getvalue()
-
-
-def animate_episode(
-    agent: Policy,
-    env_id: str,
-    seed: int = 0,
-    max_steps: int = 500,
-    every: int = 2,
-    width: int = 240,
-    deterministic: bool = True,
-):
-    """One episode of `agent` as an IPython HTML animation (an embedded GIF, typically 50–300 kB).
-
-    `every`: keep every n-th frame (the GIF plays at the env's own frame rate divided by `every`, i.e. real time);
-    `width`: pixels; both keep the notebook small. The caption gives the return and the number of steps.
-    """
-    import base64
-
-    import gymnasium as gym
-    from IPython.display import HTML
-
-    frames, ret, length = render_frames(agent, env_id, seed=seed, max_steps=max_steps, every=every,
-                                deterministic=deterministic)
-    env = gym.make(env_id)
-    env_fps = env.metadata.get("render_fps") or 30
-    env.close()
-    gif = frames_to_gif(frames, fps=float(env_fps) / every, width=width)
-    b64 = base64.b64encode(gif).decode("ascii")
-    caption = f"{env_id}, seed {seed}: return {ret:.1f} in {length} steps"
-    return HTML(f'<figure><img src="data:image/gif;base64,{b64}" alt="{caption}"/>'
-                f"<figcaption>{caption}</figcaption></figure>")
