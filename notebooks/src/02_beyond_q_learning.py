@@ -1086,10 +1086,12 @@ claim("the fitted critic explains most of the spread of the states' Monte Carlo 
 # strictly as soon as the noise can change which action looks best. For $K$ actions with equal true value $\mu$
 # and independent $\mathcal{N}(0, \sigma^2)$ noise, the left side is $\mu + \sigma\, \mathbb{E}[\max \text{ of } K
 # \text{ standard normals}]$, about $\mu + 1.54\,\sigma$ for $K = 10$. The target inherits this
-# **maximisation bias**, and bootstrapping passes it back to earlier states (Sutton & Barto 2018, §6.7).
+# **maximisation bias**, and bootstrapping passes it back to earlier states (Sutton & Barto 2018, §6.7,
+# [free online](http://incompleteideas.net/book/the-book-2nd.html)).
 #
-# **The double estimator** (van Hasselt 2010). Keep two estimates learned from different samples, let one
-# choose and the other rate: $\hat Q_B\big(s', \arg\max_a \hat Q_A(s', a)\big)$. Once $\hat Q_A$ has made its pick,
+# **The double estimator** (van Hasselt 2010, [NeurIPS](https://proceedings.neurips.cc/paper/2010/hash/091d584fced301b442654dd8c23b3fc9-Abstract.html)).
+# Keep two estimates learned from different samples, let one choose and the other rate:
+# $\hat Q_B\big(s', \arg\max_a \hat Q_A(s', a)\big)$. Once $\hat Q_A$ has made its pick,
 # $\hat Q_B$ at that action is an unbiased estimate of its true value, which is at most $\max_a Q(s', a)$: on
 # average the double estimator does not overestimate (it may underestimate). **Double Q-learning** applies it
 # to tables: at each step a fair coin picks the table to update, say $Q_A$, and
@@ -1624,6 +1626,8 @@ exercises.check("02.terminal_bootstrap", q_targets);
 # * **Mnih et al. (2015)**, "Human-level control through deep reinforcement learning", *Nature*
 #   ([doi:10.1038/nature14236](https://doi.org/10.1038/nature14236)): DQN, replay
 #   buffer and target network; 49 Atari games from pixels, the answer to "Q-learning cannot scale".
+# * **van Hasselt (2010)**, "Double Q-learning", *NeurIPS* ([proceedings](https://proceedings.neurips.cc/paper/2010/hash/091d584fced301b442654dd8c23b3fc9-Abstract.html)): the maximisation bias of
+#   Q-learning's max-target and the two-table fix (section 4.6).
 # * **van Hasselt, Guez & Silver (2016)**, "Deep Reinforcement Learning with Double Q-learning"
 #   ([arXiv:1509.06461](https://arxiv.org/abs/1509.06461)): the
 #   over-estimation of max-targets and the double-DQN fix.
