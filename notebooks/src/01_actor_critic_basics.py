@@ -1588,6 +1588,7 @@ display(Markdown(
 # | actor | the policy network $\pi_\theta(a \mid s)$; here it outputs logits |
 # | critic | the value network $V_\phi(s)$: predicted discounted return from $s$ under the current policy |
 # | advantage | $A(s, a) = Q(s, a) - V(s)$: how much better than usual an action was |
+# | discounted state distribution | $d^\pi_\gamma(s) = (1-\gamma)\sum_t \gamma^t \Pr(s_t = s)$: the state weights of the policy-gradient theorem |
 # | TD error | $\delta_t = r_t + \gamma (1 - \text{terminated}_t) V(s_{t+1}) - V(s_t)$: a one-sample advantage |
 # | TD target | $y_t = r_t + \gamma (1 - \text{terminated}_t) V(s_{t+1})$: the critic's regression target, held constant |
 # | semi-gradient | differentiating the critic's loss through $V(s_t)$ only, not through the target |

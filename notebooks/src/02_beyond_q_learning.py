@@ -1677,6 +1677,8 @@ exercises.check("02.terminal_bootstrap", q_targets);
 # | bias / variance of a target | how far its mean is from the true value / how much it scatters around its mean |
 # | Gaussian actor | a policy $\mathcal{N}(\mu_\theta(s), \sigma^2)$ for continuous actions: sample, no max |
 # | terminated / truncated | the task ended (no bootstrap) / a time limit cut it (bootstrap from $V(s')$) |
+# | maximisation bias | $\mathbb{E}[\max_a \hat Q(s, a)] \ge \max_a Q(s, a)$: a max over noisy estimates overshoots |
+# | double Q-learning / double DQN | one estimate picks the next action, another rates it (two tables / online and target net) |
 #
 # **Key takeaways**
 #
@@ -1687,8 +1689,10 @@ exercises.check("02.terminal_bootstrap", q_targets);
 #    step and in every target; discretising works in one or two dimensions and explodes as $k^d$.
 # 4. An actor outputs a distribution and samples from it; nothing is maximised over actions.
 # 5. One-step TD targets are low-variance and biased; Monte Carlo returns are unbiased and high-variance.
+# 6. A max over noisy estimates is biased upwards; letting one estimate choose and another rate the choice
+#    (double Q-learning, double DQN) removes most of that bias (section 4.6).
 #
-# Notebook 03 turns the last point into a tool: baselines, advantages and GAE($\lambda$), a dial between the
+# Notebook 03 turns point 5 into a tool: baselines, advantages and GAE($\lambda$), a dial between the
 # two targets.
 #
 # [Next: 03 · Baselines and advantages](03_baselines_and_advantage.ipynb)

@@ -1631,6 +1631,7 @@ claim("Seed your action sampler with the same integer and it replays the very nu
 # | advantage | $A^\pi(s, a) = Q^\pi(s, a) - V^\pi(s)$ |
 # | TD error | $\delta_t = r_t + \gamma V(s_{t+1})(1 - \text{terminated}_t) - V(s_t)$; low variance, biased unless $V = V^\pi$ |
 # | GAE($\gamma, \lambda$) | $\sum_l (\gamma\lambda)^l \delta_{t+l}$; $\lambda$ slides from TD error to $G_t - V(s_t)$ |
+# | λ-return $G^\lambda_t$ | $(1-\lambda)\sum_{n \ge 1} \lambda^{n-1} G^{(n)}_t$; equals $\hat A^{\text{GAE}}_t + V(s_t)$, the critic's target |
 # | explained variance | $1 - \operatorname{Var}[R - V]/\operatorname{Var}[R]$, the critic's quality on a batch |
 # | signal-to-noise ratio | squared length of the mean estimate over its total variance |
 # | $c_1$, $c_2$ | the weights of the value loss and the entropy bonus in the combined loss |
