@@ -1178,7 +1178,7 @@ claim("my double Q-learning update and course_lib's agree exactly",
 # it still goes left when it explores and the coin says left: $\varepsilon / 2 = 5\,\%$ of the time. Both
 # learners use the book's settings ($\alpha = 0.1$, $\varepsilon = 0.1$, $\gamma = 1$, tables started at 0,
 # ties broken at random), 1,000 independent runs of 300 episodes each. `dq.run_maximisation_bias` runs all
-# 1,000 agents at once with numpy arrays (one row per run), so this takes well under a second.
+# 1,000 agents at once with numpy arrays (one row per run) instead of looping over them.
 
 # %%
 mb_config = dq.MaxBiasConfig(n_b_actions=10, reward_mean=-0.1, reward_std=1.0, alpha=0.1, epsilon=0.1,
@@ -1304,8 +1304,9 @@ print(f"double-DQN value <= DQN value on {(v_ddqn <= v_dqn).float().mean():.0%} 
       f"mean {v_ddqn.mean():+.3f} vs {v_dqn.mean():+.3f}")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
-claim("the double-DQN value is never above the plain DQN max, on every random state",
-      bool(torch.all(v_ddqn <= v_dqn)) and len(ddqn_lines) == 2,
+claim("the double-DQN value is never above the plain DQN max, on every random state, and on average it is "
+      "clearly lower (by more than 0.5)",
+      bool(torch.all(v_ddqn <= v_dqn)) and len(ddqn_lines) == 2 and bool(v_dqn.mean() - v_ddqn.mean() > 0.5),
       f"{(v_ddqn <= v_dqn).float().mean():.0%} of states; lines found: {len(ddqn_lines)}")
 claim("The DQN runs of section 4.3 used this target", bool(DQN_CONFIG.double_dqn is True),
       f"DQN_CONFIG.double_dqn = {DQN_CONFIG.double_dqn}")
@@ -1313,8 +1314,8 @@ claim("The DQN runs of section 4.3 used this target", bool(DQN_CONFIG.double_dqn
 # %% [markdown]
 # The first line lets the online net choose $a^*$, the second reads the target net's value at $a^*$. With
 # random values the double-DQN value is never above the plain DQN max (it is the target net's value at *some*
-# action, so it cannot exceed the max over all of them), and on average it is clearly lower. The DQN runs of
-# section 4.3 used this target.
+# action, so it cannot exceed the max over all of them), and on average it is clearly lower (by more than
+# 0.5 here). The DQN runs of section 4.3 used this target.
 #
 # Two concept checks on this section:
 
