@@ -168,7 +168,7 @@ def run_maximisation_bias(config: MaxBiasConfig, n_runs: int, double: bool, seed
 
     Args:
         config: the MDP and learner settings.
-        n_runs: independent agents (>= 1), each with its own tables and random stream share.
+        n_runs: independent agents (>= 1), each with its own tables (one seeded generator draws for all).
         double: False for Q-learning, True for double Q-learning.
         seed: seeds the whole batch of runs.
 
