@@ -299,7 +299,145 @@ env.close()
 # %% [markdown]
 # After the third step the episode is over because of the time limit (`truncated=True`) while the pole is still
 # up (`terminated=False`): its TD target must bootstrap from $V$ of that last observation.
+
+# %% [markdown]
+# ### 2.7 Where the policy-gradient theorem comes from, checked on a tiny MDP
 #
+# Section 2.1 stated the theorem; here is why it holds, in five lines, for a finite MDP with start distribution
+# $\mu_0$, transition probabilities $P(s' \mid s, a)$ and expected rewards $r(s, a)$. Neither $P$ nor $r$ depends on
+# $\theta$. Differentiate $V^\pi(s) = \sum_a \pi_\theta(a \mid s)\, Q^\pi(s, a)$ with
+# $Q^\pi(s, a) = r(s, a) + \gamma \sum_{s'} P(s' \mid s, a)\, V^\pi(s')$:
+#
+# $$\nabla_\theta V^\pi(s) = \underbrace{\sum_a \nabla_\theta \pi_\theta(a \mid s)\, Q^\pi(s, a)}_{=:\ \phi(s)}
+#   \;+\; \gamma \sum_{s'} P_\pi(s' \mid s)\, \nabla_\theta V^\pi(s'),
+#   \qquad P_\pi(s' \mid s) = \sum_a \pi_\theta(a \mid s) P(s' \mid s, a).$$
+#
+# The gradient at $s$ is a local term $\phi(s)$ plus the discounted gradient one step later. Substituting the
+# same equation for $\nabla_\theta V^\pi(s')$ again and again unrolls it into a sum over the steps of an episode:
+#
+# $$\nabla_\theta J = \sum_{s_0} \mu_0(s_0)\, \nabla_\theta V^\pi(s_0)
+#   = \sum_s \Big[\sum_{t \ge 0} \gamma^t \Pr(s_t = s \mid \pi_\theta)\Big] \phi(s)
+#   = \frac{1}{1-\gamma} \sum_s d^\pi_\gamma(s) \sum_a \pi_\theta(a \mid s)\, \nabla_\theta \log \pi_\theta(a \mid s)\, Q^\pi(s, a),$$
+#
+# using $\nabla_\theta \pi = \pi\, \nabla_\theta \log \pi$ in the last step. The bracket is where the discounted state
+# distribution comes from: each visit at step $t$ carries the $\gamma^t$ of the recursion. And the point of the
+# theorem: although changing $\theta$ changes which states are visited, **no derivative of the state
+# distribution appears**; only $\nabla_\theta \log \pi$ and $Q^\pi$ do, both available from the agent's own
+# experience. In matrix form $\sum_t \gamma^t \Pr(s_t = \cdot) = \mu_0^\top (I - \gamma P_\pi)^{-1}$, so on a small
+# MDP every term can be computed exactly.
+#
+# **The check.** A random MDP with 4 states and 3 actions, $\gamma = 0.9$, every episode starting in state 0,
+# and a tabular softmax policy with logits $\theta$ of shape (4, 3). We compute $J(\theta) = \mu_0^\top V^\pi$
+# exactly by solving $V^\pi = r_\pi + \gamma P_\pi V^\pi$, and its gradient three ways: autograd through that
+# exact value, central finite differences, and the theorem's sum. A fourth candidate weights the states by
+# how often the policy visits them in the long run (the stationary distribution of $P_\pi$) instead of by
+# $d^\pi_\gamma$: the weighting that averaging over every step of long rollouts gives.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def random_mdp(n_states, n_actions, seed):
+    """P (S, A, S') with rows summing to 1 and r (S, A), float64."""
+    g = torch.Generator().manual_seed(seed)
+    P = -torch.log(torch.rand(n_states, n_actions, n_states, generator=g, dtype=torch.float64))
+    P = P / P.sum(dim=-1, keepdim=True)  # random rows on the simplex
+    r = torch.randn(n_states, n_actions, generator=g, dtype=torch.float64)
+    return P, r
+
+
+def exact_values(logits, P, r, gamma):
+    """V^pi (S,) and Q^pi (S, A) of the softmax policy pi(a|s) = softmax(logits[s]) by one linear solve."""
+    pi = torch.softmax(logits, dim=1)
+    P_pi = torch.einsum("sa,sat->st", pi, P)  # P_pi(s'|s)
+    r_pi = (pi * r).sum(dim=1)  # r_pi(s)
+    # V = r_pi + gamma P_pi V  <=>  (I - gamma P_pi) V = r_pi
+    V = torch.linalg.solve(torch.eye(len(r_pi), dtype=P.dtype) - gamma * P_pi, r_pi)
+    # Q(s, a) = r(s, a) + gamma sum_s' P(s'|s, a) V(s')
+    Q = r + gamma * P @ V
+    return V, Q, pi, P_pi
+
+
+S, A, gamma_pg = 4, 3, 0.9
+P_mdp, r_mdp = random_mdp(S, A, seed=SEED)
+mu0 = torch.zeros(S, dtype=torch.float64)
+mu0[0] = 1.0  # every episode starts in state 0
+theta_pg = torch.randn(S, A, generator=torch.Generator().manual_seed(SEED + 1), dtype=torch.float64)
+
+
+def objective(logits):
+    """J(theta) = sum_s mu0(s) V^pi(s), exact."""
+    return mu0 @ exact_values(logits, P_mdp, r_mdp, gamma_pg)[0]
+
+
+# 1. autograd through the exact value
+theta_req = theta_pg.clone().requires_grad_(True)
+grad_autograd = torch.autograd.grad(objective(theta_req), theta_req)[0]
+# 2. central finite differences, one logit at a time
+eps = 1e-6
+grad_fd = torch.zeros_like(theta_pg)
+for idx in np.ndindex(S, A):
+    step = torch.zeros_like(theta_pg)
+    step[idx] = eps
+    grad_fd[idx] = (objective(theta_pg + step) - objective(theta_pg - step)) / (2 * eps)
+# 3. the theorem: 1/(1-gamma) sum_s d(s) sum_a pi(a|s) grad log pi(a|s) Q(s, a)
+V_pg, Q_pg, pi_pg, P_pi_pg = exact_values(theta_pg, P_mdp, r_mdp, gamma_pg)
+# d_gamma = (1 - gamma) mu0^T (I - gamma P_pi)^{-1}
+d_gamma = (1 - gamma_pg) * torch.linalg.solve((torch.eye(S, dtype=torch.float64) - gamma_pg * P_pi_pg).T, mu0)
+# tabular softmax: d log pi(a|s) / d theta[s, b] = 1[a = b] - pi(b|s), zero for the other states' logits, so
+# sum_a pi(a|s) grad log pi(a|s) Q(s,a) has entry pi(b|s) (Q(s,b) - V(s)) at [s, b]
+local = pi_pg * (Q_pg - V_pg[:, None])
+grad_theorem = d_gamma[:, None] * local / (1 - gamma_pg)
+# 4. the same sum with the stationary distribution of P_pi (long-run visit frequencies) instead of d_gamma
+# every row of P_pi^n tends to the stationary distribution as n grows (all transitions here have P > 0)
+stationary = torch.linalg.matrix_power(P_pi_pg, 500)[0]
+grad_stationary = stationary[:, None] * local / (1 - gamma_pg)
+
+
+def rel_err(g):
+    return ((g - grad_autograd).norm() / grad_autograd.norm()).item()
+
+
+def cosine(g):
+    return (g.flatten() @ grad_autograd.flatten() / (g.norm() * grad_autograd.norm())).item()
+
+
+print("d_gamma (discounted)        :", d_gamma.numpy().round(3))
+print("stationary (visit frequency):", stationary.numpy().round(3))
+print(f"J = {objective(theta_pg).item():.4f}")
+print(f"theorem vs autograd:        relative error below 1e-10: {rel_err(grad_theorem) < 1e-10}")
+print(f"finite differences vs autograd: relative error below 1e-6: {rel_err(grad_fd) < 1e-6}")
+print(f"stationary weighting vs autograd: relative error {rel_err(grad_stationary):.2f}, "
+      f"cosine {cosine(grad_stationary):.3f}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("the theorem's sum equals the exact gradient of J to rounding error, and finite differences agree",
+      bool(rel_err(grad_theorem) < 1e-10 and rel_err(grad_fd) < 1e-6),
+      f"relative errors: theorem {rel_err(grad_theorem):.1e}, finite differences {rel_err(grad_fd):.1e}")
+claim("weighting the same terms by the stationary distribution gives a different vector (more than 10 % off)",
+      bool(rel_err(grad_stationary) > 0.1 and torch.allclose(stationary @ P_pi_pg, stationary, atol=1e-12)),
+      f"relative error {rel_err(grad_stationary):.2f}, cosine {cosine(grad_stationary):.3f}")
+claim("d_gamma puts more weight on the start state than the stationary distribution does",
+      bool(d_gamma[0] > stationary[0]), f"{d_gamma[0]:.3f} vs {stationary[0]:.3f}")
+claim("here it still points roughly the same way (cosine above 0.9)", bool(cosine(grad_stationary) > 0.9),
+      f"cosine {cosine(grad_stationary):.3f}")
+
+# %% [markdown]
+# The theorem's sum equals the exact gradient of $J$ to rounding error, and finite differences agree: the
+# derivation holds, with no derivative of the state distribution anywhere. Weighting the same terms by the
+# stationary distribution gives a different vector (more than 10 % off): $d^\pi_\gamma$ puts more weight on
+# the start state than the stationary distribution does. That is the gap section 2.5 mentions between the
+# theorem and what practical algorithms (ours included) average over. Here it still points roughly the same
+# way (cosine above 0.9), but nothing guarantees that: Nota & Thomas (2020) show that, in general, the update
+# it gives is not the gradient of any objective.
+#
+# Two concept checks on the theorem:
+
+# %%
+quiz.show("01.discounted_state_distribution")
+
+# %%
+quiz.show("01.pg_theorem_no_state_gradient")
+
+# %% [markdown]
 # ## 3. Build it: a one-step actor-critic
 #
 # ### 3.1 Two small networks, and why the actor outputs logits
@@ -1449,6 +1587,7 @@ display(Markdown(
 # | actor | the policy network $\pi_\theta(a \mid s)$; here it outputs logits |
 # | critic | the value network $V_\phi(s)$: predicted discounted return from $s$ under the current policy |
 # | advantage | $A(s, a) = Q(s, a) - V(s)$: how much better than usual an action was |
+# | discounted state distribution | $d^\pi_\gamma(s) = (1-\gamma)\sum_t \gamma^t \Pr(s_t = s)$: the state weights of the policy-gradient theorem |
 # | TD error | $\delta_t = r_t + \gamma (1 - \text{terminated}_t) V(s_{t+1}) - V(s_t)$: a one-sample advantage |
 # | TD target | $y_t = r_t + \gamma (1 - \text{terminated}_t) V(s_{t+1})$: the critic's regression target, held constant |
 # | semi-gradient | differentiating the critic's loss through $V(s_t)$ only, not through the target |

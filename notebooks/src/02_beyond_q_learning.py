@@ -1071,6 +1071,261 @@ claim("the fitted critic explains most of the spread of the states' Monte Carlo 
 #   DDPG, TD3 and SAC address with an actor.
 
 # %% [markdown]
+# ### 4.6 A max over noisy estimates overshoots: maximisation bias and double Q-learning
+#
+# Back to the food critic of section 1. Ten restaurants on a street are all equally mediocre, but she has eaten
+# in each only once or twice, so her ten scores are true quality plus luck. The highest of her ten scores belongs
+# to the restaurant where she was luckiest, and it is well above what any of them really serves. Q-learning's
+# target does the same thing: $\max_{a'} Q(s', a')$ takes the largest of several noisy estimates.
+#
+# **Why the max overshoots.** Write each estimate as the true value plus zero-mean noise,
+# $\hat Q(s', a) = Q(s', a) + \epsilon_a$. The max is a convex function, so by Jensen's inequality
+#
+# $$\mathbb{E}\big[\max_a \hat Q(s', a)\big] \;\ge\; \max_a \mathbb{E}\big[\hat Q(s', a)\big] = \max_a Q(s', a),$$
+#
+# strictly as soon as the noise can change which action looks best. For $K$ actions with equal true value $\mu$
+# and independent $\mathcal{N}(0, \sigma^2)$ noise, the left side is $\mu + \sigma\, \mathbb{E}[\max \text{ of } K
+# \text{ standard normals}]$, about $\mu + 1.54\,\sigma$ for $K = 10$. The target inherits this
+# **maximisation bias**, and bootstrapping passes it back to earlier states (Sutton & Barto 2018, §6.7,
+# [free online](http://incompleteideas.net/book/the-book-2nd.html)).
+#
+# **The double estimator** (van Hasselt 2010, [NeurIPS](https://proceedings.neurips.cc/paper/2010/hash/091d584fced301b442654dd8c23b3fc9-Abstract.html)).
+# Keep two estimates learned from different samples, let one choose and the other rate:
+# $\hat Q_B\big(s', \arg\max_a \hat Q_A(s', a)\big)$. Once $\hat Q_A$ has made its pick,
+# $\hat Q_B$ at that action is an unbiased estimate of its true value, which is at most $\max_a Q(s', a)$: on
+# average the double estimator does not overestimate (it may underestimate). **Double Q-learning** applies it
+# to tables: at each step a fair coin picks the table to update, say $Q_A$, and
+#
+# $$a^* = \arg\max_{a'} Q_A(s', a'), \qquad
+#   Q_A(s, a) \leftarrow Q_A(s, a) + \alpha\big[r + \gamma\,(1 - \text{terminated})\, Q_B(s', a^*) - Q_A(s, a)\big],$$
+#
+# and the other way round when the coin says $Q_B$. The agent acts $\varepsilon$-greedily on $Q_A + Q_B$.
+#
+# First the two estimators on numbers: ten actions, all with true value $-0.1$, each estimate with noise of
+# standard deviation 1; the exact expected max next to 100,000 sampled single and double estimates.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from course_lib.algos import double_q as dq
+
+rng = np.random.default_rng(SEED)
+K, mu_true, sigma_noise = 10, -0.1, 1.0
+estimates_a = rng.normal(mu_true, sigma_noise, size=(100_000, K))  # one row: a noisy estimate per action
+estimates_b = rng.normal(mu_true, sigma_noise, size=(100_000, K))  # a second, independent set
+exact_max = dq.expected_max_gaussian(mu_true, sigma_noise, K)
+single_mean = dq.single_estimate(estimates_a).mean()
+double_mean = dq.double_estimate(estimates_a, estimates_b).mean()
+double_se = dq.double_estimate(estimates_a, estimates_b).std() / math.sqrt(len(estimates_a))
+print(f"true max over actions:            {mu_true:+.3f}")
+print(f"E[max of estimates], exact:       {exact_max:+.3f}")
+print(f"single estimate, sampled mean:    {single_mean:+.3f}")
+print(f"double estimate, sampled mean:    {double_mean:+.3f}  (standard error {double_se:.3f})")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("the max of the ten estimates overshoots the true max by about 1.5 standard deviations of the noise, "
+      "exactly and when sampled",
+      bool(1.4 < exact_max - mu_true < 1.6 and abs(single_mean - exact_max) < 0.01),
+      f"exact {exact_max:+.3f}, sampled {single_mean:+.3f}, true {mu_true:+.3f}")
+claim("the double estimate is unbiased here: its mean is within 3 standard errors of the true value",
+      bool(abs(double_mean - mu_true) < 3 * double_se), f"{double_mean:+.4f} vs {mu_true}, SE {double_se:.4f}")
+
+# %% [markdown]
+# The max of the ten estimates overshoots the true max by about 1.5 standard deviations of the noise, exactly
+# and when sampled; the double estimate is unbiased here (equal true values, so whichever action $\hat Q_A$
+# picks, $\hat Q_B$ rates it fairly).
+#
+# **Build it.** One double Q-learning update, written small, then compared with `course_lib.algos.double_q`
+# on the same random stream of transitions (the coin decides which table learns):
+
+# %%
+def double_q_learning_update(q_upd, q_other, s, a, r, s_next, terminated, alpha, gamma):
+    """Update q_upd (shape (n_states, n_actions)) in place; q_other only rates q_upd's pick. Returns the TD error."""
+    # a* = argmax_a' Q_upd(s', a')
+    a_star = q_upd[s_next].argmax()
+    # y = r + gamma * (1 - terminated) * Q_other(s', a*)
+    y = r + gamma * (1.0 - float(terminated)) * q_other[s_next, a_star]
+    delta = y - q_upd[s, a]
+    q_upd[s, a] += alpha * delta
+    return delta
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+rng = np.random.default_rng(SEED)
+mine_tables = [rng.normal(size=(5, 3)) for _ in range(2)]
+lib_tables = [t.copy() for t in mine_tables]
+dq_diff = 0.0
+for _ in range(500):
+    s, a, s_next, coin = int(rng.integers(5)), int(rng.integers(3)), int(rng.integers(5)), int(rng.integers(2))
+    r, terminated = float(rng.normal()), bool(rng.random() < 0.2)
+    d_mine = double_q_learning_update(mine_tables[coin], mine_tables[1 - coin], s, a, r, s_next, terminated,
+                                      alpha=0.3, gamma=0.9)
+    d_lib = dq.double_q_update(lib_tables[coin], lib_tables[1 - coin], s, a, r, s_next, terminated,
+                               alpha=0.3, gamma=0.9)
+    dq_diff = max(dq_diff, abs(d_mine - d_lib))
+dq_table_diff = max(np.abs(m - l).max() for m, l in zip(mine_tables, lib_tables))
+print(f"after 500 updates: max |TD error difference| = {dq_diff:.1e}, max |table difference| = {dq_table_diff:.1e}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("my double Q-learning update and course_lib's agree exactly",
+      bool(dq_diff == 0.0 and dq_table_diff == 0.0), f"TD errors {dq_diff}, tables {dq_table_diff}")
+
+# %% [markdown]
+# **The experiment: Sutton & Barto's example 6.7.** Two non-terminal states. Every episode starts in A, which
+# has two actions: *right* ends the episode with reward 0; *left* leads to B with reward 0. B has ten actions,
+# each ending the episode with a reward drawn from $\mathcal{N}(-0.1, 1)$. Going left is worth $-0.1$ on average,
+# going right 0, so right is better, and an $\varepsilon$-greedy agent with $\varepsilon = 0.1$ that has learned
+# it still goes left when it explores and the coin says left: $\varepsilon / 2 = 5\,\%$ of the time. Both
+# learners use the book's settings ($\alpha = 0.1$, $\varepsilon = 0.1$, $\gamma = 1$, tables started at 0,
+# ties broken at random), 1,000 independent runs of 300 episodes each. `dq.run_maximisation_bias` runs all
+# 1,000 agents at once with numpy arrays (one row per run) instead of looping over them.
+
+# %%
+mb_config = dq.MaxBiasConfig(n_b_actions=10, reward_mean=-0.1, reward_std=1.0, alpha=0.1, epsilon=0.1,
+                             gamma=1.0, episodes=300)
+MB_RUNS, MB_BLOCK = 1000, 5  # independent runs; episodes per plotted point
+t0 = time.perf_counter()
+mb = {"Q-learning": dq.run_maximisation_bias(mb_config, MB_RUNS, double=False, seed=SEED),
+      "double Q-learning": dq.run_maximisation_bias(mb_config, MB_RUNS, double=True, seed=SEED + 1)}
+mb_seconds = time.perf_counter() - t0
+
+
+def block_ci(per_run, block=MB_BLOCK):
+    """Mean over runs of ``per_run`` (runs, episodes) averaged in blocks of episodes, with its 95 % bootstrap CI.
+
+    Returns (x, mean, low, high), each of shape (episodes // block,); x is the block's first episode (1-based).
+    """
+    runs, episodes = per_run.shape
+    blocks = per_run[:, : episodes // block * block].reshape(runs, -1, block).mean(axis=2)  # (runs, n_blocks)
+    parts = [bootstrap_ci(blocks[:, i:i + 10], n_resamples=1000, seed=i) for i in range(0, blocks.shape[1], 10)]
+    low, high = (np.concatenate([getattr(p, f) for p in parts]) for f in ("low", "high"))
+    return np.arange(blocks.shape[1]) * block + 1, blocks.mean(axis=0), low, high
+
+
+mb_left = {name: block_ci(runs.left.astype(float)) for name, runs in mb.items()}
+mb_value = {name: block_ci(runs.q_left) for name, runs in mb.items()}
+fig, (ax_left, ax_value) = plt.subplots(1, 2, figsize=(11, 3.6))
+for name, color in zip(mb, plots.PALETTE):
+    x, mean, low, high = mb_left[name]
+    ax_left.plot(x, 100 * mean, color=color, label=name)
+    ax_left.fill_between(x, 100 * low, 100 * high, color=color, alpha=0.25, linewidth=0)
+    x, mean, low, high = mb_value[name]
+    ax_value.plot(x, mean, color=color, label=name)
+    ax_value.fill_between(x, low, high, color=color, alpha=0.25, linewidth=0)
+ax_left.axhline(100 * mb_config.optimal_left_fraction, color="0.3", ls="--", lw=1, label="optimal: ε/2 = 5 %")
+ax_left.set_xlabel("episode")
+ax_left.set_ylabel("% left actions from A")
+ax_left.set_title(f"{MB_RUNS} runs, blocks of {MB_BLOCK} episodes, 95 % bootstrap CI", fontsize=9)
+ax_left.legend(fontsize=8)
+ax_value.axhline(mb_config.reward_mean, color="0.3", ls="--", lw=1, label="true value of left: -0.1")
+ax_value.axhline(0.0, color="0.6", ls=":", lw=1, label="true value of right: 0")
+ax_value.set_xlabel("episode")
+ax_value.set_ylabel("estimate of Q(A, left)")
+ax_value.set_title("the learned value of going left (double Q: mean of its two tables)", fontsize=9)
+ax_value.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+mb_share = {}  # name -> (% left over episodes 5-50, % left over the last 100 episodes), per run
+for name, runs in mb.items():
+    mb_share[name] = (100 * runs.left[:, 4:50].mean(axis=1), 100 * runs.left[:, -100:].mean(axis=1))
+    print(f"{name:18s} % left, episodes 5-50: {ci_text(mb_share[name][0])}; "
+          f"last 100 episodes: {ci_text(mb_share[name][1])}")
+print(f"(mean over {MB_RUNS} runs [95% bootstrap CI]; both learners together ran in {mb_seconds:.2f} s)")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+mb_early = {name: bootstrap_ci(v[0]) for name, v in mb_share.items()}
+mb_late = {name: bootstrap_ci(v[1]) for name, v in mb_share.items()}
+x, plain_mean, plain_low, plain_high = mb_left["Q-learning"]
+_, dbl_mean, dbl_low, dbl_high = mb_left["double Q-learning"]
+apart = plain_low[1:30] > dbl_high[1:30]  # blocks starting at episodes 6 to 146
+claim("Q-learning goes left from A in most episodes early on, far above the optimal 5 % (over 80 % in "
+      "episodes 5 to 50)", bool(mb_early["Q-learning"].low > 80.0),
+      f"{ci_text(mb_share['Q-learning'][0])} %")
+claim("double Q-learning goes left far less often over the same episodes (below half of Q-learning's rate)",
+      bool(mb_early["double Q-learning"].high < 0.5 * mb_early["Q-learning"].low),
+      f"{ci_text(mb_share['double Q-learning'][0])} % vs {ci_text(mb_share['Q-learning'][0])} %")
+claim("the two bands do not overlap from episode 6 to episode 150", bool(np.all(apart)),
+      f"{int(apart.sum())} of {apart.size} blocks apart")
+claim("over the last 100 episodes double Q-learning is within 3 percentage points of the optimal 5 %, while "
+      "Q-learning still goes left more often than double Q-learning (95 % CIs apart)",
+      bool(abs(mb_late["double Q-learning"].estimate - 5.0) < 3.0
+           and mb_late["Q-learning"].low > mb_late["double Q-learning"].high),
+      f"double Q {ci_text(mb_share['double Q-learning'][1])} %, Q-learning {ci_text(mb_share['Q-learning'][1])} %")
+q_early = {name: runs.q_left[:, 4:50].mean(axis=1) for name, runs in mb.items()}
+claim("Q-learning's estimate of Q(A, left) sits above 0, the value of going right, in episodes 5 to 50, "
+      "although the true value is -0.1",
+      bool(bootstrap_ci(q_early["Q-learning"]).low > 0.0), f"mean estimate {ci_text(q_early['Q-learning'], 3)}")
+claim("double Q-learning's estimate of Q(A, left) stays below Q-learning's over the same episodes",
+      bool(bootstrap_ci(q_early["double Q-learning"]).high < bootstrap_ci(q_early["Q-learning"]).low),
+      f"{ci_text(q_early['double Q-learning'], 3)} vs {ci_text(q_early['Q-learning'], 3)}")
+
+# %% [markdown]
+# What the two panels show (the claims above give the numbers):
+#
+# * Q-learning goes left from A in most episodes early on, far above the optimal 5 % (over 80 % in episodes 5
+#   to 50). The right panel says why: its estimate of $Q(A, \text{left})$ sits above 0, the value of going right,
+#   in episodes 5 to 50, although the true value is $-0.1$. The max over B's ten rough estimates is positive as long as one of them
+#   was lucky, and the update of $Q(A, \text{left})$ copies that max.
+# * Double Q-learning goes left far less often over the same episodes (below half of Q-learning's rate), and
+#   the two bands do not overlap from episode 6 to episode 150. Its estimate of $Q(A, \text{left})$ stays below
+#   Q-learning's.
+# * Both head for the optimum once B's estimates have averaged enough rewards; over the last 100 episodes
+#   double Q-learning is within 3 percentage points of the optimal 5 %, while Q-learning still goes left more
+#   often than double Q-learning (95 % CIs apart).
+#
+# The bias is not a flaw of tables: any learner whose target takes a max over its own noisy estimates has it,
+# and networks add their approximation error to the noise.
+#
+# **The link to double DQN.** Van Hasselt, Guez & Silver (2016,
+# [arXiv:1509.06461](https://arxiv.org/abs/1509.06461)) carried the idea to DQN without a second network: DQN
+# already has two, the online net $Q_\theta$ and the periodically copied target net $Q_{\bar\theta}$. The online
+# net picks the next action and the target net rates it,
+#
+# $$y = r + \gamma\,(1 - \text{terminated})\; Q_{\bar\theta}\big(s', \arg\max_{a'} Q_\theta(s', a')\big),$$
+#
+# instead of $\max_{a'} Q_{\bar\theta}(s', a')$. The two nets are not independent (one is a recent copy of the
+# other), so the bias is reduced rather than removed. `course_lib.algos.dqn` has it, switched on by default
+# (`DQNConfig.double_dqn`); these are the lines of `dqn.next_state_values` that do it:
+
+# %%
+import inspect
+
+ddqn_lines = [line.strip() for line in inspect.getsource(dqn.next_state_values).splitlines()
+              if not line.strip().startswith("#") and ("argmax(" in line or ".gather(" in line)]
+print("\n".join(ddqn_lines))
+print("double-DQN target in the DQN of section 4.3 (DQN_CONFIG.double_dqn):", DQN_CONFIG.double_dqn)
+# on random Q values: the double-DQN value never exceeds DQN's max over the target net, and is often below it
+torch.manual_seed(SEED)
+q_target_next, q_online_next = torch.randn(10_000, 4), torch.randn(10_000, 4)
+v_dqn = dqn.next_state_values(q_target_next)
+v_ddqn = dqn.next_state_values(q_target_next, q_online_next)
+print(f"double-DQN value <= DQN value on {(v_ddqn <= v_dqn).float().mean():.0%} of 10,000 random states; "
+      f"mean {v_ddqn.mean():+.3f} vs {v_dqn.mean():+.3f}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("the double-DQN value is never above the plain DQN max, on every random state, and on average it is "
+      "clearly lower (by more than 0.5)",
+      bool(torch.all(v_ddqn <= v_dqn)) and len(ddqn_lines) == 2 and bool(v_dqn.mean() - v_ddqn.mean() > 0.5),
+      f"{(v_ddqn <= v_dqn).float().mean():.0%} of states; lines found: {len(ddqn_lines)}")
+claim("The DQN runs of section 4.3 used this target", bool(DQN_CONFIG.double_dqn is True),
+      f"DQN_CONFIG.double_dqn = {DQN_CONFIG.double_dqn}")
+
+# %% [markdown]
+# The first line lets the online net choose $a^*$, the second reads the target net's value at $a^*$. With
+# random values the double-DQN value is never above the plain DQN max (it is the target net's value at *some*
+# action, so it cannot exceed the max over all of them), and on average it is clearly lower (by more than
+# 0.5 here). The DQN runs of section 4.3 used this target.
+#
+# Two concept checks on this section:
+
+# %%
+quiz.show("02.maximisation_bias")
+
+# %%
+quiz.show("02.double_q_roles")
+
+# %% [markdown]
 # ## 5. Explore
 #
 # **Explorer 1: grid size for tabular CartPole.** Move the slider through the stored runs of section 4.2. The
@@ -1372,6 +1627,8 @@ exercises.check("02.terminal_bootstrap", q_targets);
 # * **Mnih et al. (2015)**, "Human-level control through deep reinforcement learning", *Nature*
 #   ([doi:10.1038/nature14236](https://doi.org/10.1038/nature14236)): DQN, replay
 #   buffer and target network; 49 Atari games from pixels, the answer to "Q-learning cannot scale".
+# * **van Hasselt (2010)**, "Double Q-learning", *NeurIPS* ([proceedings](https://proceedings.neurips.cc/paper/2010/hash/091d584fced301b442654dd8c23b3fc9-Abstract.html)): the maximisation bias of
+#   Q-learning's max-target and the two-table fix (section 4.6).
 # * **van Hasselt, Guez & Silver (2016)**, "Deep Reinforcement Learning with Double Q-learning"
 #   ([arXiv:1509.06461](https://arxiv.org/abs/1509.06461)): the
 #   over-estimation of max-targets and the double-DQN fix.
@@ -1421,6 +1678,8 @@ exercises.check("02.terminal_bootstrap", q_targets);
 # | bias / variance of a target | how far its mean is from the true value / how much it scatters around its mean |
 # | Gaussian actor | a policy $\mathcal{N}(\mu_\theta(s), \sigma^2)$ for continuous actions: sample, no max |
 # | terminated / truncated | the task ended (no bootstrap) / a time limit cut it (bootstrap from $V(s')$) |
+# | maximisation bias | $\mathbb{E}[\max_a \hat Q(s, a)] \ge \max_a Q(s, a)$: a max over noisy estimates overshoots |
+# | double Q-learning / double DQN | one estimate picks the next action, another rates it (two tables / online and target net) |
 #
 # **Key takeaways**
 #
@@ -1431,8 +1690,10 @@ exercises.check("02.terminal_bootstrap", q_targets);
 #    step and in every target; discretising works in one or two dimensions and explodes as $k^d$.
 # 4. An actor outputs a distribution and samples from it; nothing is maximised over actions.
 # 5. One-step TD targets are low-variance and biased; Monte Carlo returns are unbiased and high-variance.
+# 6. A max over noisy estimates is biased upwards; letting one estimate choose and another rate the choice
+#    (double Q-learning, double DQN) removes most of that bias (section 4.6).
 #
-# Notebook 03 turns the last point into a tool: baselines, advantages and GAE($\lambda$), a dial between the
+# Notebook 03 turns point 5 into a tool: baselines, advantages and GAE($\lambda$), a dial between the
 # two targets.
 #
 # [Next: 03 · Baselines and advantages](03_baselines_and_advantage.ipynb)

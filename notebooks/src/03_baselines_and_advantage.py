@@ -323,7 +323,105 @@ print("lam=1 equals G_t (bootstrapped) - V:  ",
 # Note the step $t = 5$: the time limit cut the episode, so its advantage bootstraps from $V$ of the final
 # observation ($2.0$) instead of pretending that nothing follows. At $t = 2$ the pole fell, nothing follows, and
 # the $0.4$ is ignored.
+
+# %% [markdown]
+# ### 3.1b What GAE's return target is: the λ-return
 #
+# `gae` returns two things, $\hat A_t$ and $R_t = \hat A_t + V(s_t)$, and the critic regresses on $R_t$. That
+# target has a name of its own. Start from the **$n$-step return**, $n$ real rewards and then the critic:
+#
+# $$G^{(n)}_t = r_t + \gamma r_{t+1} + \dots + \gamma^{n-1} r_{t+n-1} + \gamma^n V(s_{t+n}).$$
+#
+# The **λ-return** (Sutton & Barto 2018, §12.1) averages all of them with geometric weights that sum to 1:
+#
+# $$G^\lambda_t = (1 - \lambda) \sum_{n \ge 1} \lambda^{n-1} G^{(n)}_t .$$
+#
+# If the episode ends (or the batch stops) $k$ steps after $t$, every $G^{(n)}_t$ with $n \ge k$ is the same
+# return, cut there (bootstrapped from $V$ of the final observation at a truncation or the batch end, not at
+# all at a termination), so their weights pile up on it:
+# $G^\lambda_t = (1-\lambda) \sum_{n=1}^{k-1} \lambda^{n-1} G^{(n)}_t + \lambda^{k-1} G^{(k)}_t$.
+#
+# **The identity.** Inside an episode the $V$ terms telescope: $G^{(n)}_t - V(s_t) = \sum_{l=0}^{n-1} \gamma^l
+# \delta_{t+l}$. Put this into the average and swap the two sums; $\delta_{t+l}$ appears in every $G^{(n)}$ with
+# $n > l$, whose weights add up to $\sum_{n > l} (1-\lambda) \lambda^{n-1} = \lambda^l$:
+#
+# $$G^\lambda_t - V(s_t) = \sum_{l \ge 0} \gamma^l \lambda^l\, \delta_{t+l} = \hat A^{\text{GAE}(\gamma, \lambda)}_t
+# \qquad\Longleftrightarrow\qquad \hat A_t + V(s_t) = G^\lambda_t .$$
+#
+# So GAE's advantage is the λ-return minus the baseline, and the critic's target is the λ-return itself:
+# $\lambda$ slides the critic's target along the same dial as the advantage, from the TD target
+# ($\lambda = 0$) to the Monte Carlo return ($\lambda = 1$).
+#
+# **Shown on numbers.** Below, the λ-return is computed the long way, forward in time: for every step, every
+# $n$-step return up to the end of its episode, then their weighted average. No TD errors, no backward
+# recursion. The trajectory is random: 40 steps, rewards and values drawn at random, some episodes ending in
+# a termination, some cut by a time limit, the last one still running when the batch stops.
+
+# %%
+def lambda_returns_forward(rewards, next_values, terminated, truncated, gamma, lam):
+    """G^lambda_t for every t of one trajectory, straight from the definition; all inputs (T,) lists -> (T,) list.
+
+    next_values[t] = V(s_{t+1}) (V of the final observation where step t ended an episode).
+    """
+    T, out = len(rewards), []
+    for t in range(T):
+        # k: steps from t to the end of t's episode or of the batch, whichever comes first
+        k = 1
+        while t + k - 1 < T - 1 and not (terminated[t + k - 1] or truncated[t + k - 1]):
+            k += 1
+        n_step = []  # G^(1)_t ... G^(k)_t
+        for n in range(1, k + 1):
+            last = t + n - 1
+            # G^(n)_t = sum_{l<n} gamma^l r_{t+l} + gamma^n V(s_{t+n}), no bootstrap after a termination
+            g = sum(gamma**l * rewards[t + l] for l in range(n))
+            g += gamma**n * (1.0 - terminated[last]) * next_values[last]
+            n_step.append(g)
+        # G^lambda_t = (1 - lam) sum_{n<k} lam^(n-1) G^(n)_t + lam^(k-1) G^(k)_t
+        weights = [(1 - lam) * lam ** (n - 1) for n in range(1, k)] + [lam ** (k - 1)]
+        out.append(sum(w * g for w, g in zip(weights, n_step)))
+    return out
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+rng_lr = np.random.default_rng(SEED)
+T_lr = 40
+lr_rewards = rng_lr.normal(size=T_lr)
+lr_values = rng_lr.normal(size=T_lr)  # V(s_t)
+lr_term = np.zeros(T_lr)
+lr_trunc = np.zeros(T_lr)
+lr_term[[6, 19]] = 1.0  # two episodes end in failure
+lr_trunc[[12, 30]] = 1.0  # two are cut by a time limit; the last one runs past t = 39
+lr_done = np.maximum(lr_term, lr_trunc)
+# V(s_{t+1}): the next step's value inside an episode, V(final obs) (a fresh number) where an episode ends
+lr_next = np.where(lr_done == 1.0, rng_lr.normal(size=T_lr), np.append(lr_values[1:], rng_lr.normal()))
+lr_gaps = {}
+for lam in (0.0, 0.5, 0.9, 0.95, 1.0):
+    forward = np.array(lambda_returns_forward(lr_rewards.tolist(), lr_next.tolist(), lr_term.tolist(),
+                                              lr_trunc.tolist(), 0.99, lam))
+    est = gae(torch.tensor(lr_rewards), torch.tensor(lr_values), torch.tensor(lr_next), torch.tensor(lr_term),
+              torch.tensor(lr_trunc), 0.99, lam)
+    lr_gaps[lam] = float(np.abs(est.returns.numpy() - forward).max())
+    print(f"lam = {lam:4}: G^lambda_0 = {forward[0]:+.4f}; max over t of |A_t + V(s_t) - G^lambda_t| < 1e-9: "
+          f"{lr_gaps[lam] < 1e-9}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("GAE's advantage plus V(s_t) equals the λ-return at every step, for every λ tried, episode ends included",
+      bool(max(lr_gaps.values()) < 1e-9), f"largest gap {max(lr_gaps.values()):.1e} over λ {list(lr_gaps)}")
+
+# %% [markdown]
+# GAE's advantage plus $V(s_t)$ equals the λ-return at every step, for every $\lambda$ tried, episode ends
+# included: the backward recursion of section 3.1, a few multiply-adds per step, computes the same weighted
+# average of $n$-step returns. (The course's test suite repeats the check on random batches of several
+# environments.)
+
+# %%
+quiz.show("03.lambda_return_identity")
+
+# %%
+quiz.show("03.lambda_return_weights")
+
+# %% [markdown]
 # ### 3.2 The loss, and why the baseline is detached
 #
 # The actor's loss weights $\log \pi$ by the advantage; the critic's loss regresses $V$ on the return. Written
@@ -1533,6 +1631,7 @@ claim("Seed your action sampler with the same integer and it replays the very nu
 # | advantage | $A^\pi(s, a) = Q^\pi(s, a) - V^\pi(s)$ |
 # | TD error | $\delta_t = r_t + \gamma V(s_{t+1})(1 - \text{terminated}_t) - V(s_t)$; low variance, biased unless $V = V^\pi$ |
 # | GAE($\gamma, \lambda$) | $\sum_l (\gamma\lambda)^l \delta_{t+l}$; $\lambda$ slides from TD error to $G_t - V(s_t)$ |
+# | λ-return $G^\lambda_t$ | $(1-\lambda)\sum_{n \ge 1} \lambda^{n-1} G^{(n)}_t$; equals $\hat A^{\text{GAE}}_t + V(s_t)$, the critic's target |
 # | explained variance | $1 - \operatorname{Var}[R - V]/\operatorname{Var}[R]$, the critic's quality on a batch |
 # | signal-to-noise ratio | squared length of the mean estimate over its total variance |
 # | $c_1$, $c_2$ | the weights of the value loss and the entropy bonus in the combined loss |
