@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from course_lib.algos.qlearning import td_target
+from course_lib.advantages import td_target
 from course_lib.validation import check_positive, check_positive_int, check_unit_interval
 
 RIGHT, LEFT = 0, 1  # the two actions in state A
