@@ -207,9 +207,14 @@ def test_a_failed_check_points_to_the_hint_without_giving_it(fresh_state, capsys
         result = exercises.check(ex.id, _compile(ex, ex.starter), seed=0)
     assert not caught, f"the check let warnings through: {[str(w.message) for w in caught]}"
     printed = capsys.readouterr().out
-    assert printed.strip() == str(result) and printed.count("\n") == 1
-    assert printed.rstrip().endswith(f'(stuck? exercises.hint("{ex.id}"))')
-    assert not any(h in printed for h in ex.hints)
+    assert printed == str(result) + "\n"
+    lines = printed.rstrip("\n").split("\n")
+    assert lines[0].startswith(f"FAIL — {ex.id}: case '") and max(map(len, lines)) <= 100, lines
+    assert all(line.startswith("    ") for line in lines[1:]), "continuation lines are indented"
+    assert lines[-1] == f'    (stuck? exercises.hint("{ex.id}"))', "the pointer to the hint comes last"
+    assert result.message in " ".join(" ".join(lines[:-1]).split()), "the symptom is printed whole"
+    squashed = " ".join(printed.split())
+    assert not any(" ".join(h.split()) in squashed for h in ex.hints)
     assert exercises.hints_used() == {}, "checking does not reveal a hint level"
     passed = exercises.check(ex.id, _compile(ex, ex.reference), quiet=True)
     assert passed.passed and "exercises.hint" not in passed.message

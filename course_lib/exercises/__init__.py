@@ -77,9 +77,9 @@ def check(exercise_id: str, func: Callable[..., Any], *, seed: int | None = None
           time_limit_s: float = DEFAULT_TIME_LIMIT, quiet: bool = False) -> CheckResult:
     """Check the learner's ``func`` against the exercise's reference on random and edge-case inputs.
 
-    Prints "PASS — ..." or "FAIL — <symptom>" (unless ``quiet``) and returns the CheckResult; a FAIL ends by
-    pointing to ``hint``. Errors raised by ``func`` become a one-line message; a check running longer than
-    ``time_limit_s`` seconds fails. Warnings raised while the checker runs ``func`` on its own test cases
+    Prints "PASS — ..." or "FAIL — <id>: <symptom>" (unless ``quiet``), wrapped to lines of at most 100
+    characters, and returns the CheckResult; a FAIL ends with a line pointing to ``hint``. Errors raised by
+    ``func`` become a one-sentence message; a check running longer than ``time_limit_s`` seconds fails. Warnings raised while the checker runs ``func`` on its own test cases
     are not shown (they would point into the checker's inputs, not the learner's).
     """
     ex = get_exercise(exercise_id)
@@ -97,8 +97,8 @@ def check(exercise_id: str, func: Callable[..., Any], *, seed: int | None = None
             result = CheckResult(False, f"{ex.id}: the check took longer than {time_limit_s:g} s; look for a loop "
                                         "that never ends", 0.0, ex.points)
         if not result.passed and ex.hints:
-            result = CheckResult(False, f'{result.message} (stuck? exercises.hint("{ex.id}"))', result.points,
-                                 result.max_points)
+            result = CheckResult(False, result.message, result.points, result.max_points,
+                                 next_step=f'(stuck? exercises.hint("{ex.id}"))')
     _progress.record_exercise(ex.id, result.passed)
     if not quiet:
         print(result)
