@@ -7,7 +7,8 @@ In a notebook::
     exercises.hint("01.detach_critic")                # the next level of the hint ladder: where to look ... the fix
     exercises.solution("01.detach_critic")            # after at least one check in this kernel
 
-``hints_used()`` reports the hint levels revealed per exercise (kept in memory in ``hints.HINT_LEVELS``).
+``hints_used()`` reports the hint levels revealed per exercise (kept in memory in ``hints.HINT_LEVELS`` and
+saved by ``course_lib.progress``, so ``hint`` carries on from the saved level after a kernel restart).
 ``starter(id)`` returns the shipped cell source, ``list_exercises(notebook)`` the registered exercises.
 The grader (``python -m course_lib.grade``) runs the same checks on saved notebooks, one process per answer.
 """
@@ -110,16 +111,31 @@ def hint(exercise_id: str) -> None:
 
     The FAIL line of a check states only the symptom; the levels go from where to look to the fix itself.
     Returns None (the hint is displayed, as Markdown in a notebook); the level reached is recorded in memory
-    and reported by ``hints_used()``.
+    (reported by ``hints_used()``) and in the progress store. After a kernel restart the ladder carries on
+    from the level saved in the store, and the levels opened before are shown again above the new one.
     """
     ex = get_exercise(exercise_id)
     if not ex.hints:
         print(f"{ex.id} has no hints; run exercises.check({ex.id!r}, {ex.func_name}) and read its message.")
         return None
+    saved = _saved_hint_level(ex.id)
+    restored = saved > _hints.HINT_LEVELS.get(ex.id, 0)
+    if restored:  # opened in an earlier session (e.g. before a kernel restart): carry on from there
+        restore_hints_used({ex.id: saved})
     level, repeated = _hints.reveal_next(ex)
     _progress.record_hint(ex.id, level)
-    _hints.show(*_hints.hint_text(ex, level, repeated))
+    markdown, plain = _hints.hint_text(ex, level, repeated)
+    if restored and level > 1:
+        recap_md, recap_plain = _hints.recap_text(ex, level - 1)
+        markdown, plain = f"{recap_md}\n\n{markdown}", f"{recap_plain}\n{plain}"
+    _hints.show(markdown, plain)
     return None
+
+
+def _saved_hint_level(exercise_id: str) -> int:
+    """The highest hint level of ``exercise_id`` in the progress store (0 if none, or if it is not a level)."""
+    level = _progress.load()["hints"].get(exercise_id, 0)
+    return level if isinstance(level, int) and not isinstance(level, bool) and level > 0 else 0
 
 
 def restore_hints_used(levels: Mapping[str, int]) -> None:
