@@ -80,8 +80,9 @@ def check(exercise_id: str, func: Callable[..., Any], *, seed: int | None = None
 
     Prints "PASS — ..." or "FAIL — <id>: <symptom>" (unless ``quiet``), wrapped to lines of at most 100
     characters, and returns the CheckResult; a FAIL ends with a line pointing to ``hint``. Errors raised by
-    ``func`` become a one-sentence message; a check running longer than ``time_limit_s`` seconds fails. Warnings raised while the checker runs ``func`` on its own test cases
-    are not shown (they would point into the checker's inputs, not the learner's).
+    ``func`` become a one-sentence message; a check running longer than ``time_limit_s`` seconds fails.
+    Warnings raised while the checker runs ``func`` on its own test cases are not shown (they would point
+    into the checker's inputs, not the learner's).
     """
     ex = get_exercise(exercise_id)
     time_limit_s = check_positive("time_limit_s", time_limit_s)
