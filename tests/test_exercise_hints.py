@@ -260,6 +260,7 @@ def test_solution_refuses_before_an_attempt_then_shows_once_and_returns_none(fre
     assert exercises.solution(ex.id) is None
     out = capsys.readouterr().out
     assert "Try it first" in out and ex.reference not in out
+    assert max(map(len, out.splitlines())) <= 100, out
     assert exercises.solutions_shown() == set()
     exercises.check(ex.id, _compile(ex, ex.starter), quiet=True)
     assert exercises.solution(ex.id) is None

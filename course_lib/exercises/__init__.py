@@ -21,7 +21,7 @@ from .. import progress as _progress
 from ..validation import check_positive
 from . import hints as _hints
 from . import nb01, nb02, nb03, nb04, nb05, nb06, nb07  # noqa: F401
-from .core import NOTEBOOKS, CheckResult, Exercise, check_function
+from .core import NOTEBOOKS, CheckResult, Exercise, check_function, wrap_verdict
 from .hints import hints_used, solutions_shown
 from .timing import DEFAULT_TIME_LIMIT, TimeLimitExceeded, time_limit
 
@@ -117,7 +117,8 @@ def hint(exercise_id: str) -> None:
     """
     ex = get_exercise(exercise_id)
     if not ex.hints:
-        print(f"{ex.id} has no hints; run exercises.check({ex.id!r}, {ex.func_name}) and read its message.")
+        print("\n".join(wrap_verdict(f"{ex.id} has no hints; run exercises.check({ex.id!r}, {ex.func_name}) "
+                                      "and read its message.")))
         return None
     saved = _saved_hint_level(ex.id)
     restored = saved > _hints.HINT_LEVELS.get(ex.id, 0)
@@ -165,8 +166,9 @@ def solution(exercise_id: str) -> None:
     """
     ex = get_exercise(exercise_id)
     if ex.id not in _attempted:
-        print(f"Try it first: run exercises.check({ex.id!r}, {ex.func_name}) at least once, "
-              f'then ask for the solution again (exercises.hint("{ex.id}") gives a smaller nudge).')
+        print("\n".join(wrap_verdict(f"Try it first: run exercises.check({ex.id!r}, {ex.func_name}) at least once, "
+                                      f'then ask for the solution again (exercises.hint("{ex.id}") gives a '
+                                      "smaller nudge).")))
         return None
     _hints.SOLUTIONS_SHOWN.add(ex.id)
     _hints.show(*_hints.solution_text(ex))
