@@ -454,15 +454,28 @@ def show(qid: str, directory: Directory = None) -> None:
     display(QuizWidget(qid, directory))
 
 
+def _problem_text(message: str, width: int = 100) -> str:
+    """A problem message in lines of at most ``width`` characters: each "; "-separated clause starts a line,
+    and every line after the first is indented by four spaces."""
+    clauses = " ".join(message.split()).split("; ")
+    lines: list[str] = []
+    for i, clause in enumerate(clauses):
+        text = clause + (";" if i < len(clauses) - 1 else "")
+        lines += textwrap.wrap(text, width=width, initial_indent="    " if lines else "",
+                               subsequent_indent="    ", break_on_hyphens=False)
+    return "\n".join(lines)
+
+
 def check(qid: str, answer: Any, directory: Directory = None) -> None:
     """Mark an answer-cell answer and show the feedback as text; the attempt counts towards ``score()``.
 
-    Problems (unknown id, an answer that is not a choice) are reported in one line instead of a traceback.
+    Problems (unknown id, an answer that is not a choice) are reported in one short message (lines of at most
+    100 characters) instead of a traceback.
     """
     try:
         _q, result, _rec, attempt = _mark(qid, answer, directory)
     except (KeyError, ValueError) as err:
-        print(f"Cannot check this answer: {err}")
+        print(_problem_text(f"Cannot check this answer: {err}"))
         return
     text = f"{qid}, attempt {attempt}: {_feedback_text(result.feedback)}"
     print("\n\n".join(textwrap.fill(" ".join(par.split()), width=100) for par in text.split("\n\n")))

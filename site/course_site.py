@@ -21,7 +21,8 @@ What the transform does to one notebook (JSON in, JSON out):
   - a progress bar (tqdm): its final text, e.g. ``pre-training: 100% 6/6 [00:05<00:00]``.
   - anything else: the text of its labels, or an honest "run it in JupyterLab" note.
 * **Exercises**: ``# EXERCISE:`` cells keep their starter code and lose any output; the ``exercises.check``
-  cell under each keeps only the first line of its FAIL verdict (warnings on stderr are dropped).
+  cell under each keeps only its first FAIL verdict, with its indented continuation lines (warnings on stderr
+  are dropped).
 * **Claim cells** (tag ``claim``, saved with ``jupyter.source_hidden``) get MyST-NB's ``hide-input`` tag: the
   reader sees the one-line ✓ and can unfold the code.
 * **Figures** get alt text (MyST-NB's ``mystnb.image.alt`` cell metadata) from the titles set in the cell's
@@ -211,12 +212,17 @@ def _is_picture(output: dict) -> bool:
 
 
 def first_verdict(outputs: list[dict]) -> list[dict]:
-    """The check cell's first FAIL line (else its first line of text), alone."""
+    """The check cell's first FAIL verdict (else its first line of text), alone: the line starting "FAIL" and
+    the indented continuation lines under it (the checker wraps a verdict to lines of <= 100 characters)."""
     lines = [ln for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stdout"
              for ln in _text(o.get("text")).splitlines() if ln.strip()]
-    fails = [ln for ln in lines if ln.startswith("FAIL")]
-    chosen = fails[:1] or lines[:1]
-    return [_stream_output(chosen[0] + "\n")] if chosen else []
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("FAIL")), None)
+    if start is None:
+        return [_stream_output(lines[0] + "\n")] if lines else []
+    end = start + 1
+    while end < len(lines) and lines[end].startswith((" ", "\t")):
+        end += 1
+    return [_stream_output("\n".join(lines[start:end]) + "\n")]
 
 
 def figure_alt(source: str, section: str, notebook_title: str) -> str:

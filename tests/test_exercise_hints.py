@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 
-from course_lib import exercises
+from course_lib import exercises, progress
 from course_lib.exercises import core
 from course_lib.exercises import hints as hints_mod
 from course_lib.exercises.cells import exec_cell
@@ -85,8 +85,9 @@ def _fail_message(ex, source, seed) -> str:
 
 
 @pytest.fixture
-def fresh_state(monkeypatch):
-    """No attempts, hint levels or shown solutions from other tests."""
+def fresh_state(monkeypatch, tmp_path):
+    """No attempts, hint levels or shown solutions from other tests, and an empty progress store."""
+    monkeypatch.setenv("COURSE_PROGRESS_FILE", str(tmp_path / "progress.json"))
     monkeypatch.setattr(exercises, "_attempted", set())
     monkeypatch.setattr(hints_mod, "HINT_LEVELS", {})
     monkeypatch.setattr(hints_mod, "SOLUTIONS_SHOWN", set())
@@ -171,6 +172,38 @@ def test_hint_advances_then_stays_at_the_last_level(fresh_state, capsys):
     assert exercises.hints_used() == {ex.id: n, "01.loss_sign": 1}
 
 
+def test_after_a_kernel_restart_hint_carries_on_from_the_saved_level(fresh_state, monkeypatch, capsys):
+    """The levels opened are saved in the progress store; a new kernel (empty HINT_LEVELS) asking for a hint
+    gets the next level, with the levels opened before repeated above it, not hint 1 again."""
+    ex = next(e for e in exercises.list_exercises() if len(e.hints) >= 3)
+    exercises.hint(ex.id)
+    exercises.hint(ex.id)
+    capsys.readouterr()
+    assert progress.load()["hints"] == {ex.id: 2}
+
+    monkeypatch.setattr(hints_mod, "HINT_LEVELS", {})  # a restarted kernel: nothing in memory
+    exercises.hint(ex.id)
+    out = capsys.readouterr().out
+    assert f"Hint 3 of {len(ex.hints)} for {ex.id}" in out and ex.hints[2] in out
+    assert "in an earlier session" in out and ex.hints[0] in out and ex.hints[1] in out
+    assert out.index(ex.hints[1]) < out.index(f"Hint 3 of"), "the recap comes before the new level"
+    assert exercises.hints_used() == {ex.id: 3} and progress.load()["hints"] == {ex.id: 3}
+
+    # a level saved beyond the ladder (e.g. an older, longer ladder) is capped; the last level repeats
+    monkeypatch.setattr(hints_mod, "HINT_LEVELS", {})
+    progress.record_hint(ex.id, 99)
+    exercises.hint(ex.id)
+    out = capsys.readouterr().out
+    n = len(ex.hints)
+    assert f"Hint {n} of {n}" in out and "no more hints" in out and exercises.hints_used() == {ex.id: n}
+
+    # nothing saved: a new kernel starts at hint 1, without a recap
+    monkeypatch.setattr(hints_mod, "HINT_LEVELS", {})
+    exercises.hint("01.loss_sign")
+    out = capsys.readouterr().out
+    assert "Hint 1 of" in out and "earlier session" not in out
+
+
 def test_hints_used_is_a_copy_kept_in_one_named_place(fresh_state):
     exercises.hint("04.ratio_direction")
     used = exercises.hints_used()
@@ -207,9 +240,14 @@ def test_a_failed_check_points_to_the_hint_without_giving_it(fresh_state, capsys
         result = exercises.check(ex.id, _compile(ex, ex.starter), seed=0)
     assert not caught, f"the check let warnings through: {[str(w.message) for w in caught]}"
     printed = capsys.readouterr().out
-    assert printed.strip() == str(result) and printed.count("\n") == 1
-    assert printed.rstrip().endswith(f'(stuck? exercises.hint("{ex.id}"))')
-    assert not any(h in printed for h in ex.hints)
+    assert printed == str(result) + "\n"
+    lines = printed.rstrip("\n").split("\n")
+    assert lines[0].startswith(f"FAIL — {ex.id}: case '") and max(map(len, lines)) <= 100, lines
+    assert all(line.startswith("    ") for line in lines[1:]), "continuation lines are indented"
+    assert lines[-1] == f'    (stuck? exercises.hint("{ex.id}"))', "the pointer to the hint comes last"
+    assert result.message in " ".join(" ".join(lines[:-1]).split()), "the symptom is printed whole"
+    squashed = " ".join(printed.split())
+    assert not any(" ".join(h.split()) in squashed for h in ex.hints)
     assert exercises.hints_used() == {}, "checking does not reveal a hint level"
     passed = exercises.check(ex.id, _compile(ex, ex.reference), quiet=True)
     assert passed.passed and "exercises.hint" not in passed.message
@@ -222,6 +260,7 @@ def test_solution_refuses_before_an_attempt_then_shows_once_and_returns_none(fre
     assert exercises.solution(ex.id) is None
     out = capsys.readouterr().out
     assert "Try it first" in out and ex.reference not in out
+    assert max(map(len, out.splitlines())) <= 100, out
     assert exercises.solutions_shown() == set()
     exercises.check(ex.id, _compile(ex, ex.starter), quiet=True)
     assert exercises.solution(ex.id) is None

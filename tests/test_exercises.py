@@ -101,6 +101,33 @@ def test_every_wrong_fix_fails(ex, seed):
         assert "\n" not in result.message
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("ex", ALL, ids=IDS)
+def test_every_printed_verdict_has_lines_of_at_most_100_characters(ex, seed, monkeypatch, capsys):
+    """What ``exercises.check`` prints for the bug, the fix and each stored wrong fix: "PASS/FAIL — <id>: ..."
+    on a first line, indented continuation lines, and after a FAIL the pointer to ``exercises.hint`` on a
+    last line of its own; every line <= 100 characters and nothing of the message lost in the wrapping."""
+    monkeypatch.setattr(exercises, "_attempted", set())
+    sources = [("the starter", ex.starter), ("the reference", ex.reference)]
+    sources += [(f"wrong fix ({wrong.why})", wrong.source) for wrong in ex.wrong_fixes]
+    for label, source in sources:
+        result = exercises.check(ex.id, _compile(ex, source), seed=seed)
+        printed = capsys.readouterr().out
+        assert printed == str(result) + "\n", label
+        lines = printed.rstrip("\n").split("\n")
+        too_long = [line for line in lines if len(line) > 100]
+        assert not too_long, f"{ex.id}, {label}: lines over 100 characters {too_long}"
+        verdict = "PASS" if result.passed else "FAIL"
+        assert lines[0].startswith(f"{verdict} — {ex.id}: "), (label, lines)
+        assert all(line.startswith("    ") and line.strip() for line in lines[1:]), (label, lines)
+        pointer = f'(stuck? exercises.hint("{ex.id}"))'
+        assert (lines[-1] == "    " + pointer) is (not result.passed), (label, lines)
+        whole = f"{verdict} — {result.message} {result.next_step}"
+        assert " ".join(printed.split()) == " ".join(whole.split()), label
+        if label == "the starter":
+            assert not result.passed and len(lines) >= 3, "a FAIL symptom long enough to wrap, then the pointer"
+
+
 # Alternatives that are right and are not stored with the exercise (kept here, where they document the checker's
 # tolerance): k1 instead of k3; rsample instead of sample; detach() instead of no_grad().
 EXTRA_CORRECT = {

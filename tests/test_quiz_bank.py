@@ -379,3 +379,25 @@ def test_empty_directory_is_rejected(tmp_path):
 
 def test_bank_error_is_a_value_error():
     assert issubclass(BankError, ValueError)
+
+
+@pytest.mark.parametrize("qid", sorted(NUMERIC))
+def test_numeric_question_has_its_own_nudge_that_does_not_give_the_answer(qid):
+    """A first wrong answer gets the question's own nudge (what to re-check), never the answer: no number in
+    the nudge is within the tolerance of the answer (nor of a classic mistake's value), and the nudge does not
+    repeat the worked answer."""
+    q = load_bank()[qid]
+    value, mistakes = NUMERIC[qid]
+    assert q.nudge and len(q.nudge) >= 60, f"{qid}: no specific nudge"
+    assert q.nudge not in (q.explain_correct, q.explain_wrong)
+    numbers = [float(x) for x in re.findall(r"(?<![\w.])-?\d+(?:\.\d+)?", q.nudge.replace(r"\,", ""))]
+    for x in numbers:
+        assert abs(x - q.answer) > q.tolerance, f"{qid}: the nudge states the answer ({x})"
+        assert all(abs(x - m) > q.tolerance for m in mistakes), f"{qid}: the nudge states a wrong value ({x})"
+    assert "^" not in q.nudge and r"\times" not in q.nudge, f"{qid}: the nudge writes out the arithmetic"
+    # the nudge reaches the learner on a first wrong answer
+    from course_lib import quiz
+
+    wrong = q.answer + 10 * q.tolerance + 1
+    feedback = quiz.feedback_for(q, wrong, check_answer(qid, wrong), {"wrong": 1})
+    assert " ".join(q.nudge.split()) in " ".join(feedback.split())

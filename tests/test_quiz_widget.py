@@ -279,11 +279,29 @@ def test_check_prints_feedback_and_counts(bank_dir, capsys):
     ("01.pik", "a", "no question with id '01.pik'; valid ids in notebook 01: 01.pick"),
     ("01.number", "a quarter", "must be a finite number"),
 ])
-def test_check_reports_a_bad_answer_in_one_line_and_counts_nothing(bank_dir, capsys, qid, answer, fragment):
+def test_check_reports_a_bad_answer_in_one_message_and_counts_nothing(bank_dir, capsys, qid, answer, fragment):
     quiz.check(qid, answer, bank_dir)
     out = capsys.readouterr().out
-    assert out.startswith("Cannot check this answer: ") and fragment in out and out.count("\n") == 1
+    assert out.startswith("Cannot check this answer: ") and fragment in " ".join(out.split())
+    assert "Traceback" not in out
     assert quiz.scoreboard("01", bank_dir).attempts == {}
+
+
+def test_problem_messages_are_wrapped_to_100_characters(capsys):
+    """The repository's bank: an unknown id lists every id of the notebook (07 has the most), a bad choice
+    lists the choice ids; every printed line is <= 100 characters and continuation lines are indented."""
+    quiz.check("07.no_such_question", "a")
+    quiz.check("01.critic_role", "z")
+    quiz.check("01.critic_role", ["a", "b"])
+    out = capsys.readouterr().out
+    assert out.count("Cannot check this answer: ") == 3
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 100, [line for line in lines if len(line) > 100]
+    assert any(len(line) > 90 for line in lines), "the messages are long enough to need wrapping"
+    assert all(line.startswith(("Cannot check this answer: ", "    ")) for line in lines), lines
+    for qid in (q for q in load_bank() if q.startswith("07.")):
+        assert qid in out, "the list of valid ids is printed whole"
+    assert quiz.score("01").attempts == {} and quiz.score("07").attempts == {}
 
 
 def test_score_before_any_question_says_what_to_do():

@@ -7,7 +7,8 @@ In a notebook::
     exercises.hint("01.detach_critic")                # the next level of the hint ladder: where to look ... the fix
     exercises.solution("01.detach_critic")            # after at least one check in this kernel
 
-``hints_used()`` reports the hint levels revealed per exercise (kept in memory in ``hints.HINT_LEVELS``).
+``hints_used()`` reports the hint levels revealed per exercise (kept in memory in ``hints.HINT_LEVELS`` and
+saved by ``course_lib.progress``, so ``hint`` carries on from the saved level after a kernel restart).
 ``starter(id)`` returns the shipped cell source, ``list_exercises(notebook)`` the registered exercises.
 The grader (``python -m course_lib.grade``) runs the same checks on saved notebooks, one process per answer.
 """
@@ -20,7 +21,7 @@ from .. import progress as _progress
 from ..validation import check_positive
 from . import hints as _hints
 from . import nb01, nb02, nb03, nb04, nb05, nb06, nb07  # noqa: F401
-from .core import NOTEBOOKS, CheckResult, Exercise, check_function
+from .core import NOTEBOOKS, CheckResult, Exercise, check_function, wrap_verdict
 from .hints import hints_used, solutions_shown
 from .timing import DEFAULT_TIME_LIMIT, TimeLimitExceeded, time_limit
 
@@ -77,10 +78,11 @@ def check(exercise_id: str, func: Callable[..., Any], *, seed: int | None = None
           time_limit_s: float = DEFAULT_TIME_LIMIT, quiet: bool = False) -> CheckResult:
     """Check the learner's ``func`` against the exercise's reference on random and edge-case inputs.
 
-    Prints "PASS — ..." or "FAIL — <symptom>" (unless ``quiet``) and returns the CheckResult; a FAIL ends by
-    pointing to ``hint``. Errors raised by ``func`` become a one-line message; a check running longer than
-    ``time_limit_s`` seconds fails. Warnings raised while the checker runs ``func`` on its own test cases
-    are not shown (they would point into the checker's inputs, not the learner's).
+    Prints "PASS — ..." or "FAIL — <id>: <symptom>" (unless ``quiet``), wrapped to lines of at most 100
+    characters, and returns the CheckResult; a FAIL ends with a line pointing to ``hint``. Errors raised by
+    ``func`` become a one-sentence message; a check running longer than ``time_limit_s`` seconds fails.
+    Warnings raised while the checker runs ``func`` on its own test cases are not shown (they would point
+    into the checker's inputs, not the learner's).
     """
     ex = get_exercise(exercise_id)
     time_limit_s = check_positive("time_limit_s", time_limit_s)
@@ -97,8 +99,8 @@ def check(exercise_id: str, func: Callable[..., Any], *, seed: int | None = None
             result = CheckResult(False, f"{ex.id}: the check took longer than {time_limit_s:g} s; look for a loop "
                                         "that never ends", 0.0, ex.points)
         if not result.passed and ex.hints:
-            result = CheckResult(False, f'{result.message} (stuck? exercises.hint("{ex.id}"))', result.points,
-                                 result.max_points)
+            result = CheckResult(False, result.message, result.points, result.max_points,
+                                 next_step=f'(stuck? exercises.hint("{ex.id}"))')
     _progress.record_exercise(ex.id, result.passed)
     if not quiet:
         print(result)
@@ -110,16 +112,32 @@ def hint(exercise_id: str) -> None:
 
     The FAIL line of a check states only the symptom; the levels go from where to look to the fix itself.
     Returns None (the hint is displayed, as Markdown in a notebook); the level reached is recorded in memory
-    and reported by ``hints_used()``.
+    (reported by ``hints_used()``) and in the progress store. After a kernel restart the ladder carries on
+    from the level saved in the store, and the levels opened before are shown again above the new one.
     """
     ex = get_exercise(exercise_id)
     if not ex.hints:
-        print(f"{ex.id} has no hints; run exercises.check({ex.id!r}, {ex.func_name}) and read its message.")
+        print("\n".join(wrap_verdict(f"{ex.id} has no hints; run exercises.check({ex.id!r}, {ex.func_name}) "
+                                      "and read its message.")))
         return None
+    saved = _saved_hint_level(ex.id)
+    restored = saved > _hints.HINT_LEVELS.get(ex.id, 0)
+    if restored:  # opened in an earlier session (e.g. before a kernel restart): carry on from there
+        restore_hints_used({ex.id: saved})
     level, repeated = _hints.reveal_next(ex)
     _progress.record_hint(ex.id, level)
-    _hints.show(*_hints.hint_text(ex, level, repeated))
+    markdown, plain = _hints.hint_text(ex, level, repeated)
+    if restored and level > 1:
+        recap_md, recap_plain = _hints.recap_text(ex, level - 1)
+        markdown, plain = f"{recap_md}\n\n{markdown}", f"{recap_plain}\n{plain}"
+    _hints.show(markdown, plain)
     return None
+
+
+def _saved_hint_level(exercise_id: str) -> int:
+    """The highest hint level of ``exercise_id`` in the progress store (0 if none, or if it is not a level)."""
+    level = _progress.load()["hints"].get(exercise_id, 0)
+    return level if isinstance(level, int) and not isinstance(level, bool) and level > 0 else 0
 
 
 def restore_hints_used(levels: Mapping[str, int]) -> None:
@@ -148,8 +166,9 @@ def solution(exercise_id: str) -> None:
     """
     ex = get_exercise(exercise_id)
     if ex.id not in _attempted:
-        print(f"Try it first: run exercises.check({ex.id!r}, {ex.func_name}) at least once, "
-              f'then ask for the solution again (exercises.hint("{ex.id}") gives a smaller nudge).')
+        print("\n".join(wrap_verdict(f"Try it first: run exercises.check({ex.id!r}, {ex.func_name}) at least once, "
+                                      f'then ask for the solution again (exercises.hint("{ex.id}") gives a '
+                                      "smaller nudge).")))
         return None
     _hints.SOLUTIONS_SHOWN.add(ex.id)
     _hints.show(*_hints.solution_text(ex))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -36,6 +37,20 @@ NOTEBOOKS: dict[str, str] = {
 }
 
 
+# Printed verdicts are wrapped to lines of at most WIDTH characters; continuation lines start with INDENT.
+WIDTH = 100
+INDENT = "    "
+
+
+def wrap_verdict(text: str, width: int = WIDTH, indent: str = INDENT) -> list[str]:
+    """``text`` as lines of at most ``width`` characters, every line after the first indented by ``indent``.
+
+    Breaks only at spaces (a word longer than a line is cut), never at hyphens: "-1.919" stays whole.
+    """
+    return textwrap.wrap(" ".join(text.split()), width=width, subsequent_indent=indent,
+                         break_on_hyphens=False) or [""]
+
+
 class CheckFailure(Exception):
     """Raised by a probe when the learner's output cannot be used (wrong type or shape); the text is the hint."""
 
@@ -45,18 +60,26 @@ class CheckResult:
     """The verdict on one exercise.
 
     passed: True when every case agreed with the reference.
-    message: one line: what was checked, or the first difference found with a hint.
+    message: one line: what was checked, or the first difference found (the symptom, never the fix).
     points: points earned (``max_points`` if passed, else 0).
     max_points: points available for the exercise.
+    next_step: what to do next, printed on a last line of its own (``exercises.check`` puts the pointer to
+        ``exercises.hint`` here after a FAIL); not part of ``message``, which the grader reports.
     """
 
     passed: bool
     message: str
     points: float
     max_points: float
+    next_step: str = ""
 
     def __str__(self) -> str:
-        return ("PASS" if self.passed else "FAIL") + " — " + self.message
+        """The printed verdict: "PASS — ..." or "FAIL — <id>: <symptom>" wrapped to lines of at most
+        ``WIDTH`` characters (continuation lines indented), then ``next_step`` on an indented line of its own."""
+        lines = wrap_verdict(("PASS" if self.passed else "FAIL") + " — " + self.message)
+        if self.next_step:
+            lines += [INDENT + line for line in wrap_verdict(self.next_step, WIDTH - len(INDENT), INDENT)]
+        return "\n".join(lines)
 
     def _repr_pretty_(self, printer, cycle: bool) -> None:
         """Short display in Jupyter when a check cell ends with the call (check() already printed the message)."""

@@ -5,9 +5,9 @@ has a ladder of hints (``Exercise.hints``): ``exercises.hint(id)`` reveals the n
 look, then the idea, and on the last level the fix itself. Asking again at the last level shows it again.
 
 The levels revealed so far live in memory, in ``HINT_LEVELS`` below (exercise id -> levels revealed); the
-ids whose worked solution was shown live in ``SOLUTIONS_SHOWN``. Nothing here writes a file: a progress
-store can read them with ``hints_used()`` / ``solutions_shown()`` and put saved values back with
-``exercises.restore_hints_used``.
+ids whose worked solution was shown live in ``SOLUTIONS_SHOWN``. Nothing here writes a file:
+``exercises.hint`` saves each level in the progress store (``course_lib.progress``) and, after a kernel
+restart, puts the saved level back with ``exercises.restore_hints_used`` before revealing the next one.
 """
 from __future__ import annotations
 
@@ -54,6 +54,15 @@ def hint_text(ex: Any, level: int, repeated: bool) -> tuple[str, str]:
                   "solution and why it works.")
     markdown = f"**Hint {level} of {n}** for `{ex.id}`: {body}\n\n*{footer}*"
     plain = f"Hint {level} of {n} for {ex.id}: {body}\n{footer}"
+    return markdown, plain
+
+
+def recap_text(ex: Any, upto: int) -> tuple[str, str]:
+    """(Markdown, plain text) repeating levels 1..``upto`` of ``ex``'s ladder, opened in an earlier session."""
+    opened = "hint 1" if upto == 1 else f"hints 1 to {upto}"
+    intro = f"You opened {opened} for {ex.id} in an earlier session"
+    markdown = f"*{intro}:*\n\n" + "\n".join(f"{k}. {ex.hints[k - 1]}" for k in range(1, upto + 1))
+    plain = f"{intro}:\n" + "\n".join(f"  {k}. {ex.hints[k - 1]}" for k in range(1, upto + 1))
     return markdown, plain
 
 

@@ -29,7 +29,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import Markdown, display
+from IPython.display import HTML, Markdown, display
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -503,15 +503,75 @@ claim("explained variance climbs towards 1", rows[-1].explained_variance > 0.5 >
       f"first {rows[0].explained_variance:.3f}, last {rows[-1].explained_variance:.3f}")
 
 # %% [markdown]
-# The agent before training (freshly initialised with the same seed) and after, on the same evaluation episode.
+# **Before and after training.** Before training, the policy is close to a coin flip between the two pushes (its
+# entropy starts at $\ln 2$, the third dashboard panel), and that is how the agent acts while it collects its first
+# rollouts: it *samples* its actions. To pick a "before" episode honestly, the next cell plays 21 episodes of the
+# freshly initialised agent (initialised with the training seed, as the run above was), episode $k$ starting from
+# `reset(seed=EVAL_SEED + k)` with its action samples seeded by $k$, and animates the **median-length** one, not
+# the shortest. The trained agent acts greedily (its most likely action), as in the evaluation above, from the
+# same start state. Each caption gives the episode's return and number of steps, measured by the cell.
 
 # %%
+def sampled_episode(agent: ActorCriticAgent, seed: int, action_seed: int) -> tuple[float, int]:
+    """(return, steps) of one CartPole episode from reset(seed=seed), actions sampled after
+    torch.manual_seed(action_seed): the same calls as animate_episode(..., deterministic=False) makes."""
+    torch.manual_seed(action_seed)
+    env = make_env("CartPole-v1")
+    obs, _ = env.reset(seed=seed)
+    ret, steps, done = 0.0, 0, False
+    while not done:
+        action = agent.act(obs[None], deterministic=False)[0]
+        obs, reward, terminated, truncated, _ = env.step(action.item())
+        ret, steps, done = ret + float(reward), steps + 1, terminated or truncated
+    env.close()
+    return ret, steps
+
+
 torch.manual_seed(SEED)
 cp_env = make_env("CartPole-v1")
 untrained = ActorCriticAgent(AgentSpec.from_spaces(cp_env.observation_space, cp_env.action_space))
 cp_env.close()
-display(animate_episode(untrained, "CartPole-v1", seed=EVAL_SEED, every=2))
-display(animate_episode(cartpole_agent, "CartPole-v1", seed=EVAL_SEED, every=5, max_steps=500))
+N_BEFORE = 21  # odd, so one episode has exactly the median length
+before_runs = [sampled_episode(untrained, EVAL_SEED + k, action_seed=k) for k in range(N_BEFORE)]
+before_lengths = np.array([steps for _, steps in before_runs])
+k_before = int(np.argsort(before_lengths, kind="stable")[N_BEFORE // 2])  # the median-length episode
+greedy_untrained = evaluate(untrained, "CartPole-v1", n_episodes=N_BEFORE, deterministic=True, seed=EVAL_SEED)
+print(f"untrained agent, {N_BEFORE} episodes with sampled actions: {before_lengths.min()} to "
+      f"{before_lengths.max()} steps, median {np.median(before_lengths):.0f}")
+print(f"animated: episode k = {k_before} (median length), from reset(seed={EVAL_SEED + k_before})")
+print(f"the same network acting greedily: median {np.median(greedy_untrained.lengths):.0f} steps")
+
+torch.manual_seed(k_before)  # replay episode k_before's action samples
+before_gif = animate_episode(untrained, "CartPole-v1", seed=EVAL_SEED + k_before, every=2, deterministic=False)
+after_gif = animate_episode(cartpole_agent, "CartPole-v1", seed=EVAL_SEED + k_before, every=5, max_steps=500)
+after_eval = evaluate(cartpole_agent, "CartPole-v1", n_episodes=1, deterministic=True, seed=EVAL_SEED + k_before)
+shown = {"before training": before_runs[k_before],
+         "after training": (float(after_eval.returns[0]), int(after_eval.lengths[0]))}
+panels = [f"<div><p><b>{label}</b>: return {ret:.0f} in {steps} steps</p>{gif.data}</div>"
+          for (label, (ret, steps)), gif in zip(shown.items(), (before_gif, after_gif))]
+display(HTML('<div style="display: flex; flex-wrap: wrap; gap: 2em">' + "".join(panels) + "</div>"))
+
+# %% [markdown]
+# Before training, the pole tips over within a few dozen steps; after training, the agent keeps it
+# up for all 500 steps of the time limit. (Acting greedily, the *untrained* network happens to balance several
+# times longer than it does by sampling: its most likely action is a fixed rule of the observation, and simple fixed
+# rules already do well on CartPole. A greedy "before" would hide what training changed, so it is not shown.)
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+(before_return, before_steps), (after_return, after_steps) = shown.values()
+claim("each animation shows the episode its caption describes (return and steps as measured)",
+      f"return {before_return:.1f} in {before_steps} steps" in before_gif.data
+      and f"return {after_return:.1f} in {after_steps} steps" in after_gif.data,
+      f"captions: before {before_return:.1f} / {before_steps}, after {after_return:.1f} / {after_steps}")
+claim("before training, the pole falls within a few dozen steps (the median-length sampled episode)",
+      before_steps <= 60 and before_steps == int(np.median(before_lengths)),
+      f"{before_steps} steps; sampled lengths {sorted(before_lengths.tolist())}")
+claim("after training, the agent keeps it up for all 500 steps of the time limit", after_steps == 500,
+      f"{after_steps} steps, return {after_return:.0f}")
+greedy_median = float(np.median(greedy_untrained.lengths))
+claim("acting greedily, the untrained network balances several times longer than it does by sampling",
+      greedy_median >= 3 * float(np.median(before_lengths)),
+      f"median length {greedy_median:.0f} greedy vs {np.median(before_lengths):.0f} sampled over {N_BEFORE} episodes")
 
 # %% [markdown]
 # ### 4.2 Continuous actions: Pendulum-v1 with a Gaussian policy

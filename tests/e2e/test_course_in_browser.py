@@ -3,7 +3,7 @@
 1. Click-through: open the first notebook, run its cells down to a concept check, pick a wrong choice and
    Submit (that choice's feedback appears, the score line counts the attempt), pick the right one and Submit
    (success, one more question solved, first-attempt points unchanged), then run a debug-the-bug checker cell
-   and read its PASS/FAIL line.
+   and read its whole PASS/FAIL verdict (wrapped to lines of <= 100 characters).
 2. Every committed notebook opens without running and shows its saved widgets, not an error placeholder.
 3. A control: a notebook whose widget state was stripped *does* show the placeholder, so check 2 can fail.
 
@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from lab_page import NotebookPage, first_cell, read_cells
+from test_hints_in_browser import code_spans, verdict_lines
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -190,15 +191,22 @@ def test_concept_check_and_exercise_click_through(lab, page, shots_dir, e2e_note
     assert after_right["points"] == start["points"], "a second attempt must not earn first-attempt points"
     assert after_right != start, "the score line did not change"
 
-    # the debug-the-bug checker: run on from the quiz to the check cell, read its one-line verdict
+    # the debug-the-bug checker: run on from the quiz to the check cell, read its whole verdict (a first line,
+    # indented continuation lines of <= 100 characters, after a FAIL the pointer to the hint last)
     nb.run_range(cells, quiz_cell.index + 1, check_cell.index)
     stdout = nb.outputs(check_cell.index).locator(
         '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stdout"]')
     stdout.first.wait_for(state="visible", timeout=30_000)
-    lines = [ln for ln in stdout.first.inner_text().splitlines() if ln.strip()]
+    lines = verdict_lines(stdout.first.inner_text())
     nb.screenshot("exercise_checked", focus=check_cell.index)
-    assert len(lines) == 1, f"the checker printed {len(lines)} lines, expected one:\n" + "\n".join(lines)
-    assert lines[0].startswith(f"{verdict} — {exercise_id}"), f"checker said {lines[0]!r}, expected {verdict}"
+    assert lines[0].startswith(f"{verdict} — {exercise_id}: "), f"checker said {lines[0]!r}, expected {verdict}"
+    if verdict == "FAIL":
+        from course_lib import exercises
+
+        assert squash(lines[-1]) == f'(stuck? exercises.hint("{exercise_id}"))', lines
+        fail = squash(" ".join(lines))
+        leaked = [s for h in exercises.get_exercise(exercise_id).hints for s in code_spans(h) if s in fail]
+        assert not leaked, f"the FAIL shows code from the hints {leaked}: {fail}"
     assert not page.errors, f"JavaScript errors in the page: {page.errors}"
     assert digest(path) == before, f"{rel} was modified on disk by the browser session"
 

@@ -2,7 +2,8 @@
 
 Notebook 01 in JupyterLab, driven in headless Chromium the way a learner does it: clear the saved outputs, run
 only what the first exercise needs (the cells from the top down to the one that imports ``exercises``, the
-shipped ``# EXERCISE:`` cell and its check cell), read the one-line FAIL; then add a new cell below with ``exercises.hint("<id>")``, run it and
+shipped ``# EXERCISE:`` cell and its check cell), read the whole FAIL (a first line, indented continuation
+lines, the pointer to the hint last); then add a new cell below with ``exercises.hint("<id>")``, run it and
 read hint 1, run it again and read hint 2; a last new cell prints ``exercises.hints_used()``.
 
 Expected texts come from the library (the exercise's own ladder), never typed in here. The FAIL must not show
@@ -45,6 +46,17 @@ def code_spans(markdown: str) -> list[str]:
     lines = [squash(line) for block in fenced for line in block.splitlines() if line.strip()]
     inline = [squash(span) for span in re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", markdown, flags=re.S))]
     return [s for s in lines + inline if len(s) >= 6]
+
+
+def verdict_lines(printed: str) -> list[str]:
+    """The lines of a printed checker verdict: "PASS/FAIL — <id>: ..." first, then indented continuation lines
+    (the last one, after a FAIL, the pointer to ``exercises.hint``); each at most 100 characters."""
+    lines = [ln.rstrip() for ln in printed.splitlines() if ln.strip()]
+    assert lines and lines[0].startswith(("PASS — ", "FAIL — ")), f"no verdict in the output: {lines}"
+    assert all(ln.startswith("    ") for ln in lines[1:]), f"one verdict, continued on indented lines: {lines}"
+    too_long = [ln for ln in lines if len(ln) > 100]
+    assert not too_long, f"printed lines over 100 characters: {too_long}"
+    return lines
 
 
 def add_cell_below(nb: NotebookPage, index: int, code: str) -> int:
@@ -95,14 +107,14 @@ def test_fail_shows_no_fix_until_a_hint_is_asked_for(lab, page, shots_dir):
     for cell in (ex_cell, check_cell):
         nb.run_range(cells, cell.index, cell.index)
 
-    # the FAIL: one line, the symptom, a pointer to the hint, and nothing from the ladder
+    # the FAIL: the symptom on lines of <= 100 characters, a pointer to the hint last, nothing from the ladder
     stdout = nb.outputs(check_cell.index).locator(STDOUT)
     stdout.first.wait_for(state="visible", timeout=30_000)
-    lines = [ln for ln in stdout.first.inner_text().splitlines() if ln.strip()]
+    lines = verdict_lines(stdout.first.inner_text())
     nb.screenshot("hints_fail_on_the_starter", focus=check_cell.index)
-    assert len(lines) == 1 and lines[0].startswith(f"FAIL — {exercise_id}: case '"), lines
-    fail = squash(lines[0])
-    assert fail.endswith(f'(stuck? exercises.hint("{exercise_id}"))'), fail
+    assert len(lines) >= 2 and lines[0].startswith(f"FAIL — {exercise_id}: case '"), lines
+    assert squash(lines[-1]) == f'(stuck? exercises.hint("{exercise_id}"))', lines
+    fail = squash(" ".join(lines))
     leaked = [s for h in ex.hints for s in code_spans(h) if s in fail]
     assert not leaked, f"the FAIL shows code from the hints {leaked}: {fail}"
     assert not any(rendered(h) in fail for h in ex.hints)

@@ -11,7 +11,8 @@ every page from disk with every request that is not ``file://`` aborted, and che
 * no empty output box;
 * no quiz key anywhere in the built site (no choice or numeric explanation from the bank), no Submit button,
   and each concept check shows its question and "Answer it in JupyterLab";
-* exercise checks show one FAIL line, exercise cells their starter only; explorers a picture or a note;
+* exercise checks show one whole FAIL verdict (first line, indented continuation lines, the pointer to the
+  hint last), exercise cells their starter only; explorers a picture or a note;
 * every internal link (and its #fragment) resolves; previous/next links; full-text search finds a word.
 
 Without Chromium the browser part is skipped (COURSE_E2E_REQUIRED=1 makes that a failure, as in tests/e2e);
@@ -350,8 +351,9 @@ def test_every_page_offline_in_the_browser(chromium_ready, browser, site):
                     failures.append(f"{name}: {qid}: choice {choice.id}) is not shown")
         for check in facts["checks"]:
             lines = [ln for ln in check["output"].splitlines() if ln.strip()]
-            if len(lines) != 1 or not lines[0].startswith("FAIL"):
-                failures.append(f"{name}: an exercise check shows {lines!r}, not one FAIL line")
+            if (not lines or not lines[0].startswith("FAIL — ") or not all(ln.startswith(" ") for ln in lines[1:])
+                    or "exercises.hint(" not in lines[-1]):
+                failures.append(f"{name}: an exercise check shows {lines!r}, not one whole FAIL verdict")
         failures += [f"{name}: an exercise cell shows output: {e['output'][:100]!r}"
                      for e in facts["exercises"] if e["output"].strip()]
         for explorer in facts["explorers"]:
