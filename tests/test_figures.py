@@ -146,12 +146,12 @@ def test_nbconvert_accessibility_report_finds_no_image_without_alt(path, caplog)
     with caplog.at_level(logging.WARNING):
         body, _ = exporter.from_notebook_node(nb)
     assert "Alternative text is missing" not in caplog.text, caplog.text
-    imgs = IMG_RE.findall(body)
+    from bs4 import BeautifulSoup   # as nbconvert reads its own export (widget state in <script> is not HTML)
+
+    imgs = BeautifulSoup(body, features="html.parser").select("img")
     assert imgs, f"{path.name}: the export has no images"
     for img in imgs:
-        alt = re.search(ATTR_RE.format("alt"), img)
-        if 'src="data:image/png' in img:
-            assert alt is not None and meaningful(html.unescape(alt.group(1))), img[-300:]
+        assert meaningful(img.get("alt")), f"{path.name}: <img> alt {img.get('alt')!r}"
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
