@@ -170,13 +170,31 @@ def show(fig: Figure | None = None, alt: str | None = None, close: bool = True) 
         plt.close(fig)
 
 
+_PNG_STASH = "_course_png"   # the PNG and metadata of the bundle just made, for the image/png formatter
+
+
 def _mimebundle(fig: Figure) -> tuple[dict, dict]:
-    return figure_bundle(fig)
+    data, metadata = figure_bundle(fig)
+    setattr(fig, _PNG_STASH, (data["image/png"], metadata["image/png"]))
+    return data, metadata
+
+
+def _png(fig: Figure) -> tuple[str, dict]:
+    """IPython asks a per-type image/png formatter even when the mime bundle has a PNG (matplotlib_inline
+    registers one for Figure): answer with the bundle's own HiDPI PNG, drawn once."""
+    stashed = getattr(fig, _PNG_STASH, None)
+    if stashed is None:
+        data, metadata = figure_bundle(fig)
+        stashed = data["image/png"], metadata["image/png"]
+    else:
+        delattr(fig, _PNG_STASH)
+    return stashed
 
 
 def install_display(shell=None) -> bool:
     """Make IPython display every matplotlib figure as :func:`show` does (HiDPI PNG with alt text), including
-    ``plt.show()`` with the inline backend and a figure left as a cell's value. False outside IPython."""
+    ``plt.show()`` with the inline backend and a figure left as a cell's value. False outside IPython.
+    (``%matplotlib inline`` run again afterwards re-registers matplotlib's own 1x PNG; call this again then.)"""
     if shell is None:
         try:
             from IPython import get_ipython
@@ -186,6 +204,7 @@ def install_display(shell=None) -> bool:
     if shell is None or not hasattr(shell, "display_formatter"):
         return False
     shell.display_formatter.mimebundle_formatter.for_type(Figure, _mimebundle)
+    shell.display_formatter.formatters["image/png"].for_type(Figure, _png)
     return True
 
 

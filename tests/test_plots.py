@@ -155,11 +155,18 @@ def test_show_displays_the_bundle_once_and_closes_the_figure(monkeypatch):
 def test_every_figure_ipython_displays_gets_the_same_bundle():
     from IPython.core.interactiveshell import InteractiveShell
 
+    from matplotlib_inline.backend_inline import select_figure_formats
+
     shell = InteractiveShell.instance()
+    select_figure_formats(shell, {"png"})   # as the inline backend does in a kernel: a 1x PNG per Figure
     assert plots.install_display(shell)
     fig = _two_panel_figure()
     data, metadata = shell.display_formatter.format(fig)
     assert {"text/html", "image/png", "text/plain"} <= set(data)
+    import base64
+    width = int.from_bytes(base64.b64decode(data["image/png"])[16:20], "big")
+    assert width >= 2 * metadata["image/png"]["width"] - 1   # the HiDPI PNG, not matplotlib's own
+    assert data["image/png"] in data["text/html"]             # drawn once, the same picture in both
     assert data["text/plain"] == plots.describe(fig) == metadata["image/png"]["alt"]
     assert "<img " in data["text/html"] and 'alt="2 panels.' in data["text/html"]
     plt.close(fig)
