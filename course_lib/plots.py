@@ -173,9 +173,11 @@ def show(fig: Figure | None = None, alt: str | None = None, close: bool = True) 
 _PNG_STASH = "_course_png"   # the PNG and metadata of the bundle just made, for the image/png formatter
 
 
-def _mimebundle(fig: Figure) -> tuple[dict, dict]:
+def _mimebundle(fig: Figure, shell=None) -> tuple[dict, dict]:
     data, metadata = figure_bundle(fig)
     setattr(fig, _PNG_STASH, (data["image/png"], metadata["image/png"]))
+    if shell is not None:   # matplotlib_inline registers its 1x PNG when the backend loads, maybe after us
+        shell.display_formatter.formatters["image/png"].for_type(Figure, _png)
     return data, metadata
 
 
@@ -194,7 +196,10 @@ def _png(fig: Figure) -> tuple[str, dict]:
 def install_display(shell=None) -> bool:
     """Make IPython display every matplotlib figure as :func:`show` does (HiDPI PNG with alt text), including
     ``plt.show()`` with the inline backend and a figure left as a cell's value. False outside IPython.
-    (``%matplotlib inline`` run again afterwards re-registers matplotlib's own 1x PNG; call this again then.)"""
+
+    matplotlib_inline registers its own 1x PNG formatter for Figure when the backend loads, which can be after
+    this call, and IPython prefers a per-type PNG formatter to the bundle's PNG: each bundle re-registers ours.
+    """
     if shell is None:
         try:
             from IPython import get_ipython
@@ -203,7 +208,7 @@ def install_display(shell=None) -> bool:
         shell = get_ipython()
     if shell is None or not hasattr(shell, "display_formatter"):
         return False
-    shell.display_formatter.mimebundle_formatter.for_type(Figure, _mimebundle)
+    shell.display_formatter.mimebundle_formatter.for_type(Figure, lambda fig: _mimebundle(fig, shell))
     shell.display_formatter.formatters["image/png"].for_type(Figure, _png)
     return True
 

@@ -167,6 +167,9 @@ def test_every_figure_ipython_displays_gets_the_same_bundle():
     width = int.from_bytes(base64.b64decode(data["image/png"])[16:20], "big")
     assert width >= 2 * metadata["image/png"]["width"] - 1   # the HiDPI PNG, not matplotlib's own
     assert data["image/png"] in data["text/html"]             # drawn once, the same picture in both
+    select_figure_formats(shell, {"png"})   # the backend loads after install_display (lazily, at a first figure)
+    data, metadata = shell.display_formatter.format(fig)
+    assert data["image/png"] in data["text/html"]
     assert data["text/plain"] == plots.describe(fig) == metadata["image/png"]["alt"]
     assert "<img " in data["text/html"] and 'alt="2 panels.' in data["text/html"]
     plt.close(fig)
