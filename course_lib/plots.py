@@ -1,16 +1,31 @@
-"""One plot style for the whole course, and learning curves summarised across seeds.
+"""One plot style for the whole course, figures shown sharp and with alt text, and learning curves over seeds.
 
 Every comparison in the course is shown over several seeds: the line is the mean and the band, by default, its
 95 % bootstrap confidence interval over seeds (``course_lib.stats``), so a learner sees both the effect and how
 sure we are of it. The spread of the seeds themselves (min to max, or mean ± one standard deviation) is there too.
+
+Every figure of the course is shown by :func:`show` (``plots.show(fig, alt="what it shows")``): a HiDPI
+("retina") PNG at twice the pixels of its displayed size, with alt text. The alt text is the author's sentence
+followed by what :func:`describe` reads off the figure (panel titles, axis labels, legend entries, colour bars).
+It is saved three ways, so every viewer finds it: in an ``<img alt=...>`` of the ``text/html`` representation
+(JupyterLab 4 and nbconvert's default ``lab`` template render that one; they ignore PNG metadata), in the
+``image/png`` metadata (``alt``, ``width``, ``height``: nbconvert's ``classic`` template, MyST-NB via
+``site/course_site.py``) and as the ``text/plain`` representation. :func:`use_course_style` also registers the
+same display for every other matplotlib figure (``plt.show()``, a figure as a cell's last value), with the alt
+text from :func:`describe` alone — so a learner's own figures are sharp and described too.
 """
 from __future__ import annotations
 
+import base64
+import html
+import io
+import re
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from course_lib import stats
 
@@ -33,6 +48,169 @@ def use_course_style() -> None:
             "font.size": 10,
         }
     )
+    install_display()
+
+
+# ------------------------------------------------------------------------------------------ showing figures
+
+RETINA = 2   # PNG pixels per displayed (CSS) pixel
+ALT_ATTRIBUTE = "course_alt"   # the author's sentence, kept on the Figure by ``show`` until it is displayed
+MAX_ALT = 600   # characters; a screen reader reads all of it, so the structure part is cut beyond this
+
+
+def _plain(text: str) -> str:
+    """A label as it reads aloud: TeX markup and underscores removed, spaces collapsed."""
+    text = re.sub(r"\\(?:mathrm|text|mathbf|operatorname)\{([^}]*)\}", r"\1", text)
+    text = re.sub(r"\\([A-Za-z]+)", r"\1", text)   # \gamma -> gamma
+    text = re.sub(r"[$\\{}]", "", text).replace("_", " ")
+    return " ".join(text.split())
+
+
+def _is_colorbar(ax: plt.Axes) -> bool:
+    return ax.get_label() == "<colorbar>" or hasattr(ax, "_colorbar")
+
+
+def describe(fig: Figure) -> str:
+    """What a reader could learn from the figure's text: its title, and per panel the title, the axes' labels,
+    the legend's entries and a colour bar's label. One sentence per panel; "" for a figure without text.
+
+    Example: ``Two panels. Panel 1, "returns": x: env steps; y: return; lines: lr 0.01, lr 0.1.``
+    """
+    panels = [ax for ax in fig.axes if not _is_colorbar(ax) and ax.get_visible()]
+    bars = {id(ax._colorbar.ax): _plain(ax._colorbar.ax.get_ylabel() or ax._colorbar.ax.get_xlabel())
+            for ax in fig.axes if hasattr(ax, "_colorbar")}
+    sentences = []
+    title = _plain(fig._suptitle.get_text()) if getattr(fig, "_suptitle", None) else ""
+    if title:
+        sentences.append(f"Title: {title}.")
+    if len(panels) > 1:
+        sentences.append(f"{len(panels)} panels.")
+    for index, ax in enumerate(panels, 1):
+        bits = []
+        name = _plain(" ".join(t for t in (ax.get_title("left"), ax.get_title(), ax.get_title("right")) if t))
+        for label, text in (("x", ax.get_xlabel()), ("y", ax.get_ylabel())):
+            if _plain(text):
+                bits.append(f"{label}: {_plain(text)}")
+        legend = ax.get_legend()
+        entries = [_plain(t.get_text()) for t in legend.get_texts()] if legend is not None else []
+        entries = [e for e in entries if e]
+        if entries:
+            bits.append("lines: " + ", ".join(entries))
+        if ax.images or ax.collections and any(type(c).__name__ == "QuadMesh" for c in ax.collections):
+            bits.append("heat map")
+        for mappable in [*ax.images, *ax.collections]:
+            bar = getattr(mappable, "colorbar", None)
+            if bar is not None and bars.get(id(bar.ax)):
+                bits.append(f"colour: {bars[id(bar.ax)]}")
+                break
+        if not bits and not name:
+            continue
+        head = (f'Panel {index}' if len(panels) > 1 else "Chart") + (f', "{name}"' if name else "")
+        sentences.append(head + (": " + "; ".join(bits) if bits else "") + ".")
+    text = " ".join(sentences)
+    return text if len(text) <= MAX_ALT else text[: MAX_ALT - 1].rsplit(" ", 1)[0] + "…"
+
+
+def alt_text(fig: Figure, alt: str | None = None) -> str:
+    """The figure's alt text: the author's sentence (``alt``, else the one ``show`` stored on the figure), then
+    :func:`describe`. Never empty: a figure without any text is called a figure without labels."""
+    alt = alt if alt is not None else getattr(fig, ALT_ATTRIBUTE, None)
+    parts = [" ".join(alt.split()).rstrip(".") + "." if alt and alt.strip() else "", describe(fig)]
+    text = " ".join(p for p in parts if p)
+    return text or "A figure without title, labels or legend."
+
+
+def figure_png(fig: Figure, scale: int = RETINA) -> tuple[bytes, int, int]:
+    """The figure as a PNG with ``scale`` pixels per displayed pixel (tight bounding box, as Jupyter's inline
+    backend draws it), reduced to at most 256 colours (a third of the bytes; matplotlib's flat colours survive).
+    Returns ``(png, width, height)`` with the displayed (CSS pixel) size."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=fig.dpi * scale, bbox_inches="tight",
+                facecolor=fig.get_facecolor(), edgecolor="none")
+    image = Image.open(io.BytesIO(buffer.getvalue()))
+    small = io.BytesIO()
+    image.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(small, format="png", optimize=True)
+    png = small.getvalue() if small.tell() < buffer.tell() else buffer.getvalue()
+    return png, round(image.width / scale), round(image.height / scale)
+
+
+def figure_bundle(fig: Figure, alt: str | None = None) -> tuple[dict, dict]:
+    """The display data of a figure: ``({mime: data}, {mime: metadata})`` for ``text/html`` (an ``<img>`` with
+    alt text and its displayed width), ``image/png`` (with ``alt``, ``width``, ``height`` metadata) and
+    ``text/plain`` (the alt text)."""
+    png, width, height = figure_png(fig)
+    text = alt_text(fig, alt)
+    encoded = base64.b64encode(png).decode("ascii")
+    img = (f'<img src="data:image/png;base64,{encoded}" width="{width}" '
+           f'alt="{html.escape(text, quote=True)}" />')
+    data = {"text/html": img, "image/png": encoded, "text/plain": text}
+    metadata = {"image/png": {"width": width, "height": height, "alt": text}}
+    return data, metadata
+
+
+def show(fig: Figure | None = None, alt: str | None = None, close: bool = True) -> None:
+    """Display ``fig`` (default: the current figure) sharp on HiDPI screens, with alt text, and close it.
+
+    Args:
+        fig: the figure; ``None`` takes ``plt.gcf()``.
+        alt: one or two sentences saying what the figure shows (what to see in it, not "figure 1");
+            :func:`describe` appends the panels, axes and legends.
+        close: close the figure after showing it, so Jupyter does not draw it a second time.
+    """
+    from IPython.display import display
+
+    fig = plt.gcf() if fig is None else fig
+    if alt is not None:
+        setattr(fig, ALT_ATTRIBUTE, alt)
+    data, metadata = figure_bundle(fig)
+    display(data, metadata=metadata, raw=True)
+    if close:
+        plt.close(fig)
+
+
+_PNG_STASH = "_course_png"   # the PNG and metadata of the bundle just made, for the image/png formatter
+
+
+def _mimebundle(fig: Figure, shell=None) -> tuple[dict, dict]:
+    data, metadata = figure_bundle(fig)
+    setattr(fig, _PNG_STASH, (data["image/png"], metadata["image/png"]))
+    if shell is not None:   # matplotlib_inline registers its 1x PNG when the backend loads, maybe after us
+        shell.display_formatter.formatters["image/png"].for_type(Figure, _png)
+    return data, metadata
+
+
+def _png(fig: Figure) -> tuple[str, dict]:
+    """IPython asks a per-type image/png formatter even when the mime bundle has a PNG (matplotlib_inline
+    registers one for Figure): answer with the bundle's own HiDPI PNG, drawn once."""
+    stashed = getattr(fig, _PNG_STASH, None)
+    if stashed is None:
+        data, metadata = figure_bundle(fig)
+        stashed = data["image/png"], metadata["image/png"]
+    else:
+        delattr(fig, _PNG_STASH)
+    return stashed
+
+
+def install_display(shell=None) -> bool:
+    """Make IPython display every matplotlib figure as :func:`show` does (HiDPI PNG with alt text), including
+    ``plt.show()`` with the inline backend and a figure left as a cell's value. False outside IPython.
+
+    matplotlib_inline registers its own 1x PNG formatter for Figure when the backend loads, which can be after
+    this call, and IPython prefers a per-type PNG formatter to the bundle's PNG: each bundle re-registers ours.
+    """
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return False
+        shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return False
+    shell.display_formatter.mimebundle_formatter.for_type(Figure, lambda fig: _mimebundle(fig, shell))
+    shell.display_formatter.formatters["image/png"].for_type(Figure, _png)
+    return True
 
 
 BANDS = ("ci", "minmax", "std")

@@ -25,8 +25,10 @@ What the transform does to one notebook (JSON in, JSON out):
   are dropped).
 * **Claim cells** (tag ``claim``, saved with ``jupyter.source_hidden``) get MyST-NB's ``hide-input`` tag: the
   reader sees the one-line ✓ and can unfold the code.
-* **Figures** get alt text (MyST-NB's ``mystnb.image.alt`` cell metadata) from the titles set in the cell's
-  code, else from the section they are in.
+* **Figures** keep the alt text the notebook saved with them (``course_lib.plots.show``: an ``<img alt=...>`` in
+  the ``text/html`` output, which MyST-NB renders, and ``alt`` in the ``image/png`` metadata, which is copied
+  to MyST-NB's ``mystnb.image.alt`` cell metadata). There is one source of alt text, the notebook's own; a
+  picture saved without it (not in the committed notebooks: tests/test_figures.py) is named by its section.
 * **Display maths** written as ``$$...$$`` across lines inside a paragraph is put on one line (MyST's inline
   ``$$`` needs that; Jupyter accepts both).
 * **Empty outputs** (a stream with no text) are removed, so no empty output box is drawn.
@@ -225,17 +227,15 @@ def first_verdict(outputs: list[dict]) -> list[dict]:
     return [_stream_output("\n".join(lines[start:end]) + "\n")]
 
 
-def figure_alt(source: str, section: str, notebook_title: str) -> str:
-    """Alt text for the figures of a code cell: the titles set in its code, else its section."""
-    titles = []
-    for call in re.finditer(r"(?:set_title|suptitle|title)\s*\(\s*(?:r|f|rf|fr)?([\"'])(.+?)\1", source):
-        titles.append(call.group(2))
-    titles = [re.sub(r"[$\\{}]", "", t).strip() for t in titles]
-    titles = [t for t in dict.fromkeys(titles) if t]
-    where = f"section '{section}' of {notebook_title}" if section else notebook_title
-    if titles:
-        return f"Figure from {where}: " + "; ".join(titles[:4])
-    return f"Figure from {where}, drawn by the code cell above"
+def saved_alt(outputs: list[dict]) -> str:
+    """The alt text saved with a cell's first picture that has one (``image/png`` or ``image/jpeg`` metadata
+    ``alt``, as ``course_lib.plots.show`` writes it), else ""."""
+    for out in outputs:
+        for mime in ("image/png", "image/jpeg"):
+            alt = (out.get("metadata", {}).get(mime) or {}).get("alt") if mime in out.get("data", {}) else None
+            if isinstance(alt, str) and alt.strip():
+                return alt.strip()
+    return ""
 
 
 DISPLAY_MATH_RE = re.compile(r"\$\$(.+?)\$\$", re.S)
@@ -318,8 +318,10 @@ def static_notebook(nb: dict, notebook_path: str, repository_url: str = "") -> d
                     new_outputs += static
         cell["outputs"] = [o for o in new_outputs if not _is_empty(o)]
         if any(_is_picture(o) for o in cell["outputs"]):
-            alt = (f"Default view of the explorer ({explorer_settings}) in section '{section}' of {title}"
-                   if explorer_settings else figure_alt(source, section, title))
+            where = f"section '{section}' of {title}" if section else title
+            alt = saved_alt(cell["outputs"]) or (
+                f"Default view of the explorer ({explorer_settings}) in {where}" if explorer_settings
+                else f"A figure in {where} (saved without a description)")
             meta.setdefault("mystnb", {}).setdefault("image", {}).setdefault("alt", alt)
         if tags:
             meta["tags"] = list(dict.fromkeys(tags))

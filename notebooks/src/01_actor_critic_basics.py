@@ -112,7 +112,10 @@ def draw_actor_critic_loop() -> None:
           colour=plots.PALETTE[3])
     ax.text(5.0, 3.3, "better or worse\nthan expected?", fontsize=9, ha="center", va="center", color=plots.PALETTE[3])
     ax.set_title("One step of a one-step actor-critic", fontsize=11, pad=12)
-    plt.show()
+    plots.show(fig, alt="Diagram of one step of a one-step actor-critic: the actor box sends an action to "
+                        "the environment box; the environment passes the state, reward, next state and "
+                        "terminated flag to the critic box; the critic sends the detached TD error back to "
+                        "the actor, saying whether the step went better or worse than expected.")
 
 
 draw_actor_critic_loop()
@@ -769,7 +772,9 @@ plots.learning_curves({"weight = TD error (correct)": td0_runs,
                       title="One-step actor-critic on CartPole-v1")
 ax.axhline(RANDOM_RETURN, color="0.5", lw=1, ls=":")
 ax.text(TD0_STEPS, RANDOM_RETURN + 3, "random policy", color="0.4", fontsize=8, ha="right")
-plt.show()
+plots.show(fig, alt="Learning curves of two one-step actor-critics on CartPole-v1 that differ only in the "
+                    "weight of the actor's loss, the TD error (correct) against the detached value V(s) (a "
+                    "common wrong fix), with a dotted line at the random policy's return.")
 final_td = np.array([h.recent_return_mean(20) for h in td0_runs])
 final_v = np.array([h.recent_return_mean(20) for h in value_weighted_runs])
 entropy_td = np.array([h.column("entropy")[-50:].mean() for h in td0_runs])
@@ -856,7 +861,9 @@ fig, ax = plt.subplots()
 plots.learning_curves({"A2C (course_lib, up to 8-step returns)": a2c_runs, "one-step actor-critic (ours)": td0_runs},
                       ax=ax, band="ci", title="CartPole-v1: mean return of the last 20 training episodes")
 ax.legend(fontsize=8)
-plt.show()
+plots.show(fig, alt="Learning curves on CartPole-v1 of the library's A2C (up to 8-step returns) and of this "
+                    "notebook's one-step actor-critic: mean return of the last 20 training episodes against "
+                    "env steps.")
 final_a2c = np.array([h.recent_return_mean(20) for h in a2c_runs])
 for seed, h in zip(SEEDS, a2c_runs):
     print(f"A2C seed {seed}: final mean return {h.recent_return_mean(20):6.1f}; "
@@ -879,7 +886,9 @@ plots.learning_curves({"A2C": a2c_runs}, y="explained_variance", ax=axes[0], ban
 plots.learning_curves({"A2C": a2c_runs}, y="entropy", ax=axes[1], band="ci", title="actor: policy entropy (nats)")
 axes[1].axhline(np.log(2), color="0.5", ls=":", lw=1)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="A2C's diagnostics over training: the critic's explained variance (left) and the actor's "
+                    "policy entropy in nats (right), with a dotted line at log 2, the entropy of a uniform "
+                    "choice between two actions.")
 a2c_first = {name: np.array([np.nanmean(h.column(name)[:20]) for h in a2c_runs])
              for name in ("explained_variance", "entropy", "approx_kl")}
 a2c_last = {name: np.array([np.nanmean(h.column(name)[-20:]) for h in a2c_runs]) for name in a2c_first}
@@ -1072,7 +1081,10 @@ for col, k in enumerate((early, late)):
     draw_trace(axes[:, col], traces[k], f"after {td0_snapshots[k][0]:,} env steps")
     print(f"after {td0_snapshots[k][0]:>6,} env steps: {trace_summary(traces[k])}")
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="One CartPole episode played by the seed-0 run early in training (left column) and at "
+                    "the end (right column). Top row: the critic's prediction V(s_t) against the realised "
+                    "discounted return G_t along the episode. Bottom row: the actor's probability of pushing "
+                    "right, and the pole angle in degrees.")
 
 # %%
 def trace_stats(trace: EpisodeTrace) -> dict[str, float]:
@@ -1187,7 +1199,9 @@ ax.set_xlabel("Adam step (A2C's schedule: learning rate 1e-3 decaying to 0)")
 ax.set_ylabel("mean prediction (return units)")
 ax.set_title(f"A fresh critic regressed on fixed, true returns ({len(fit_ret)} states)", fontsize=10)
 ax.legend(fontsize=8)
-plt.show()
+plots.show(fig, alt="Mean prediction of a fresh critic regressed on fixed true returns, over Adam steps, for "
+                    "targets as they are and for targets divided by 100, with a dashed line at the mean of "
+                    "the true returns.")
 a2c_v = np.array([tr.values.mean() for tr in end_traces["A2C"]])
 raw_mean, scaled_mean = fits["returns as they are"][0][-1], fits["returns / 100"][0][-1]
 target_mean = fit_ret.mean().item()
@@ -1254,7 +1268,9 @@ def show_checkpoint(checkpoint: int) -> None:
     fig, axes = plt.subplots(2, 1, figsize=(8, 5), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     draw_trace(axes, traces[checkpoint], f"checkpoint {checkpoint}: after {td0_snapshots[checkpoint][0]:,} env steps")
     plt.tight_layout()
-    plt.show()
+    plots.show(fig, alt=f"One CartPole episode played by checkpoint {checkpoint} of the seed-0 run. Top: the "
+                        "critic's prediction V(s_t) against the realised return G_t. Bottom: the actor's "
+                        "probability of pushing right, and the pole angle.")
     print(trace_summary(traces[checkpoint]))
 
 
@@ -1297,11 +1313,13 @@ def show_lr_pair(lr_actor: float, lr_critic: float) -> None:
         ax.plot(r["curve_steps"], r["curve_return"], color="0.6", lw=0.8)
     plots.plot_seeds(ax, [(np.array(r["curve_steps"]), np.array(r["curve_return"])) for r in runs], band="ci",
                      label=f"actor {lr_actor:g}, critic {lr_critic:g}")
-    ax.set_ylim(0, 510)
+    ax.set_ylim(0, 1.08 * np.nanmax([np.nanmax(r["curve_return"]) for r in runs]))  # fits this pair's returns
     ax.set_xlabel("env steps")
     ax.set_ylabel("mean return, last 20 episodes")
     ax.legend(loc="upper left", fontsize=8)
-    plt.show()
+    plots.show(fig, alt="Learning curves of the five seeds (thin grey) and their mean with its 95% bootstrap "
+                        f"band for actor learning rate {lr_actor:g} and critic learning rate {lr_critic:g}, "
+                        "from the stored grid.")
     finals = np.array([r["final_return"] for r in runs])
     print(f"final mean return per seed: {finals.round(1)}; mean [95 % bootstrap CI] {ci_text(finals)}")
 
@@ -1424,8 +1442,12 @@ finals_grid = np.array([[[grid_runs[(la, lc, s)]["final_return"] for s in grid_s
                          for lc in lrs_critic] for la in lrs_actor])  # (actor lr, critic lr, seed)
 final_grid = finals_grid.mean(axis=-1)
 grid_ci = bootstrap_ci(np.moveaxis(finals_grid, -1, 0))  # each field (actor lr, critic lr)
+# colours on a log scale from the smallest to the largest mean: the grid's returns are far below CartPole's 500, and
+# a linear 0-500 scale would paint them all the same dark blue
+grid_norm = matplotlib.colors.LogNorm(vmin=final_grid.min(), vmax=final_grid.max())
+best_pair = np.unravel_index(final_grid.argmax(), final_grid.shape)  # (actor lr index, critic lr index)
 fig, ax = plt.subplots(figsize=(5.5, 4))
-im = ax.imshow(final_grid, origin="lower", cmap="viridis", vmin=0, vmax=500)
+im = ax.imshow(final_grid, origin="lower", cmap="viridis", norm=grid_norm)
 ax.set_xticks(range(len(lrs_critic)), [f"{x:g}" for x in lrs_critic])
 ax.set_yticks(range(len(lrs_actor)), [f"{x:g}" for x in lrs_actor])
 ax.set_xlabel("critic learning rate")
@@ -1434,10 +1456,16 @@ ax.grid(False)
 for i in range(len(lrs_actor)):
     for j in range(len(lrs_critic)):
         ax.text(j, i, f"{final_grid[i, j]:.0f}", ha="center", va="center",
-                color="white" if final_grid[i, j] < 250 else "black")
-fig.colorbar(im, label=f"final mean return (mean of {len(grid_seeds)} seeds)")
+                color="white" if grid_norm(final_grid[i, j]) < 0.6 else "black")
+bar = fig.colorbar(im, label=f"final mean return (mean of {len(grid_seeds)} seeds), log scale")
+bar.set_ticks(np.geomspace(final_grid.min(), final_grid.max(), 5), labels=[
+    f"{v:.0f}" for v in np.geomspace(final_grid.min(), final_grid.max(), 5)])
+bar.ax.minorticks_off()
 ax.set_title(f"One-step actor-critic, {stored_grid.config['total_steps']:,} steps")
-plt.show()
+plots.show(fig, alt="Heat map of the final mean return for each pair of actor learning rate (rows) and "
+                    "critic learning rate (columns), the value printed in each cell; colours on a log scale "
+                    "from the smallest to the largest value. The best pair is actor "
+                    f"{lrs_actor[best_pair[0]]:g}, critic {lrs_critic[best_pair[1]]:g}.")
 print(f"mean final return [95 % bootstrap CI over {len(grid_seeds)} seeds]\n"
       f"rows: actor lr; columns: critic lr {lrs_critic}")
 for i, la in enumerate(lrs_actor):

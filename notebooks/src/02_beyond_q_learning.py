@@ -127,7 +127,11 @@ draw_arrow(ax_ac, (0.58, 0.8), (0.77, 0.8))
 draw_arrow(ax_ac, (0.5, 0.3), (0.7, 0.3))
 draw_arrow(ax_ac, (0.85, 0.39), (0.6, 0.7), "δ weights ∇ log π")
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="Diagram of two designs. Left, Q-learning or DQN: the state goes into a table row or a "
+                    "network that outputs one value per action, then an argmax picks the action; the target "
+                    "needs a maximum over a list of actions. Right, actor-critic: the state goes to an "
+                    "actor, a Gaussian distribution the action is sampled from, and to a critic V(s); the TD "
+                    "error delta weights the gradient of log pi.")
 
 # %% [markdown]
 # **Key terms**
@@ -322,7 +326,8 @@ for name in cliff_runs:
 
 ax = plots.learning_curves(cliff_runs, title="CliffWalking-v1: mean return of the last 20 training episodes")
 ax.set_ylim(-150, 0)
-plt.show()
+plots.show(ax.figure, alt="Learning curves of Q-learning and SARSA on CliffWalking-v1: mean return of the "
+                          "last 20 training episodes, mean and 95% bootstrap band over seeds.")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 # the shortest route from start to goal along the cliff edge takes 13 steps (up, 11 x right, down): return -13
@@ -353,7 +358,7 @@ def plot_q_table(ax, agent, title, vmin, vmax):
         row, col = divmod(s, 12)
         if not cliff[row, col]:
             ax.text(col, row, ARROWS[int(q[s].argmax())], ha="center", va="center", color="white", fontsize=9)
-    ax.text(11, 3, "goal", ha="center", va="center", fontsize=7)
+    ax.text(11, 3, "goal", ha="center", va="center", fontsize=8)
     path = ql.greedy_path(agent, cliff_env, max_steps=100)
     rows, cols = np.divmod(np.array(path.states), 12)
     ax.plot(cols, rows, color="#D55E00", lw=2.5, alpha=0.8)
@@ -371,7 +376,10 @@ vmin, vmax = min(v.min() for v in shown), max(v.max() for v in shown)
 for ax, name in zip(axes, cliff_runs):
     image = plot_q_table(ax, cliff_agents[name][0], f"{name} (seed {SEEDS[0]})", vmin, vmax)
 fig.colorbar(image, ax=axes, shrink=0.8, label="max over a of Q(s, a)")
-plt.show()
+plots.show(fig, alt="Two heat maps of the 4 by 12 CliffWalking grid, Q-learning (left) and SARSA (right): "
+                    "each cell's colour is the best action's value, white arrows show the greedy action and "
+                    "an orange line the greedy path; the cliff is the blank row of cells along the bottom "
+                    "between start and goal.")
 
 # %% [markdown]
 # Read the numbers printed above the curves together with the two heat maps:
@@ -459,7 +467,8 @@ ax.set_xlabel("episode")
 ax.set_ylabel(f"mean return, last {tables.config['smooth_window']} episodes")
 ax.set_title(f"Tabular Q-learning on CartPole-v1: mean and 95% bootstrap CI over {n_table_seeds} seeds")
 ax.legend(fontsize=8)
-plt.show()
+plots.show(fig, alt="Learning curves of tabular Q-learning on CartPole-v1 for equal grids of 2, 4, 10 and 14 "
+                    "bins per dimension and for the hand-made grid (1, 1, 6, 12).")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 equal_bins = sorted(b[0] for b in tables_by_bins if len(set(b)) == 1)
@@ -563,7 +572,7 @@ ax.set_xlabel("env steps")
 ax.set_ylabel("mean return, last 20 training episodes")
 ax.set_title(f"CartPole-v1, {LIVE_STEPS:,} env steps, one seed each (live)")
 ax.legend()
-plt.show()
+plots.show(fig, alt="Learning curves of one live run each of DQN and A2C on CartPole-v1.")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 claim("its value estimates stay within the bound that a reward of 1 per step allows",
@@ -602,7 +611,8 @@ ax.set_xlabel("env steps")
 ax.set_ylabel("mean return, last 20 training episodes")
 ax.set_title(f"CartPole-v1, {h2h.config['total_steps']:,} env steps (stored runs)")
 ax.legend()
-plt.show()
+plots.show(fig, alt="Learning curves of DQN and A2C on CartPole-v1 from the stored runs, mean and 95% "
+                    "bootstrap band over seeds.")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 eval_ci = {name: bootstrap_ci(h2h_eval[name]) for name in h2h_eval}
@@ -739,7 +749,8 @@ ax.set_xlabel("env steps")
 ax.set_ylabel("mean return, last 20 training episodes")
 ax.set_title("Pendulum-v1: discretised torques against a Gaussian actor (stored runs)")
 ax.legend(fontsize=8)
-plt.show()
+plots.show(fig, alt="Learning curves on Pendulum-v1 of discretised torque levels against a Gaussian actor "
+                    "(stored runs); returns are negative and 0 is the best possible.")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 dqn_labels = [label for label, st in pend_settings.items() if st["algo"] == "dqn"]
@@ -1029,7 +1040,8 @@ ax.set_xlabel("start state")
 ax.set_ylabel("target for V(s)")
 ax.set_title(f"CartPole-v1, A2C seed {SEED}: {N_SAMPLES} samples of each target per state")
 ax.legend(fontsize=8)
-plt.show()
+plots.show(fig, alt="Samples of the Monte Carlo return and of the TD target under each critic, side by side "
+                    "for each CartPole start state, to compare how widely each target spreads.")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 var_mc_cp = cp_mc.var(axis=1).mean()
@@ -1224,7 +1236,10 @@ ax_value.set_ylabel("estimate of Q(A, left)")
 ax_value.set_title("the learned value of going left (double Q: mean of its two tables)", fontsize=9)
 ax_value.legend(fontsize=8)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt=f"Sutton and Barto's example 6.7 over {MB_RUNS} runs. Left: percentage of left actions "
+           "from A per block of episodes, Q-learning rising far above the 5 % optimum early and double "
+           "Q-learning staying near it. Right: the learned value of going left, Q-learning's estimate above "
+           "the true -0.1 early on, double Q-learning's close to it.")
 
 mb_share = {}  # name -> (% left over episodes 5-50, % left over the last 100 episodes), per run
 for name, runs in mb.items():
@@ -1347,12 +1362,16 @@ def show_grid(bins_per_dim):
     hand = tables_by_bins[(1, 1, 6, 12)]
     ax.plot(hand[0]["curve_episode"], np.mean([r["curve_return"] for r in hand], axis=0), color="0.4", ls="--",
             lw=1, label="hand-made (1, 1, 6, 12)")
-    plots.plot_seeds(ax, [(r["curve_episode"], r["curve_return"]) for r in runs], f"b = {bins_per_dim}")
-    ax.set_ylim(0, 320)
+    shown = plots.plot_seeds(ax, [(r["curve_episode"], r["curve_return"]) for r in runs], f"b = {bins_per_dim}")
+    # the y axis fits this grid's band and the hand-made reference (grey curves above them are cut off)
+    hand_mean = np.mean([r["curve_return"] for r in hand], axis=0)
+    ax.set_ylim(0, 1.08 * max(shown.high.max(), hand_mean.max()))
     ax.set_xlabel("episode")
     ax.set_ylabel("mean return (last 50 episodes)")
     ax.legend(fontsize=8, loc="upper left")
-    plt.show()
+    plots.show(fig, alt=f"Learning curve of tabular Q-learning on CartPole-v1 with {bins_per_dim} bins per "
+                        "dimension (mean and 95% bootstrap band over seeds), the hand-made grid dashed and "
+                        "the other equal grids in light grey.")
     entries = runs[0]["table_entries"]
     visited = np.mean([r["visited_fraction"] for r in runs])
     print(f"b = {bins_per_dim}: {bins_per_dim}^4 = {runs[0]['n_states']:,} states x 2 actions = {entries:,} entries; "
@@ -1389,7 +1408,9 @@ def show_discretisation(k, d):
     ax.set_xlabel("action dimensions d")
     ax.set_ylabel("numbers the network outputs")
     ax.legend(fontsize=8)
-    plt.show()
+    plots.show(fig, alt="Numbers a network outputs against the number of action dimensions d, on a log "
+                        f"scale: a Q-network over k = {k} levels per dimension needs k to the power d "
+                        f"outputs, a Gaussian actor 2d; the circle marks d = {d}.")
     joint, weights, loss = discretisation_cost(k, d)
     print(f"k = {k}, d = {d}: {joint:,} joint actions, {weights:,} weights in the Q-network's last layer")
     print(f"expected Q loss of the grid's best action {loss:.4f}")
@@ -1436,7 +1457,9 @@ def show_chain(gamma, q):
     ax.set_xlabel("gamma")
     ax.set_ylabel("variance")
     ax.legend(fontsize=8)
-    plt.show()
+    plots.show(fig, alt="Variance of the Monte Carlo return and of the TD target from start state 0 of the "
+                        "chain against the discount gamma, on a log scale, for switch probability q = "
+                        f"{q:.2f}; a dotted line marks gamma = {gamma:.2f}.")
     v, var_mc, var_td = chain_moments(chain, gamma, q)
     print(f"gamma = {gamma:.2f}, q = {q:.2f}: V = {np.round(v, 3).tolist()}, "
           f"Var[MC] = {np.round(var_mc, 3).tolist()},")

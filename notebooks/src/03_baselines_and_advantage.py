@@ -92,7 +92,9 @@ for ax, b, title in [(axes[0], 0.0, "weight = return $G$ (no baseline)"),
 axes[0].set_ylabel("samples")
 axes[0].legend(loc="upper left")
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="Two histograms of the weight each sampled action gets in the policy gradient, after the "
+                    "worse action 'left' and after the better action 'right': with the return G as the "
+                    "weight (left) both lie above zero; with G - V(s) (right) they straddle zero.")
 print(f'samples in which the worse action "left" gets pushed UP: '
       f"no baseline {np.mean(G_left > 0):.0%}, with baseline {np.mean(G_left - V_s > 0):.0%}")
 
@@ -808,7 +810,10 @@ axes[2].set_xlabel("cosine(10-episode estimate, reference)\n(1 = right direction
 fig.suptitle("Gradient estimators for one fixed CartPole policy (blue: unbiased by construction; "
              "orange: trusts the critic)", fontsize=10)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="Three panels comparing gradient estimators for one fixed CartPole policy, one row per "
+                    "estimator: the mean estimate along a reference gradient with its 95% CI, the variance "
+                    "of one episode's estimate on a log scale, and box plots of the cosine between a "
+                    "10-episode estimate and the reference.")
 for n in names:
     verdict = "no bias detectable" if stats[n].bias_z < 3 else "BIASED: its mean differs from reward-to-go's"
     if n != "reward-to-go G_t":
@@ -937,7 +942,9 @@ axes[1].set_ylim(-1, 1)
 axes[1].legend(fontsize=8)
 fig.suptitle(f"CartPole-v1 (line: mean over seeds; band: 95 % bootstrap CI over {n_seeds} seeds)", fontsize=10)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="Training on CartPole-v1 with each advantage estimator: mean return of the last 20 "
+                    "episodes with a dotted line at 475 (left) and the critic's explained variance per batch "
+                    "(right), against env steps.")
 
 EARLY = 30_000
 early_i = int(np.argmin(np.abs(grid - EARLY)))
@@ -1106,9 +1113,11 @@ for k, (label, color) in enumerate(zip(LABELS, plots.PALETTE)):
                     label=name if k == 0 else None)
 ax.set_xticks(range(len(LABELS)), LABELS, fontsize=8)
 ax.set_ylabel("final return")
-ax.legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+ax.legend(fontsize=8, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0))
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="Final return of each method: one dot per seed, then the mean with its 95% CI from seeds "
+                    "0-2, the mean from 5 seeds and the interquartile mean from 5 seeds, showing how the "
+                    "estimate and its interval move with the number of seeds.")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 claim("the GAE seeds above end anywhere between a collapsed and a perfect policy",
@@ -1326,13 +1335,18 @@ def explore(gamma=0.99, lam=0.95, critic_scale=1.0, batch_episodes=10):
     ax2.plot(LAMS, floor, ":", color="gray", label="bias² detection floor")
     ax2.axvline(lam, color="#0072B2", lw=1)
     ax2.set_yscale("symlog", linthresh=10.0)
-    ax2.set_ylim(bottom=0.0)
+    # the y axis rescales with the curves: a decade and a half of room above the largest one for the legend
+    ax2.set_ylim(0.0, 30.0 * max(float(np.max(bias2 + var)), float(np.max(floor)), 10.0))
     ax2.set_xlabel(r"$\lambda$")
     ax2.set_title(rf"error of the gradient of undiscounted $J$, $\gamma$={gamma}, critic scale {critic_scale}",
-                  fontsize=9)
-    ax2.legend(fontsize=7)
+                  fontsize=10)
+    ax2.legend(fontsize=8, ncols=2, loc="upper left")
     plt.tight_layout()
-    plt.show()
+    plots.show(fig, alt=f"Explorer view for gamma = {gamma}, lambda = {lam}, critic scale {critic_scale}, a "
+                        f"batch of {batch_episodes} episodes. Left: advantages along one {traj_len}-step "
+                        "episode for the TD error, G_t - V(s_t) and GAE. Right: bias squared, variance and "
+                        "mean squared error of the policy gradient against lambda on a symmetric log scale, "
+                        f"with the bias detection floor dotted and lambda = {lam} marked.")
     best = int(np.argmin(bias2 + var))
     print(f"gamma={gamma}, lam={lam}, critic scale {critic_scale}, batch of {batch_episodes} episodes:\n"
           f"  bias² {bias2[li]:.4g}, variance {var[li]:.4g}, MSE {bias2[li] + var[li]:.4g}; "

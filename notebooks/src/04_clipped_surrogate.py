@@ -79,7 +79,10 @@ ax.set_xticks(x, [f"action {i}" for i in x])
 ax.set_ylabel("probability")
 ax.set_title("Where the clipped objective still rewards a change (one state)")
 ax.legend(loc="upper right")
-plt.show()
+plots.show(fig, alt="Bar chart of the old policy's probabilities for four actions in one state "
+                    f"({', '.join(f'{p:g}' for p in p_old)}), with error bars from (1 - epsilon) to (1 + "
+                    "epsilon) times each probability: the band is wide for likely actions and narrow for "
+                    "rare ones.")
 for i, p in enumerate(p_old):
     print(f"action {i}: pi_old = {p:.2f}, band = [{p * (1 - eps_demo):.3f}, {p * (1 + eps_demo):.3f}]"
           f"  (width {2 * eps_demo * p:.3f})")
@@ -192,7 +195,9 @@ draw_clip_figure(axes[:, 0], adv=1.0, clip_eps=0.2)
 draw_clip_figure(axes[:, 1], adv=-1.0, clip_eps=0.2)
 fig.suptitle("One term of the clipped surrogate (green band: [1 - eps, 1 + eps])")
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="One term of the clipped surrogate against the ratio r, for a positive advantage (left) "
+                    "and a negative one (right): top, the unclipped and the clipped objective; bottom, their "
+                    "slopes with respect to r; the band from 1 - epsilon to 1 + epsilon shaded green.")
 
 # %% [markdown]
 # The slope drawn above is the closed form from the case analysis. The next cell checks it against autograd on a
@@ -589,7 +594,8 @@ axes[0, 0].legend(fontsize=8)
 fig.suptitle(f"One CartPole batch optimised for {EPOCHS} epochs "
              f"(line: mean over {len(SEEDS)} seeds; band: its 95% bootstrap CI over the {len(SEEDS)} seeds)")
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt=f"One CartPole batch optimised for {EPOCHS} epochs with each objective, four diagnostics "
+                    f"against epochs: mean and 95% bootstrap band over {len(SEEDS)} seeds.")
 
 # %% [markdown]
 # The ratio distributions behind the bottom-left panel, pooled over the six seeds, after 1, 5 and 30 epochs.
@@ -614,7 +620,8 @@ for ax, epoch in zip(axes, (1, 5, EPOCHS)):
 axes[0].set_ylabel("samples")
 axes[0].legend(fontsize=8)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt=f"Histograms of the log probability ratio on the batch after 1, 5 and {EPOCHS} epochs for "
+                    "each objective, with dashed lines at log(1 - epsilon) and log(1 + epsilon).")
 
 # %% [markdown]
 # The numbers behind the figure: each entry is the mean over the six seeds followed by its 95 % bootstrap
@@ -755,7 +762,9 @@ def explore_clip(clip_eps: float = 0.2, adv: float = 1.0, ratio: float = 1.3) ->
     fig, axes = plt.subplots(2, 1, figsize=(6.5, 4.6), sharex=True, height_ratios=(2, 1))
     draw_clip_figure(axes, adv, clip_eps, r_mark=ratio)
     plt.tight_layout()
-    plt.show()
+    plots.show(fig, alt=f"Explorer view: one term of the clipped surrogate for advantage {adv:+.2f} and "
+                        f"epsilon = {clip_eps:.2f}; top, the objective against the ratio r; bottom, its "
+                        f"slope; the dot marks ratio {ratio:g}.")
     value = float(clip_term(np.array(ratio), adv, clip_eps))
     slope = float(clip_term_slope(np.array(ratio), adv, clip_eps))
     if slope == 0.0 and adv != 0.0:
@@ -792,7 +801,9 @@ def explore_ratios(epoch: int = 5, seed: int = SEED) -> None:
                     f"Ratios on the batch after {epoch} epochs (seed {seed})")
     ax.set_ylabel("samples")
     ax.legend(fontsize=8)
-    plt.show()
+    plots.show(fig, alt=f"Histograms of the log ratios on the batch after {epoch} epochs for seed {seed}, "
+                        "plain against clipped objective, with dashed lines at log(1 - epsilon) and log(1 + "
+                        "epsilon).")
     for objective in runs:
         record = runs[objective][seed]
         print(f"{objective:5s}: KL {record.kl[epoch]:.4f}, share outside the band {record.clip_fraction[epoch]:.2f}, "
@@ -935,7 +946,8 @@ for ax, (column, band), title in zip(axes, HEALTHY.items(), ("clip fraction per 
     ax.set_xlabel("env steps")
     ax.legend(fontsize=8)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="PPO's clip fraction (left) and approximate KL (right) per update during CartPole "
+                    "training, each with a grey band at a common rule-of-thumb range.")
 share_below, early_vs_late = {}, {}
 for column, (low, high) in HEALTHY.items():
     values = np.concatenate([h.column(column) for h in pretrain_histories.values()])

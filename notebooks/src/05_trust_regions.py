@@ -205,7 +205,9 @@ axes[1].semilogy(z, bernoulli_kl(sigmoid(z), sigmoid(z + 1)), color=plots.PALETT
 axes[1].set_xlabel("starting logit z")
 axes[1].set_title(r"KL$(\pi_{old}\,\|\,\pi_{new})$ caused by the same step $\Delta z = 1$", fontsize=10)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="Left: the probability of 'left' as a sigmoid of the logit z, before and after the same "
+                    "step of +1. Right: the KL divergence that step causes, on a log scale, against the "
+                    "starting logit: largest near z = 0, tiny where the sigmoid is flat.")
 for z0 in (-6.0, 0.0, 6.0):
     print(f"z = {z0:+.0f}: pi(left) {sigmoid(z0):.4f} -> {sigmoid(z0 + 1):.4f},  "
           f"KL = {bernoulli_kl(sigmoid(z0), sigmoid(z0 + 1)):.5f} nats")
@@ -455,7 +457,8 @@ ax.set_ylabel("batches")
 ax.legend(fontsize=8)
 ax.set_title("Four sample formulas, 2,000 batches each")
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="Overlaid histograms of four sample formulas for the KL divergence, each computed on "
+                    "2,000 batches of 100 sampled actions, with a black line at the exact KL.")
 
 # %% [markdown]
 # **Continuous actions make the p-weighted formula worse.** For a Gaussian policy, $p(a)$ in that formula is a
@@ -662,7 +665,8 @@ ax.set_xlabel("CG iteration")
 ax.set_ylabel(r"$|g - (F+\lambda I)x|\,/\,|g|$")
 ax.set_title(f"Conjugate gradient on the real batch (P = {num_params} parameters)", fontsize=10)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="Relative residual of conjugate gradient on the real batch, on a log scale, against the "
+                    "iteration number.")
 
 
 # %%
@@ -847,7 +851,9 @@ axes[1].set_ylabel(r"exact mean KL$(\pi_{old}\,\|\,\pi_{new})$")
 axes[1].set_title(f"KL of every update (dots: every update of {N_RUN_SEEDS} seeds)", fontsize=10)
 axes[1].legend(fontsize=8)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="The algorithms on CartPole: learning curves, mean and 95% bootstrap band over seeds "
+                    "(left), and the exact KL of every update on a log scale with a dashed line at 0.01 "
+                    "(right).")
 
 
 # %%
@@ -894,7 +900,9 @@ axes[1].set_xlabel(r"$\beta$ used in the update")
 axes[1].set_ylabel("exact KL of the update")
 axes[1].set_title(r"PPO-KL: the KL each $\beta$ let through", fontsize=10)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="PPO with an adaptive KL penalty: the penalty coefficient beta per update for each seed "
+                    "on a log scale (left), and the KL each update let through against the beta it used, "
+                    "log-log, with a dashed line at 0.01 (right).")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 DELTA = COMPARE_CONFIGS["TRPO"].max_kl
@@ -1094,7 +1102,8 @@ axes[0].legend(fontsize=8, loc="upper left")
 fig.suptitle(f"One batch, clipped surrogate, with and without KL early stopping (dashed: target_kl; "
              f"line: mean, band: 95 % bootstrap CI over {len(SEEDS)} seeds)", fontsize=10)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="One panel per Adam step size: exact mean KL from the old policy against epochs on one "
+                    "batch, with and without KL early stopping, on a log scale with the target KL dashed.")
 
 print(f"after {ERR_EPOCHS} epochs: mean [95 % bootstrap CI] over {len(SEEDS)} seeds")
 for lr in ERR_LRS:
@@ -1128,7 +1137,8 @@ axes[0].set_ylabel("exact mean KL from the old policy")
 fig.suptitle(f"Adam step size {ERR_BASE_LR:g}, clip only (line: mean, band: 95 % bootstrap CI over {len(SEEDS)} "
              "seeds)", fontsize=10)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="Exact mean KL from the old policy against epochs on one batch, on a log scale, for "
+                    "several clip ranges epsilon (left) and several numbers of minibatches per epoch (right).")
 
 kl_eps = {eps: final(t) for eps, t in eps_runs.items()}
 kl_mb = {m: final(t) for m, t in mb_runs.items()}
@@ -1292,7 +1302,8 @@ for ax, title, ns_ in zip(axes, ("CartPole (a step costs microseconds)", "CartPo
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="Env steps per second against the number of environment copies for each vectorisation "
+                    "mode, log-log: plain CartPole (left) and CartPole with a 1 ms wait per step (right).")
 print(f"CPU cores visible to this process: {os.cpu_count()}")
 for name, table, ns_ in (("CartPole", fast, N_LIST), ("CartPole + 1 ms wait", slow, N_SLOW)):
     print(name)
@@ -1385,7 +1396,9 @@ axes[1].set_title(f"4 minibatches per epoch (line: mean, band: 95 % bootstrap CI
                   fontsize=9)
 axes[1].legend(fontsize=8)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="Left: heat map of the mean return after training for each batch size (rows) and number "
+                    "of minibatches per epoch (columns), the value printed in each cell. Right: learning "
+                    "curves for each batch size with 4 minibatches per epoch.")
 
 print(f"{'batch':>6s} {'minibatches':>11s} {'minibatch size':>14s} {'return, mean [95 % CI]':>24s} "
       f"{'reached 475':>12s} {'gradient steps':>14s} {'seconds':>8s}")
@@ -1544,7 +1557,10 @@ def explore_trust_region(old_policy: str, advantages: str, delta: float = 0.05, 
     ax.axis("off")
     ax.set_title(rf"trust region KL$(p\,\|\,q) \leq \delta = {delta:.3g}$ (shaded)", fontsize=10, pad=28)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.72, 1.0))
-    plt.show()
+    plots.show(fig, alt="Explorer view: the probability simplex of three actions with advantages "
+                        f"{', '.join(f'{a:+g}' for a in A)}, the trust region KL(p || q) <= {delta:.3g} "
+                        "shaded around the old policy p, and the points where the plain gradient, the "
+                        "natural gradient, TRPO and the best policy in the region land.")
     print(f"{'rule':26s} {'new policy q':>22s} {'KL(p||q)':>9s} {'inside?':>8s} {'gain (q - p).A':>15s}")
     for name, q in candidates.items():
         kl = kl_rows(p, q[None])[0]

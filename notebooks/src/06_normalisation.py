@@ -104,7 +104,7 @@ def draw_pipeline() -> None:
     def arrow(x0: float, y0: float, x1: float, y1: float, label: str = "") -> None:
         ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", color="dimgrey"))
         if label:
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.04, label, ha="center", fontsize=7.5, color="dimgrey")
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.04, label, ha="center", fontsize=8.5, color="dimgrey")
 
     box(0.06, 0.55, "environment", plain)
     box(0.25, 0.88, "observation $o$", plain)
@@ -126,7 +126,11 @@ def draw_pipeline() -> None:
     arrow(0.84, 0.40, 0.84, 0.21)
     arrow(0.77, 0.42, 0.60, 0.20, "targets")
     ax.set_title("The three normalisations in one PPO update", fontsize=11)
-    plt.show()
+    plots.show(fig, alt="Diagram of where the three normalisations act in one PPO update: observations are "
+                        "standardised by an ObsNormaliser before the actor and critic, rewards are divided "
+                        "by the standard deviation of the return before GAE, and advantages are normalised "
+                        "per minibatch just before the policy loss, while the value loss keeps the raw "
+                        "advantages inside its targets.")
 
 
 draw_pipeline()
@@ -557,7 +561,9 @@ axes[2].set_xlabel("normalised per batch")
 axes[2].set_ylabel(f"per minibatch of {MB_SIZE}")
 axes[2].set_title("the same samples, two normalisations", fontsize=10)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="A histogram of raw advantages (left); histograms of the same advantages normalised per "
+                    f"batch and per minibatch of {MB_SIZE} (middle); and a scatter of one normalisation "
+                    "against the other around the diagonal (right).")
 print(f"{cfg.num_envs} envs x {cfg.num_steps} steps, gamma {cfg.gamma}, lam {cfg.lam}: batch of B = {B} valid steps")
 print(f"raw advantages: mean {adv_raw.mean():.2f}, std {adv_raw.std(correction=0):.2f}, "
       f"share negative {(adv_raw < 0).double().mean():.0%}")
@@ -814,7 +820,8 @@ ax.set_title(f"CartPole, rewards shifted by -2 or not (line: mean; band: 95 % bo
              fontsize=10)
 ax.legend(fontsize=8)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="Learning curves of CartPole's episode length with rewards as they are and with rewards "
+                    "shifted by -2 per step, mean and 95% bootstrap band over seeds.")
 
 # the shortest episodes a policy can produce: always push the cart the same way
 env = gym.make("CartPole-v1")
@@ -879,7 +886,9 @@ axes[0].set_title("raw observations (random policy)", fontsize=10)
 axes[1].set_title("standardised with running statistics", fontsize=10)
 axes[0].legend(fontsize=8)
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="Histograms of Pendulum observations (cos theta, sin theta, angular velocity) under a "
+                    "random policy: raw (left), with different ranges, and standardised with running "
+                    "statistics (right).")
 print("raw std per feature:       ", obs_random.std(axis=0))
 print("normalised std per feature:", normalised_random.std(axis=0))
 
@@ -1029,12 +1038,13 @@ axes[1].set_title("critic's explained variance per update", fontsize=10)
 axes[1].set_ylim(-0.2, 1.05)
 for ax in axes:
     ax.set_xlabel("env steps")
-axes[0].legend(fontsize=7)
-axes[1].legend(fontsize=7)
+axes[0].legend(fontsize=8)
+axes[1].legend(fontsize=8)
 fig.suptitle(f"PPO on Pendulum-v1, {ablation_config['total_steps']:,} steps "
              f"(line: mean; band: 95 % bootstrap CI over {N_SEEDS} seeds)")
 plt.tight_layout()
-plt.show()
+plots.show(fig, alt="PPO on Pendulum-v1 for each normalisation variant: training return (left) and the "
+                    "critic's explained variance per update (right), against env steps.")
 
 base = ablation_config["base_config"]
 print(f"settings: {base['num_envs']} envs x {base['num_steps']} steps, {base['update_epochs']} epochs of "
@@ -1299,7 +1309,10 @@ def explore_minibatch(size: int = 16) -> None:
     axes[1].set_ylim(-0.2, 1)
     axes[1].set_title("mean cosine of a minibatch gradient to the full batch's", fontsize=10)
     plt.tight_layout()
-    plt.show()
+    plots.show(fig, alt=f"Explorer view for minibatches of {size}: histograms of the minibatch mean's offset "
+                        "and of the minibatch std, in units of the batch std (left); bars of the mean cosine "
+                        "between a minibatch gradient and the full batch's for raw, centred and normalised "
+                        "advantages (right).")
     print(f"minibatch mean: typical error {means.std().item():.2f} batch stds; minibatch std: "
           f"between {np.quantile(stds.numpy(), 0.05):.2f} and {np.quantile(stds.numpy(), 0.95):.2f} of the "
           f"batch's (5%-95%)")
@@ -1328,7 +1341,9 @@ def explore_shift(reward_per_step: float = 1.0, gamma: float = 0.98) -> None:
     ax.set_xlabel("episode length k (terminated)")
     ax.set_ylabel("discounted return G(k)")
     ax.set_title(f"c = {reward_per_step:+.2f} per step, gamma = {gamma}", fontsize=10)
-    plt.show()
+    plots.show(fig, alt="Discounted return of an episode that terminates after k steps, for a reward of "
+                        f"{reward_per_step:+.2f} per step and gamma = {gamma}: it grows with k when the "
+                        "reward is positive and falls when it is negative.")
     if reward_per_step > 0:
         verdict = "longer is better: the agent is paid to survive"
     elif reward_per_step < 0:

@@ -88,7 +88,10 @@ ax.text(0.5, 0.02, "pi_old <- pi_theta; repeat (the data is thrown away: PPO is 
         fontsize=9, color=plots.PALETTE[3])
 ax.set_xlim(0, 1)
 ax.set_ylim(-0.05, 0.9)
-plt.show()
+plots.show(fig, alt="Diagram of the PPO loop: four boxes joined by arrows, collect (N environments for T "
+                    "steps), score (GAE advantages and returns), learn (K epochs of M minibatches on the "
+                    "clipped loss) and watch (approximate KL, clip fraction, entropy, explained variance), "
+                    "and an arrow back to the start: the old policy is replaced and the data thrown away.")
 
 # %% [markdown]
 # **Key terms**
@@ -461,6 +464,8 @@ class Dashboard:
             ax.set_xlabel("env steps")
         fig.tight_layout()
         plt.close(fig)
+        fig.course_alt = (f"Training dashboard after {int(x[-1]):,} env steps: six panels, each a diagnostic "
+                          "against env steps with a grey dashed reference line where the table above gives one")
         return fig
 
     def __call__(self, history: History) -> None:
@@ -624,7 +629,8 @@ ax.axhline(-250, ls="--", color="grey", lw=0.8)
 ax.set_xlabel("env steps")
 ax.set_ylabel("episode return (last 20)")
 ax.set_title(f"Pendulum-v1, course_lib PPO (stored run, seed {PENDULUM_SEED})")
-plt.show()
+plots.show(fig, alt="Learning curve of the course's PPO on Pendulum-v1 (stored run), with a dashed line at a "
+                    "return of -250.")
 display(animate_episode(pend_agent, "Pendulum-v1", seed=EVAL_SEED, every=3))
 
 # %% [markdown]
@@ -700,7 +706,9 @@ ax.set_yticks(range(len(order)), order)
 ax.set_xlabel(f"return after {abl_cfg['budget'] // 1000}k steps (mean of last 20 episodes)")
 ax.set_title(f"Ablation on CartPole-v1, one detail changed at a time: mean and 95 % bootstrap CI over "
              f"{len(ABL_SEEDS)} seeds", fontsize=9)
-plt.show()
+plots.show(fig, alt="Horizontal bars of the return after the budget for each ablation variant on "
+                    "CartPole-v1, sorted from lowest to highest; the full setup in blue with its 95% CI "
+                    "shaded across the chart; black lines are each variant's 95% CI and dots its seeds.")
 base_cfg = stored_config(BASE_LABEL)
 print(f"base = PPOConfig defaults (update_epochs={base_cfg.update_epochs}, learning_rate={base_cfg.learning_rate})")
 print(f"  with {abl_cfg['base']}; seeds {ABL_SEEDS}")
@@ -806,7 +814,8 @@ with tqdm(total=len(LIVE_LABELS) * len(SEEDS), desc="live ablation") as bar:
             live_runs[lab].append(ppo.train(cfg, seed=s, total_steps=LIVE_STEPS, progress=False)[1])
             bar.update(1)
 ax = plots.learning_curves(live_runs, title=f"CartPole-v1, first {LIVE_STEPS} steps, seeds {SEEDS} (live)")
-plt.show()
+plots.show(ax.figure, alt=f"Learning curves of the first {LIVE_STEPS} steps on CartPole-v1 for the full setup "
+                          "and one ablation, run live, mean and band over seeds.")
 abl_prefix = abl_cfg["prefix"]
 stored_results.assert_same_prefix(abl_stored, [[getattr(r, f) for f in abl_prefix["fields"]] for r in
                                                live_runs[BASE_LABEL][SEEDS.index(abl_prefix["seed"])]
@@ -975,7 +984,8 @@ ax.set_xlabel("env steps")
 ax.set_ylabel("episode return (last 20)")
 ax.set_title(f"CartPole-v1, each library's own tuned settings, {len(CMP_SEEDS)} seeds", fontsize=10)
 ax.legend(fontsize=8)
-plt.show()
+plots.show(fig, alt="Learning curves on CartPole-v1 of the course's PPO and of Stable-Baselines3's PPO, each "
+                    "with its own tuned settings.")
 budget = cmp_cfg["budget"]
 # steps-to-475 per seed; a seed that never reaches 475 counts as the whole budget (so the mean is a lower bound)
 to475 = {lib: np.array([budget if r["steps_to_475"] is None else r["steps_to_475"] for r in cmp_runs[lib]], float)
@@ -1039,7 +1049,8 @@ def show_ablation(variants=(BASE_LABEL, "no orthogonal init"), band="ci"):
     ax.set_ylabel("episode return (last 20)")
     ax.set_ylim(0, 510)
     ax.legend(fontsize=8, loc="upper left")
-    plt.show()
+    plots.show(fig, alt="Explorer view: learning curves of the chosen ablation variants on CartPole-v1, mean "
+                        f"and {plots.BAND_LABELS[band]} band over seeds.")
     for lab in variants:
         f = final_ci[lab]
         print(f"{lab:30s} final {f.estimate:.1f} [95% CI {f.low:.1f}, {f.high:.1f}] over {len(final[lab])} seeds")
@@ -1064,7 +1075,8 @@ def show_loss(c1=0.5, c2=0.01, clip_eps=0.2):
     ax.bar(list(terms), list(terms.values()), color=plots.PALETTE[:3])
     ax.axhline(0, color="black", lw=0.8)
     ax.set_title(f"total loss = {sum(terms.values()):.4f}")
-    plt.show()
+    plots.show(fig, alt="Bar chart of the three terms of PPO's loss on a toy batch, -L_clip, c1 L_vf and -c2 "
+                        f"H, for c1 = {c1:g}, c2 = {c2:g}, epsilon = {clip_eps:g}; the title gives their sum.")
 
 
 widgets.interact(show_loss, c1=widgets.FloatSlider(value=0.5, min=0.0, max=2.0, step=0.05),
