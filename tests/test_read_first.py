@@ -202,7 +202,8 @@ def check_read_first_cells(cells: list[dict], name: str) -> None:
         for pic in pictures:
             alt = pic.get("metadata", {}).get("image/png", {}).get("alt", "")
             assert alt.strip(), f"{name}: explorer picture without alt text: {head!r}"
-            assert f'alt="' in pic["data"].get("text/html", "") and 'alt=""' not in pic["data"]["text/html"]
+            tag = rf.text_of(pic["data"].get("text/html"))
+            assert tag.startswith("<img ") and 'alt="' in tag and 'alt=""' not in tag, f"{name}: {tag[-200:]!r}"
         assert rf.LIVE_LINE in all_text(outs[-1]), f"{name}: explorer's last output is not the live line: {head!r}"
     for cell in cells:
         if cell["cell_type"] == "code" and TQDM_SOURCE.search(rf.text_of(cell["source"])):
