@@ -6,20 +6,17 @@ the result. The committed notebooks are never written to, and nothing is execute
 
 What the transform does to one notebook (JSON in, JSON out):
 
-* **Saved widget state** (``metadata.widgets``) is read, then dropped, so no page loads a widget manager (and
-  with it a CDN script). Each widget output is replaced by a static version built from that state:
+* **Widgets** are already static in the committed notebooks: ``tools/build_notebook.py`` writes each widget
+  output as its read-first version (``course_lib.read_first``, which this step also applies to a notebook that
+  still holds widget views or state, so no page loads a widget manager or a CDN script). Here, for the site:
 
-  - a concept check (``quiz.show("<id>")``): the notebook's own read-first Markdown version of the question
-    (prompt and choices, the ``text/markdown`` output that ``course_lib.quiz`` saves beside the widget), plus
-    a line saying to answer it in JupyterLab. No Submit button, no feedback, no key: the widget's feedback
-    area is empty before a submit and the text never holds an explanation.
-  - an explorer (``ipywidgets.interactive``): a picture of its default view (the outputs saved inside its
-    Output widget) under a line naming the default settings and saying to run it in JupyterLab; without a
-    saved picture, only that line.
-  - where the notebook saved its own static version beside a widget (read-first mode: a picture or text in the
-    widget output's bundle, or a picture as a separate output), that version is used instead of rebuilding it.
-  - a progress bar (tqdm): its final text, e.g. ``pre-training: 100% 6/6 [00:05<00:00]``.
-  - anything else: the text of its labels, or an honest "run it in JupyterLab" note.
+  - a concept check (``quiz.show("<id>")``): the notebook's read-first Markdown of the question (prompt and
+    choices, saved by ``course_lib.quiz`` beside the widget), plus a line saying to answer it in JupyterLab.
+    No Submit button, no feedback, no key: the text never holds an explanation.
+  - an explorer (``ipywidgets.interactive``): its picture of the default view keeps its PNG alone (MyST-NB
+    writes it as an image file, with the picture's alt text), and the notebook's "run the cells above" line
+    becomes a line naming the default settings and saying to run it in JupyterLab.
+  - a progress bar (tqdm) already reads as its final text, e.g. ``pre-training: 100% 6/6 [00:05<00:00]``.
 * **Exercises**: ``# EXERCISE:`` cells keep their starter code and lose any output; the ``exercises.check``
   cell under each keeps only its first FAIL verdict, with its indented continuation lines (warnings on stderr
   are dropped).
@@ -40,31 +37,20 @@ contents (notebooks, then guides) give the sidebar and the previous/next links.
 """
 from __future__ import annotations
 
-import html
 import json
 import re
 import urllib.parse
-from typing import Any
 
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+from course_lib.read_first import (MARK, PICTURE_TYPES, figure_alt, heading, is_empty, is_picture, kind_of,
+                                   read_first_notebook, text_of)
 
 QUIZ_SHOW_RE = re.compile(r"""^\s*quiz\.show\(\s*["'](?P<id>\d\d\.\w+)["']""", re.M)
 EXERCISE_RE = re.compile(r"^# EXERCISE: ", re.M)
 CHECK_RE = re.compile(r"^\s*(?:\w+\s*=\s*)?exercises\.check\(", re.M)
-INTERACT_RE = re.compile(r"\b(?:widgets\.)?interactive\(|\binteract\(")
 NOTEBOOK_DOC_RE = re.compile(r"^notebooks/(\d\d)_\w+$")
 
 # the course's pages in reading order (docnames, i.e. paths without suffix, relative to the repository)
 GUIDES = ["notebooks/INSTRUCTORS", "quizzes/README", "course_lib/README"]
-
-# controls of an explorer whose value is its setting (description = value); buttons are left out on purpose
-CONTROL_MODELS = {"FloatSliderModel", "IntSliderModel", "FloatLogSliderModel", "FloatRangeSliderModel",
-                  "IntRangeSliderModel", "DropdownModel", "RadioButtonsModel", "ToggleButtonsModel",
-                  "SelectionSliderModel", "CheckboxModel", "ToggleButtonModel", "FloatTextModel", "IntTextModel",
-                  "BoundedFloatTextModel", "BoundedIntTextModel", "TextModel", "SelectModel"}
-TEXT_MODELS = {"HTMLModel", "HTMLMathModel", "LabelModel"}
-PROGRESS_MODELS = {"FloatProgressModel", "IntProgressModel"}
 
 
 # --------------------------------------------------------------------------------------------- links
@@ -112,40 +98,6 @@ def run_yourself_markdown(notebook_path: str, repository_url: str) -> str:
 
 # --------------------------------------------------------------------------------------------- widgets
 
-def _model_id(ref: str) -> str:
-    return ref.replace("IPY_MODEL_", "", 1) if isinstance(ref, str) else ""
-
-
-def _walk(state: dict, model_id: str, seen: set | None = None):
-    """Yield (model_name, model_state) for a widget and all its descendants, depth first."""
-    seen = set() if seen is None else seen
-    if model_id in seen or model_id not in state:
-        return
-    seen.add(model_id)
-    model = state[model_id]
-    yield model.get("model_name", ""), model.get("state", {})
-    for child in model.get("state", {}).get("children", []) or []:
-        yield from _walk(state, _model_id(child), seen)
-
-
-def _plain(value: str) -> str:
-    """Widget HTML as plain text: tags removed, entities and tqdm's figure spaces turned into spaces."""
-    text = html.unescape(re.sub(r"<[^>]+>", "", value or ""))
-    return " ".join(text.replace("\u2007", " ").split())
-
-
-def _format_value(name: str, s: dict) -> str:
-    value = s.get("value")
-    if name in {"DropdownModel", "RadioButtonsModel", "ToggleButtonsModel", "SelectionSliderModel",
-                "SelectModel"}:
-        labels = s.get("_options_labels") or []
-        index = s.get("index")
-        return str(labels[index]) if isinstance(index, int) and 0 <= index < len(labels) else "(none)"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
 def _markdown_output(text: str) -> dict:
     return {"output_type": "display_data", "metadata": {}, "data": {"text/markdown": text}}
 
@@ -154,32 +106,12 @@ def _stream_output(text: str) -> dict:
     return {"output_type": "stream", "name": "stdout", "text": text}
 
 
-def static_widget_outputs(state: dict, model_id: str) -> tuple[str, list[dict], str]:
-    """A widget's static version: (kind, outputs, settings). kind is "explorer", "progress", "text" or "none";
-    settings names an explorer's default control values ("epsilon = 0.2, advantage = 1"), else ""."""
-    parts = list(_walk(state, model_id))
-    controls = [(s.get("description") or "value", _format_value(n, s)) for n, s in parts if n in CONTROL_MODELS]
-    saved: list[dict] = []
-    for name, s in parts:
-        if name == "OutputModel":
-            saved += [o for o in s.get("outputs", []) or [] if not _is_empty(o)]
-    if controls:
-        settings = ", ".join(f"{_plain(desc)} = {value}" for desc, value in controls)
-        if saved:
-            note = (f"*Explorer: a picture of its default view ({settings}). Run it in JupyterLab "
-                    "(`make lab`) to move the controls.*")
-        else:
-            note = (f"*Explorer with the controls {settings}: run it in JupyterLab (`make lab`); "
-                    "no picture of it was saved.*")
-        return "explorer", [_markdown_output(note)] + saved, settings
-    progress = [s for n, s in parts if n in PROGRESS_MODELS]
-    texts = [_plain(s.get("value", "")) for n, s in parts if n in TEXT_MODELS]
-    texts = [t for t in texts if t]
-    if progress:
-        return "progress", ([_stream_output(" ".join(texts) + "\n")] if texts else []), ""
-    if saved or texts:
-        return "text", ([_stream_output("\n".join(texts) + "\n")] if texts else []) + saved, ""
-    return "none", [_markdown_output("*An interactive widget: run this cell in JupyterLab (`make lab`).*")], ""
+def explorer_note(settings: str, has_picture: bool) -> str:
+    """The site's line for an explorer: where its controls work (the notebook's own line says to run cells)."""
+    if has_picture:
+        return (f"*Explorer: a picture of its default view ({settings}). Run it in JupyterLab (`make lab`) to "
+                "move the controls.*")
+    return f"*Explorer with the controls {settings}: run it in JupyterLab (`make lab`); no picture of it was saved.*"
 
 
 def quiz_markdown(output: dict, qid: str) -> str:
@@ -194,30 +126,11 @@ def quiz_markdown(output: dict, qid: str) -> str:
 
 # --------------------------------------------------------------------------------------------- outputs
 
-def _text(value: Any) -> str:
-    return "".join(value) if isinstance(value, list) else (value or "")
-
-
-def _is_empty(output: dict) -> bool:
-    """True for an output that would render as an empty box."""
-    if output.get("output_type") == "stream":
-        return _text(output.get("text")).strip() == ""
-    if output.get("output_type") in ("display_data", "execute_result"):
-        data = output.get("data", {})
-        return not data or all(_text(v).strip() == "" if isinstance(v, (str, list)) else not v
-                               for v in data.values())
-    return False
-
-
-def _is_picture(output: dict) -> bool:
-    return any(k in output.get("data", {}) for k in ("image/png", "image/jpeg", "image/svg+xml"))
-
-
 def first_verdict(outputs: list[dict]) -> list[dict]:
     """The check cell's first FAIL verdict (else its first line of text), alone: the line starting "FAIL" and
     the indented continuation lines under it (the checker wraps a verdict to lines of <= 100 characters)."""
     lines = [ln for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stdout"
-             for ln in _text(o.get("text")).splitlines() if ln.strip()]
+             for ln in text_of(o.get("text")).splitlines() if ln.strip()]
     start = next((i for i, ln in enumerate(lines) if ln.startswith("FAIL")), None)
     if start is None:
         return [_stream_output(lines[0] + "\n")] if lines else []
@@ -249,28 +162,22 @@ def join_display_maths(markdown: str) -> str:
                                else m.group(0), markdown)
 
 
-def _heading(markdown: str) -> str | None:
-    m = re.search(r"^#{1,3}\s+(.+)$", markdown, re.M)
-    return re.sub(r"[$*`\\]", "", m.group(1)).strip() if m else None
-
-
 # --------------------------------------------------------------------------------------------- notebooks
 
 def static_notebook(nb: dict, notebook_path: str, repository_url: str = "") -> dict:
     """Rewrite one notebook (the parsed ``.ipynb`` JSON) into its static-site form; see the module docstring."""
-    widget_state = (nb.get("metadata", {}).get("widgets", {}) or {}).get(WIDGET_STATE, {}).get("state", {})
-    nb.setdefault("metadata", {}).pop("widgets", None)
+    read_first_notebook(nb)   # a notebook saved with widgets: the same static versions the notebook build makes
     title = notebook_path.rsplit("/", 1)[-1].removesuffix(".ipynb")
     section = ""
     cells = []
     for index, cell in enumerate(nb.get("cells", [])):
-        source = _text(cell.get("source"))
+        source = text_of(cell.get("source"))
         meta = cell.setdefault("metadata", {})
         if cell.get("cell_type") == "markdown":
             source = cell["source"] = join_display_maths(source)
-            section = _heading(source) or section
+            section = heading(source) or section
             if index == 0:
-                title = _heading(source) or title
+                title = heading(source) or title
             cells.append(cell)
             if index == 0:
                 cells.append({"cell_type": "markdown", "metadata": {}, "id": "run-yourself",
@@ -282,47 +189,40 @@ def static_notebook(nb: dict, notebook_path: str, repository_url: str = "") -> d
         tags = list(meta.get("tags", []))
         if "claim" in tags or meta.get("jupyter", {}).get("source_hidden"):
             tags.append("hide-input")
+        outputs = [o for o in cell.get("outputs", []) if not is_empty(o)]
+        quiz = QUIZ_SHOW_RE.search(source)
         # tags MyST-NB turns into CSS classes (tag_<name>): the styles in course.css and the browser test use them
-        if QUIZ_SHOW_RE.search(source):
+        if quiz:
             tags.append("quiz")
         elif EXERCISE_RE.search(source):
             tags.append("exercise")
         elif CHECK_RE.search(source):
             tags.append("exercise-check")
-        elif any(WIDGET_VIEW in o.get("data", {}) for o in cell.get("outputs", [])) and INTERACT_RE.search(source):
+        elif any(kind_of(o).startswith("explorer") for o in outputs):
             tags.append("explorer")
-        outputs = [o for o in cell.get("outputs", []) if not _is_empty(o)]
-        quiz = QUIZ_SHOW_RE.search(source)
         if EXERCISE_RE.search(source):
             outputs = []
         elif CHECK_RE.search(source):
             outputs = first_verdict(outputs)
         new_outputs: list[dict] = []
-        own_pictures = any(_is_picture(o) for o in outputs if WIDGET_VIEW not in o.get("data", {}))
-        explorer_settings = ""
+        has_picture = any(is_picture(o) for o in outputs)
+        alt = ""
         for out in outputs:
-            data = out.get("data", {})
-            if WIDGET_VIEW not in data:
-                new_outputs.append(out)
-            elif quiz:
+            data, kind = out.get("data", {}), kind_of(out)
+            if quiz and "text/markdown" in data:
                 new_outputs.append(_markdown_output(quiz_markdown(out, quiz.group("id"))))
+            elif kind == "explorer":   # the notebook's "run the cells above" line becomes the site's note
+                new_outputs.append(_markdown_output(explorer_note(out["metadata"][MARK].get("settings", ""),
+                                                                  has_picture)))
+            elif kind == "explorer-picture":   # the PNG alone: MyST-NB writes it as an image file
+                alt = alt or next((out["metadata"][m]["alt"] for m in PICTURE_TYPES if m in data), "")
+                new_outputs.append({**out, "data": {k: v for k, v in data.items() if k != "text/html"}})
             else:
-                kind, static, settings = static_widget_outputs(widget_state, data[WIDGET_VIEW].get("model_id", ""))
-                explorer_settings = explorer_settings or settings
-                own = {k: v for k, v in data.items() if k not in (WIDGET_VIEW, "text/plain")}
-                if own:    # the notebook saved its own static version beside the widget (read-first mode): use it
-                    new_outputs += (static[:1] if kind == "explorer" else []) + [{**out, "data": own}]
-                elif own_pictures:   # a picture of the default view is already a separate output of the cell
-                    new_outputs += [o for o in static if not _is_picture(o)]
-                else:
-                    new_outputs += static
-        cell["outputs"] = [o for o in new_outputs if not _is_empty(o)]
-        if any(_is_picture(o) for o in cell["outputs"]):
-            where = f"section '{section}' of {title}" if section else title
-            alt = saved_alt(cell["outputs"]) or (
-                f"Default view of the explorer ({explorer_settings}) in {where}" if explorer_settings
-                else f"A figure in {where} (saved without a description)")
-            meta.setdefault("mystnb", {}).setdefault("image", {}).setdefault("alt", alt)
+                new_outputs.append(out)
+        cell["outputs"] = [o for o in new_outputs if not is_empty(o)]
+        if any(is_picture(o) for o in cell["outputs"]):
+            meta.setdefault("mystnb", {}).setdefault("image", {}).setdefault(
+                "alt", alt or saved_alt(cell["outputs"]) or figure_alt(source, section, title))
         if tags:
             meta["tags"] = list(dict.fromkeys(tags))
         cells.append(cell)

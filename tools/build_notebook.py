@@ -9,8 +9,12 @@ Sources live in ``notebooks/src/NN_name.py`` in Jupytext's "percent" format (als
     claim("...", holds, evidence)
 
 Jupytext parses them, so cell tags and metadata on a marker line round-trip into the notebook. Each notebook is
-executed top to bottom by nbclient in a fresh kernel (working directory ``notebooks/``); widget state is stored
-so that widgets show on reopening, and the wall-clock run time is printed.
+executed top to bottom by nbclient in a fresh kernel (working directory ``notebooks/``) and the wall-clock run
+time is printed. Before it is written, every widget output becomes its read-first version
+(``course_lib.read_first``): an explorer a picture of its default view and the line "Run the cells above, then
+this one, to make it live.", a progress bar its final text, a concept check its question and choices as text.
+The saved notebook holds no widget view and no widget state, so it reads the same trusted or not, and
+nothing in it is a dead control; running a cell makes its own output live.
 
 Usage::
 
@@ -38,6 +42,8 @@ from pathlib import Path
 import jupytext
 import nbformat
 from nbclient import NotebookClient
+
+from course_lib.read_first import read_first_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -84,6 +90,7 @@ def build(source: Path, run: bool = True, timeout: int = 600) -> tuple[Path, flo
     """Write (and optionally execute) ``notebooks/<source stem>.ipynb``; return its path and run seconds."""
     notebook = read_source(source)
     seconds = execute(notebook, timeout) if run else 0.0
+    notebook = nbformat.from_dict(read_first_notebook(notebook))   # static widgets; widget state dropped
     for cell in notebook.cells:  # keep committed notebooks quiet in diffs: no execution timestamps
         cell.metadata.pop("execution", None)
     nbformat.validate(notebook)

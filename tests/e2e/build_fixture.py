@@ -1,10 +1,13 @@
 """Build ``tests/e2e/fixture_course.ipynb``: a tiny notebook shaped like a course notebook, for the browser test.
 
-It holds one concept check (``quiz.show``) and one debug-the-bug exercise (the shipped buggy starter in an
-``# EXERCISE:`` cell, then its ``exercises.check`` cell), following the course's answer-cell conventions. It is
-executed here with widget state stored, like the real notebooks, so that opening it without running shows the
-saved widgets. The browser test clicks through it only while ``notebooks/01_actor_critic_basics.ipynb`` does
-not exist yet; it always uses it for the "open a committed notebook" check.
+It holds one concept check (``quiz.show``), one debug-the-bug exercise (the shipped buggy starter in an
+``# EXERCISE:`` cell, then its ``exercises.check`` cell), a tqdm progress bar and an explorer
+(``widgets.interactive`` drawing a figure), following the course's conventions. It is executed here with widget
+state stored and saved *as the kernel left it*: widget views and state, the raw ``interactive(children=...``
+text and the progress bar's ``0%`` text from display time. That is what ``tools/build_notebook.py`` gets before
+its read-first step (``course_lib.read_first``), so the tests use it both ways: as it is, as the control that
+shows raw widget text is detected, and converted, as one more read-first notebook. The browser test clicks
+through it only while ``notebooks/01_actor_critic_basics.ipynb`` does not exist yet.
 
 The question and exercise are the first of notebook 01 in the bank and the registry, so the fixture follows
 the library when those change. Rebuild after such a change (``test_fixture_is_current`` says when)::
@@ -61,6 +64,13 @@ def fixture_cells() -> list[nbformat.NotebookNode]:
         md("## Debug the bug"),
         code(exercises.starter(ex.id)),
         code(f'exercises.check("{ex.id}", {ex.func_name})'),
+        md("## Explore"),
+        code("import ipywidgets as widgets\nimport matplotlib.pyplot as plt\nfrom tqdm.auto import tqdm\n\n"
+             "for _ in tqdm(range(3), desc=\"fixture steps\"):\n    pass"),
+        code("def show_line(slope: int = 1) -> None:\n    fig, ax = plt.subplots(figsize=(3, 2))\n"
+             "    ax.plot([0, 1], [0, slope])\n    ax.set_title(\"a line of slope k\")\n    plt.show()\n"
+             "    print(f\"slope {slope}\")\n\n\n"
+             "widgets.interactive(show_line, slope=widgets.IntSlider(value=1, min=0, max=3, description=\"k\"))"),
     ]
 
 

@@ -234,6 +234,19 @@ class NotebookPage:
                  .map(o => o.textContent.trim().slice(0, 300))""",
             list(WIDGET_ERROR_TEXTS)))
 
+    def output_facts(self) -> list[dict]:
+        """What each cell's output area shows, in file order: ``{"text": its visible text, "imgs": [{"alt",
+        "ok" (loaded, non-zero width), "src" (its first 40 characters)}]}`` (empty for a cell without outputs)."""
+        return list(self.page.evaluate(
+            """() => [...%s].map(c => {
+                 const area = c.querySelector('.jp-Cell-outputArea');
+                 if (!area) return {text: '', imgs: []};
+                 return {text: area.innerText,
+                         imgs: [...area.querySelectorAll('img')].map(i => ({
+                           alt: (i.getAttribute('alt') || '').trim(), ok: i.complete && i.naturalWidth > 0,
+                           src: (i.getAttribute('src') || '').slice(0, 40)}))};
+               })""" % _CELLS))
+
     # ------------------------------------------------------------------ evidence
     def screenshot(self, name: str, focus: int | None = None) -> Path | None:
         """Save a PNG of the window (cell ``focus`` scrolled into view) as ``<shots_dir>/<nn>_<name>.png``."""

@@ -4,8 +4,11 @@
    Submit (that choice's feedback appears, the score line counts the attempt), pick the right one and Submit
    (success, one more question solved, first-attempt points unchanged), then run a debug-the-bug checker cell
    and read its whole PASS/FAIL verdict (wrapped to lines of <= 100 characters).
-2. Every committed notebook opens without running and shows its saved widgets, not an error placeholder.
-3. A control: a notebook whose widget state was stripped *does* show the placeholder, so check 2 can fail.
+2. Every committed notebook, opened as a fresh clone sees it (untrusted, never run), reads well: no raw widget
+   text, no 0 % progress bar, explorers as a picture with alt text and a "make it live" line, concept checks
+   as text, no widget at all; trusting it changes nothing.
+3. Controls: the fixture as the kernel saved it (widgets not converted) shows raw widget text and is caught;
+   a trusted notebook whose widget state was stripped shows the widget error placeholder and is caught.
 
 Expected texts come from the library itself (``check_answer`` for quiz feedback, ``quiz.Score`` for the score
 line's wording, ``exercises.check`` run here on the same cell source for the verdict), never typed in here.
@@ -57,9 +60,8 @@ def click_through_notebook(note) -> str:
 
 
 def committed_notebooks() -> list[str]:
-    """Course notebooks plus the fixture, as paths relative to the repository root."""
-    found = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "notebooks").glob("*.ipynb"))
-    return found + [FIXTURE]
+    """The course notebooks, as paths relative to the repository root."""
+    return sorted(p.relative_to(REPO).as_posix() for p in (REPO / "notebooks").glob("*.ipynb"))
 
 
 def digest(path: Path) -> str:
@@ -223,35 +225,113 @@ def saved_widget_outputs(path: Path) -> int:
     return len(widget_cells(path))
 
 
+EXPLORER_SOURCE = re.compile(r"\bwidgets\.interact(?:ive)?\(|^\s*interact(?:ive)?\(", re.M)
+TQDM_SOURCE = re.compile(r"\btqdm\(")
+FIXTURE_READ_FIRST = "fixture (read-first)"   # the fixture as the build writes it: converted by read_first
+
+
+def read_first_problems(cells, facts: list[dict]) -> list[str]:
+    """What a never-run notebook must not show, from what each cell's output area shows (``output_facts``):
+    raw widget text (``interactive(``, ``IntSlider(``, ``HBox(``), a progress bar at 0 %, a tqdm cell without
+    a finished bar, an explorer without a loaded picture with alt text or without the "make it live" line, a
+    concept check without its choices as text."""
+    from course_lib.read_first import LIVE_LINE, RAW_WIDGET_TEXT
+    from course_lib.quiz_bank import get_question
+
+    problems = []
+    for cell, fact in zip(cells, facts):
+        text = fact["text"]
+        raw = RAW_WIDGET_TEXT.search(text)
+        if raw:
+            problems.append(f"cell {cell.index}: raw widget text {raw.group(0)!r} in {squash(text)[:120]!r}")
+        if cell.cell_type != "code":
+            continue
+        if EXPLORER_SOURCE.search(cell.source):
+            pictures = [i for i in fact["imgs"] if i["ok"] and i["alt"] not in ("", "Image")]
+            if not pictures:
+                problems.append(f"cell {cell.index}: explorer without a loaded picture with alt text {fact['imgs']}")
+            if LIVE_LINE not in squash(text):
+                problems.append(f"cell {cell.index}: explorer without the line {LIVE_LINE!r}")
+        if TQDM_SOURCE.search(cell.source):
+            bars = re.findall(r"(\d+)% (\d+)/(\d+)", squash(text))
+            if not bars or any(p != "100" or done != total for p, done, total in bars):
+                problems.append(f"cell {cell.index}: progress bar not shown finished: {bars}")
+        quiz = re.search(QUIZ_SHOW, cell.source, re.M)
+        if quiz:
+            missing = [c.id for c in get_question(quiz["id"]).choices if f"{c.id})" not in text]
+            if quiz["id"] not in text or missing:
+                problems.append(f"cell {cell.index}: concept check {quiz['id']} without its text (missing {missing})")
+    return problems
+
+
+def notebook_under_test(rel: str) -> Path:
+    """The file to open: a committed notebook, or the fixture converted as the build converts notebooks
+    (written to PROBE_DIR, removed by the caller)."""
+    if rel != FIXTURE_READ_FIRST:
+        return REPO / rel
+    from course_lib.read_first import read_first_notebook
+
+    probe_dir = REPO / PROBE_DIR
+    probe_dir.mkdir(parents=True, exist_ok=True)
+    probe = probe_dir / "fixture_read_first.ipynb"
+    nb = read_first_notebook(json.loads((REPO / FIXTURE).read_text(encoding="utf-8")))
+    probe.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    return probe
+
+
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("rel", committed_notebooks())
-def test_committed_notebook_opens_without_widget_errors(lab, page, shots_dir, rel):
-    """Opened without running: first as a learner's fresh clone sees it (untrusted, so widget outputs show
-    their text fallback), then trusted (the saved widget state renders real widgets). Neither view may show
-    a widget error placeholder, and the file on disk stays as committed."""
-    path = REPO / rel
-    before = digest(path)
-    cells = read_cells(path)
-    stored = saved_widget_outputs(path)
-    first_widget = widget_cells(path)[0] if stored else None   # screenshots show it, not just the top
+@pytest.mark.parametrize("rel", committed_notebooks() + [FIXTURE_READ_FIRST])
+def test_never_run_notebook_reads_well(lab, page, shots_dir, rel):
+    """Opened as a fresh clone sees it (untrusted, never run): no raw widget text and no 0 % bar; each
+    explorer a picture with alt text and the "make it live" line; each concept check its question and choices;
+    no widget at all (so none is dead) and no widget error. Then trusted: exactly the same texts and pictures,
+    so trusting changes nothing. The file on disk stays as it was."""
+    path = notebook_under_test(rel)
+    try:
+        before = digest(path)
+        cells = read_cells(path)
+        explorers = [c.index for c in cells if c.cell_type == "code" and EXPLORER_SOURCE.search(c.source)]
+        assert explorers, f"{rel}: no explorer cell found, so the explorer checks would be vacuous"
+        nb = NotebookPage(page, shots_dir)
+        url = lab.lab_url(path.relative_to(REPO).as_posix())
+
+        nb.open(url, len(cells))
+        nb.wait_widgets_settled()
+        untrusted = nb.output_facts()
+        nb.screenshot(f"never_run_{path.stem}", focus=explorers[0])
+        assert not nb.widget_errors(), f"{rel}: widget error placeholders: {nb.widget_errors()}"
+        assert nb.rendered_widget_count() == 0, f"{rel}: a widget rendered in a never-run notebook"
+        problems = read_first_problems(cells, untrusted)
+        assert not problems, f"{rel} (untrusted, never run):\n" + "\n".join(problems[:20])
+
+        lab.trust(path)
+        nb.open(url, len(cells))
+        nb.wait_widgets_settled()
+        trusted = nb.output_facts()
+        nb.screenshot(f"never_run_trusted_{path.stem}", focus=explorers[0])
+        assert nb.rendered_widget_count() == 0 and not nb.widget_errors()
+        changed = [i for i, (u, t) in enumerate(zip(untrusted, trusted)) if u != t]
+        assert not changed, f"{rel}: trusting changed the outputs of cells {changed}: " + \
+            "; ".join(f"{untrusted[i]} -> {trusted[i]}" for i in changed[:2])[:1500]
+        assert digest(path) == before, f"{rel} was modified on disk by opening it"
+    finally:
+        if rel == FIXTURE_READ_FIRST:
+            shutil.rmtree(REPO / PROBE_DIR, ignore_errors=True)
+
+
+@pytest.mark.timeout(180)
+def test_raw_widget_outputs_are_detected(lab, page, shots_dir):
+    """The control for the test above: the fixture as the kernel saved it (widget views and state, not yet
+    converted) shows, untrusted, the raw ``interactive(`` text and the 0 % bar, and the checks say so."""
+    cells = read_cells(REPO / FIXTURE)
     nb = NotebookPage(page, shots_dir)
-
-    nb.open(lab.lab_url(rel), len(cells))
+    nb.open(lab.lab_url(FIXTURE), len(cells))
     nb.wait_widgets_settled()
-    nb.screenshot(f"opened_untrusted_{path.stem}", focus=first_widget)
-    errors = nb.widget_errors()
-    assert not errors, f"{rel} (untrusted) shows widget error placeholders: {errors}"
-
-    lab.trust(path)
-    nb.open(lab.lab_url(rel), len(cells))
-    shown = nb.wait_widgets_settled()
-    nb.screenshot(f"opened_trusted_{path.stem}", focus=first_widget)
-    errors = nb.widget_errors()
-    assert not errors, f"{rel} (trusted) shows widget error placeholders: {errors}"
-    assert shown == stored, f"{rel}: {stored} widget outputs saved, {shown} shown"
-    rendered = nb.rendered_widget_count()
-    assert rendered == stored, f"{rel}: only {rendered} of {stored} saved widgets rendered as widgets"
-    assert digest(path) == before, f"{rel} was modified on disk by opening it"
+    nb.screenshot("control_raw_widget_outputs")
+    problems = "\n".join(read_first_problems(cells, nb.output_facts()))
+    for expected in ("raw widget text 'interactive('", "0%", "explorer without a loaded picture",
+                     "explorer without the line", "progress bar not shown finished"):
+        assert expected in problems, f"the raw fixture should show {expected!r}; the checks found:\n{problems}"
 
 
 @pytest.mark.timeout(180)
@@ -278,7 +358,8 @@ def test_stripped_widget_state_is_detected(lab, page, shots_dir):
 
 
 def test_fixture_is_current():
-    """The committed fixture matches what build_fixture.py makes now and carries saved widget state."""
+    """The committed fixture matches what build_fixture.py makes now and carries saved widget state (it is
+    the kernel's raw output; the read-first test converts it, the controls use it as it is)."""
     from build_fixture import fixture_cells
 
     saved = json.loads((REPO / FIXTURE).read_text())
