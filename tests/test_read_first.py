@@ -235,10 +235,10 @@ def test_committed_notebook_is_read_first(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_committed_outputs_need_no_trust(path):
     """Nothing a committed notebook shows depends on trust: no script, no SVG (JupyterLab shows neither
-    untrusted), and HTML only as tags JupyterLab's sanitiser keeps (<figure>, <img> with a data: source and
-    alt text, <figcaption>), so a fresh clone sees what a trusted notebook shows."""
+    untrusted), and HTML only as tags JupyterLab's sanitiser keeps (<figure>, <img> with a data: source, a
+    displayed width or height and alt text, <figcaption>), so a fresh clone sees what a trusted notebook shows."""
     kept = re.compile(r"</?(?:figure|figcaption)>|<img src=\"data:image/(?:png|gif|jpeg);base64,[A-Za-z0-9+/=]+\" "
-                      r"alt=\"[^\"<>]+\"/?>")
+                      r"(?:(?:width|height)=\"\d+\" )*alt=\"[^\"<>]+\" ?/?>")
     for index, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
         for out in cell.get("outputs", []):
             data = out.get("data", {})

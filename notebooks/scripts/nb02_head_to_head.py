@@ -82,8 +82,10 @@ def run(cfg: dict) -> dict:
     runs = []
     setups = [("DQN", dqn.train, dqn_config), ("A2C", a2c.train, a2c_config)]
     with tqdm(total=len(setups) * len(cfg["seeds"]), desc="nb02 head-to-head") as bar:
-        for name, train, config in setups:
-            for seed in cfg["seeds"]:
+        # seeds outer, algorithms inner: the two methods' wall times are measured side by side, so a change in
+        # the machine's load during the run affects both alike (the notebook compares them)
+        for seed in cfg["seeds"]:
+            for name, train, config in setups:
                 t0 = time.perf_counter()
                 agent, history = train(config, seed=seed, total_steps=cfg["total_steps"], progress=False)
                 seconds = time.perf_counter() - t0

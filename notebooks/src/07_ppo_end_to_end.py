@@ -552,9 +552,8 @@ after_gif = animate_episode(cartpole_agent, "CartPole-v1", seed=EVAL_SEED + k_be
 after_eval = evaluate(cartpole_agent, "CartPole-v1", n_episodes=1, deterministic=True, seed=EVAL_SEED + k_before)
 shown = {"before training": before_runs[k_before],
          "after training": (float(after_eval.returns[0]), int(after_eval.lengths[0]))}
-panels = [f"<div><p><b>{label}</b>: return {ret:.0f} in {steps} steps</p>{gif.data}</div>"
-          for (label, (ret, steps)), gif in zip(shown.items(), (before_gif, after_gif))]
-display(HTML('<div style="display: flex; flex-wrap: wrap; gap: 2em">' + "".join(panels) + "</div>"))
+for label, gif in zip(shown, (before_gif, after_gif)):  # caption and alt text start with "before/after training"
+    display(HTML(gif.data.replace('alt="', f'alt="{label}: ', 1).replace("<figcaption>", f"<figcaption>{label}: ", 1)))
 
 # %% [markdown]
 # Before training, the pole tips over within a few dozen steps; after training, the agent keeps it
