@@ -191,12 +191,16 @@ def picture_output(output: dict, alt: str) -> dict:
     mime = next(m for m in PICTURE_TYPES if m in data)
     b64 = "".join(text_of(data[mime]).split())
     metadata = {k: v for k, v in (output.get("metadata") or {}).items() if k in PICTURE_TYPES}
-    metadata[mime] = {**metadata.get(mime, {}), "alt": alt}
+    saved = metadata.get(mime, {})
+    # a figure shown by course_lib.plots.show already carries its author's description and displayed size
+    alt = saved["alt"] if isinstance(saved.get("alt"), str) and saved["alt"].strip() else alt
+    metadata[mime] = {**saved, "alt": alt}
     metadata[MARK] = {"kind": "explorer-picture"}
+    size = f'width="{saved["width"]}" ' if isinstance(saved.get("width"), int) else ""   # HiDPI: shown at half
     return {"output_type": "display_data", "metadata": metadata,
             "data": {mime: b64,
-                     "text/html": f'<img src="data:{mime};base64,{b64}" alt="{html.escape(alt)}"/>',
-                     "text/plain": f"[picture: {alt}]"}}
+                     "text/html": f'<img src="data:{mime};base64,{b64}" {size}alt="{html.escape(alt)}"/>',
+                     "text/plain": alt}}
 
 
 def explorer_outputs(widget: StaticWidget, alt: str, has_picture: bool) -> list[dict]:
