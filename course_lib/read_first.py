@@ -193,7 +193,8 @@ def picture_output(output: dict, alt: str) -> dict:
     metadata = {k: v for k, v in (output.get("metadata") or {}).items() if k in PICTURE_TYPES}
     saved = metadata.get(mime, {})
     # a figure shown by course_lib.plots.show already carries its author's description and displayed size
-    alt = saved["alt"] if isinstance(saved.get("alt"), str) and saved["alt"].strip() else alt
+    if isinstance(saved.get("alt"), str) and saved["alt"].strip():
+        alt = f"Default view of the explorer. {saved['alt'].strip()}"
     metadata[mime] = {**saved, "alt": alt}
     metadata[MARK] = {"kind": "explorer-picture"}
     size = f'width="{saved["width"]}" ' if isinstance(saved.get("width"), int) else ""   # HiDPI: shown at half
