@@ -42,6 +42,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 from nbclient import NotebookClient
+from nbclient.output_widget import OutputWidget
 
 from course_lib.read_first import read_first_notebook
 
@@ -68,10 +69,25 @@ def read_source(source: Path) -> nbformat.NotebookNode:
     return notebook
 
 
+class RecordingOutputWidget(OutputWidget):
+    """nbclient's stand-in for a front end's Output widget, without echoing each output back to the kernel.
+
+    nbclient records what an explorer draws into its Output widget (the saved widget state the read-first step
+    turns into a picture) and, like a browser, also sends every such output back to the kernel as a comm
+    message on the shell channel, while it is itself waiting on that channel for the cell's reply. Builds then
+    sometimes stalled at an explorer cell for exactly the per-cell timeout, with the kernel idle, and went on
+    normally afterwards. Nothing here needs the kernel's copy of those outputs, so the echo is left out.
+    """
+
+    def sync_state(self) -> None:
+        """Record only (``self.outputs`` and the client's widget state are updated by the caller)."""
+
+
 def execute(notebook: nbformat.NotebookNode, timeout: int = 600) -> float:
     """Run every cell of ``notebook`` in place in a fresh kernel (cwd ``notebooks/``); return the seconds taken."""
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}}, store_widget_state=True)
+    client.widget_registry["@jupyter-widgets/output"]["OutputModel"] = RecordingOutputWidget
     saved = {key: os.environ.get(key) for key in KERNEL_ENV}
     os.environ.update(KERNEL_ENV)  # the kernel inherits this process's environment when it starts
     try:
