@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from course_lib.advantages import td_target
-from course_lib.validation import check_positive, check_positive_int, check_unit_interval
+from course_lib.validation import check_all_finite, check_positive, check_positive_int, check_unit_interval
 
 RIGHT, LEFT = 0, 1  # the two actions in state A
 
@@ -126,8 +126,7 @@ class MaxBiasConfig:
         check_unit_interval("epsilon", self.epsilon)
         check_unit_interval("gamma", self.gamma)
         check_positive_int("episodes", self.episodes)
-        if not math.isfinite(self.reward_mean):
-            raise ValueError(f"reward_mean must be finite; got {self.reward_mean!r}")
+        check_all_finite("reward_mean", float(self.reward_mean))
 
     @property
     def optimal_left_fraction(self) -> float:
