@@ -276,7 +276,8 @@ def reset(notebook: str | None = None, *, confirm: bool = False) -> bool:
     """Forget the saved progress of one notebook (``"03"``) or, with no argument, of the whole course.
 
     Without ``confirm=True`` it asks "yes/no" first (answer ``yes`` to go ahead). Returns True when something
-    was cleared. Quiz widgets already on screen show the new score after their next Submit.
+    was cleared, including this kernel's hint levels for those exercises (the next ``exercises.hint`` starts at
+    the first level again). Quiz widgets already on screen show the new score after their next Submit.
     """
     try:
         number = _notebook_number(notebook)
@@ -303,8 +304,22 @@ def reset(notebook: str | None = None, *, confirm: bool = False) -> bool:
                 for key in [k for k in data[section] if k.startswith(number + ".")]:
                     del data[section][key]
     _transaction(change)
+    _forget_in_kernel_hints(number)
     print(f"Cleared {what}.")
     return True
+
+
+def _forget_in_kernel_hints(number: str | None) -> None:
+    """Drop this kernel's hint levels and shown solutions for the cleared notebook(s), so the next
+    ``exercises.hint`` starts again at the first level instead of carrying on from memory."""
+    from course_lib.exercises import hints  # imported here: the exercises package imports this module
+
+    def cleared(exercise_id: str) -> bool:
+        return number is None or exercise_id.startswith(number + ".")
+
+    for exercise_id in [k for k in hints.HINT_LEVELS if cleared(k)]:
+        del hints.HINT_LEVELS[exercise_id]
+    hints.SOLUTIONS_SHOWN.difference_update({k for k in hints.SOLUTIONS_SHOWN if cleared(k)})
 
 
 # --------------------------------------------------------------------------------------------- dashboard

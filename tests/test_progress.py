@@ -208,6 +208,25 @@ def test_reset_one_notebook_or_all_after_confirmation(store, monkeypatch, capsys
     assert "Cannot reset: notebook must be a notebook number" in capsys.readouterr().out
 
 
+def test_reset_also_forgets_the_hint_levels_held_in_this_kernel(store):
+    from course_lib import exercises
+    from course_lib.exercises import hints
+    first, other = exercises.list_exercises("01")[0], exercises.list_exercises("02")[0]
+    saved = dict(hints.HINT_LEVELS), set(hints.SOLUTIONS_SHOWN)
+    try:
+        hints.HINT_LEVELS.update({first.id: 2, other.id: 1})
+        hints.SOLUTIONS_SHOWN.update({first.id, other.id})
+        assert progress.reset("01", confirm=True) is True
+        assert first.id not in hints.HINT_LEVELS and first.id not in hints.SOLUTIONS_SHOWN
+        assert hints.HINT_LEVELS[other.id] == 1 and other.id in hints.SOLUTIONS_SHOWN   # other notebooks kept
+        assert hints.reveal_next(first) == (1, False)      # the ladder starts again at its first level
+        assert progress.reset(confirm=True) is True
+        assert hints.HINT_LEVELS == {} and hints.SOLUTIONS_SHOWN == set()
+    finally:
+        hints.HINT_LEVELS.clear(); hints.HINT_LEVELS.update(saved[0])
+        hints.SOLUTIONS_SHOWN.clear(); hints.SOLUTIONS_SHOWN.update(saved[1])
+
+
 # --------------------------------------------------------------------------------------------- dashboard
 
 def test_dashboard_counts_and_text_fallback(store):
