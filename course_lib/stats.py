@@ -49,6 +49,10 @@ def _statistic(name: str):
     raise ValueError(f"statistic must be 'mean' or 'iqm', got {name!r}")
 
 
+# at most this many resampled values are held at once by bootstrap_ci (8 bytes each: 128 MB)
+_BOOTSTRAP_BLOCK_ELEMENTS = 16_000_000
+
+
 def bootstrap_ci(values, statistic: str = "mean", confidence: float = 0.95, n_resamples: int = 10_000,
                  seed: int = 0) -> CI:
     """Percentile-bootstrap confidence interval of ``statistic`` over seeds (axis 0 of ``values``).
@@ -77,8 +81,11 @@ def bootstrap_ci(values, statistic: str = "mean", confidence: float = 0.95, n_re
     n = x.shape[0]
     rng = np.random.default_rng(seed)
     index = rng.integers(0, n, size=(int(n_resamples), n))
-    # (B, n, ...) resampled seeds -> (B, ...) resampled statistics
-    resampled = stat(x[index], 1)
+    # (B, n, ...) resampled seeds -> (B, ...) resampled statistics, a block of resamples at a time so that a
+    # large (n, ...) array never needs B copies of itself in memory at once
+    per_resample = max(1, x.size)
+    block = max(1, _BOOTSTRAP_BLOCK_ELEMENTS // per_resample)
+    resampled = np.concatenate([stat(x[index[i:i + block]], 1) for i in range(0, index.shape[0], block)])
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(resampled, [alpha, 1.0 - alpha], axis=0)
     estimate = stat(x, 0)

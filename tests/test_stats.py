@@ -64,3 +64,21 @@ def test_bad_input_is_explained():
         stats.bootstrap_ci([1.0, 2.0], confidence=95)
     with pytest.raises(ValueError, match="no values"):
         stats.iqm([])
+
+
+def test_bootstrap_in_blocks_gives_the_same_interval_and_handles_large_tables(monkeypatch):
+    rng = np.random.default_rng(4)
+    table = rng.normal(size=(40, 7))
+    whole = stats.bootstrap_ci(table, n_resamples=500, seed=1)
+    for statistic in ("mean", "iqm"):
+        expected = stats.bootstrap_ci(table, statistic, n_resamples=500, seed=1)
+        monkeypatch.setattr(stats, "_BOOTSTRAP_BLOCK_ELEMENTS", 3 * table.size + 5)   # blocks of 3 resamples
+        blocked = stats.bootstrap_ci(table, statistic, n_resamples=500, seed=1)
+        monkeypatch.undo()
+        for a, b in zip(blocked, expected):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(whole.low, whole.high)
+    # 1000 runs x 100 episodes x 2000 resamples would be 1.6 GB if resampled at once
+    big = np.random.default_rng(5).random((1000, 100))
+    ci = stats.bootstrap_ci(big, n_resamples=2000)
+    assert ci.low.shape == (100,) and np.all(ci.low < big.mean(0)) and np.all(big.mean(0) < ci.high)
