@@ -115,8 +115,12 @@ def _answer_hint(q: Question) -> str:
 
 def question_text(q: Question) -> str:
     """A plain-text version of the question (prompt, choices, how to answer): what terminals show."""
-    lines = [f"Question {q.id} ({_kind_label(q)}, {_points(q.points)})", "", q.prompt, ""]
-    lines += [f"  {c.id}) {' '.join(c.text.split())}" for c in q.choices]
+    lines = [f"Question {q.id} ({_kind_label(q)}, {_points(q.points)})", ""]
+    for paragraph in q.prompt.strip().split("\n\n"):
+        lines += textwrap.wrap(" ".join(paragraph.split()), width=100, break_on_hyphens=False) + [""]
+    for c in q.choices:
+        lines += textwrap.wrap(" ".join(c.text.split()), width=100, initial_indent=f"  {c.id}) ",
+                               subsequent_indent=" " * (len(c.id) + 4), break_on_hyphens=False)
     if q.choices:
         lines.append("")
     lines += [RUN_TO_ANSWER + " Or answer in a code cell:"]

@@ -223,6 +223,16 @@ def test_text_fallback_is_readable_and_reveals_nothing(bank_dir):
     assert "one of a, b, c, d" in quiz.question_text(load_bank(bank_dir)["01.pick"])
 
 
+def test_text_version_of_every_bank_question_fits_100_columns_and_keeps_every_word():
+    for q in load_bank().values():
+        text = quiz.question_text(q)
+        assert max(len(line) for line in text.splitlines()) <= 100, q.id
+        flat = " ".join(text.split())
+        assert " ".join(q.prompt.split()) in flat, q.id
+        for c in q.choices:
+            assert f"{c.id}) {' '.join(c.text.split())}" in flat, (q.id, c.id)
+
+
 def test_show_outside_ipython_prints_the_text_version(bank_dir, capsys):
     quiz.show("01.pick", bank_dir)
     out = capsys.readouterr().out
