@@ -48,6 +48,11 @@ FIX_TOKENS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _flat(text: str) -> str:
+    """Text with its line breaks and indents folded to single spaces (plain-text hints are wrapped)."""
+    return " ".join(text.split())
+
+
 def _compile(ex, source):
     return exec_cell(source, ex.func_name, filename=f"<test {ex.id}>")
 
@@ -150,13 +155,24 @@ def test_hints_and_fail_messages_carry_no_source_jargon(ex):
         assert not any(word in lowered for word in ("erratum", "errata", "the notes")), text
 
 
+def test_plain_text_hints_and_recaps_fit_100_columns(fresh_state):
+    for ex in exercises.list_exercises():
+        texts = [hints_mod.hint_text(ex, level, repeated)[1]
+                 for level in range(1, len(ex.hints) + 1) for repeated in (False, True)]
+        texts.append(hints_mod.recap_text(ex, len(ex.hints))[1])
+        for text in texts:
+            assert max(len(line) for line in text.splitlines()) <= 100, (ex.id, text)
+        for level, body in enumerate(ex.hints, start=1):
+            assert _flat(body) in _flat(hints_mod.hint_text(ex, level, False)[1])
+
+
 def test_hint_advances_then_stays_at_the_last_level(fresh_state, capsys):
     ex = exercises.get_exercise("02.terminal_bootstrap")
     n = len(ex.hints)
     assert exercises.hints_used() == {}
     for level in range(1, n + 1):
         assert exercises.hint(ex.id) is None
-        out = capsys.readouterr().out
+        out = _flat(capsys.readouterr().out)
         assert f"Hint {level} of {n} for {ex.id}" in out and ex.hints[level - 1] in out
         assert exercises.hints_used() == {ex.id: level}
         if level < n:
@@ -164,7 +180,7 @@ def test_hint_advances_then_stays_at_the_last_level(fresh_state, capsys):
         else:
             assert "last hint" in out and f'exercises.solution("{ex.id}")' in out
     exercises.hint(ex.id)  # past the end: the last level again, and the count stays
-    out = capsys.readouterr().out
+    out = _flat(capsys.readouterr().out)
     assert f"Hint {n} of {n}" in out and ex.hints[-1] in out and "no more hints" in out
     assert exercises.hints_used() == {ex.id: n}
     # levels are per exercise
@@ -183,7 +199,7 @@ def test_after_a_kernel_restart_hint_carries_on_from_the_saved_level(fresh_state
 
     monkeypatch.setattr(hints_mod, "HINT_LEVELS", {})  # a restarted kernel: nothing in memory
     exercises.hint(ex.id)
-    out = capsys.readouterr().out
+    out = _flat(capsys.readouterr().out)
     assert f"Hint 3 of {len(ex.hints)} for {ex.id}" in out and ex.hints[2] in out
     assert "in an earlier session" in out and ex.hints[0] in out and ex.hints[1] in out
     assert out.index(ex.hints[1]) < out.index(f"Hint 3 of"), "the recap comes before the new level"
@@ -193,14 +209,14 @@ def test_after_a_kernel_restart_hint_carries_on_from_the_saved_level(fresh_state
     monkeypatch.setattr(hints_mod, "HINT_LEVELS", {})
     progress.record_hint(ex.id, 99)
     exercises.hint(ex.id)
-    out = capsys.readouterr().out
+    out = _flat(capsys.readouterr().out)
     n = len(ex.hints)
     assert f"Hint {n} of {n}" in out and "no more hints" in out and exercises.hints_used() == {ex.id: n}
 
     # nothing saved: a new kernel starts at hint 1, without a recap
     monkeypatch.setattr(hints_mod, "HINT_LEVELS", {})
     exercises.hint("01.loss_sign")
-    out = capsys.readouterr().out
+    out = _flat(capsys.readouterr().out)
     assert "Hint 1 of" in out and "earlier session" not in out
 
 
@@ -281,7 +297,7 @@ def test_in_a_notebook_hint_and_solution_display_markdown_once(fresh_state, monk
     (bundle, raw), = shown
     assert raw and set(bundle) == {"text/markdown", "text/plain"}
     assert bundle["text/markdown"].startswith(f"**Hint 1 of {len(ex.hints)}** for `{ex.id}`")
-    assert ex.hints[0] in bundle["text/markdown"] and ex.hints[0] in bundle["text/plain"]
+    assert ex.hints[0] in bundle["text/markdown"] and _flat(ex.hints[0]) in _flat(bundle["text/plain"])
 
     shown.clear()
     exercises.check(ex.id, _compile(ex, ex.starter), quiet=True)

@@ -11,7 +11,10 @@ restart, puts the saved level back with ``exercises.restore_hints_used`` before 
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Any
+
+WIDTH = 100  # plain-text lines (terminals, text versions) stay within this many characters
 
 # exercise id -> number of hint levels revealed in this kernel (absent = none)
 HINT_LEVELS: dict[str, int] = {}
@@ -53,7 +56,7 @@ def hint_text(ex: Any, level: int, repeated: bool) -> tuple[str, str]:
         footer = (f"That was the last hint. After you have run the check, `{call_solution}` shows the worked "
                   "solution and why it works.")
     markdown = f"**Hint {level} of {n}** for `{ex.id}`: {body}\n\n*{footer}*"
-    plain = f"Hint {level} of {n} for {ex.id}: {body}\n{footer}"
+    plain = _wrapped(f"Hint {level} of {n} for {ex.id}: {body}", footer)
     return markdown, plain
 
 
@@ -62,8 +65,19 @@ def recap_text(ex: Any, upto: int) -> tuple[str, str]:
     opened = "hint 1" if upto == 1 else f"hints 1 to {upto}"
     intro = f"You opened {opened} for {ex.id} in an earlier session"
     markdown = f"*{intro}:*\n\n" + "\n".join(f"{k}. {ex.hints[k - 1]}" for k in range(1, upto + 1))
-    plain = f"{intro}:\n" + "\n".join(f"  {k}. {ex.hints[k - 1]}" for k in range(1, upto + 1))
+    plain = _wrapped(f"{intro}:", *(f"  {k}. {ex.hints[k - 1]}" for k in range(1, upto + 1)))
     return markdown, plain
+
+
+def _wrapped(*paragraphs: str) -> str:
+    """Each paragraph on its own lines of at most ``WIDTH`` characters; continuation lines are indented four
+    spaces more than the paragraph's first line."""
+    lines: list[str] = []
+    for paragraph in paragraphs:
+        indent = paragraph[:len(paragraph) - len(paragraph.lstrip())]
+        lines += textwrap.wrap(" ".join(paragraph.split()), width=WIDTH, initial_indent=indent,
+                               subsequent_indent=indent + "    ", break_on_hyphens=False)
+    return "\n".join(lines)
 
 
 def solution_text(ex: Any) -> tuple[str, str]:
