@@ -55,6 +55,19 @@ def test_sampled_return_and_state_distribution_match_the_exact_ones():
     assert torch.all((freq - d).abs() < 4 * torch.sqrt(d * (1 - d) / len(stopped)))
 
 
+def test_sampled_surrogate_matches_the_exact_one():
+    """L from the old policy's data: states ~ d^pi (where episodes stop), actions ~ pi, weighted by the ratio."""
+    mdp = tm.random_mdp(4, 3, seed=8, gamma=0.8)
+    pi, pi_new = random_policy(4, 3, seed=9), random_policy(4, 3, seed=10)
+    _, states = tm.sample_returns(mdp, pi, 40_000, seed=11)
+    actions = torch.multinomial(pi[states], 1, generator=torch.Generator().manual_seed(12)).squeeze(-1)
+    adv = tm.advantages(mdp, pi)
+    # L = 1/(1 - gamma) E_{s ~ d^pi, a ~ pi}[pi'(a|s) / pi(a|s) A^pi(s, a)]
+    terms = (pi_new[states, actions] / pi[states, actions]) * adv[states, actions] / (1 - mdp.gamma)
+    stderr = terms.std().item() / math.sqrt(len(terms))
+    assert abs(terms.mean().item() - tm.surrogate(mdp, pi, pi_new).item()) < 4 * stderr
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_performance_difference_lemma_holds_exactly(seed):
     mdp = tm.random_mdp(6, 3, seed=seed, gamma=0.9, n_successors=2 if seed % 2 else None)

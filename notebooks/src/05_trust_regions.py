@@ -2227,6 +2227,8 @@ exercises.check("05.kl_estimator", approx_kl);
 #    samples by $\pi_{old}(a)$ again does not estimate the KL: it can even be negative.
 # 3. TRPO solves the constrained problem approximately: natural gradient by conjugate gradient on Fisher-vector
 #    products, scaled to the KL bound, then checked by a line search. That check is what makes its bound hold.
+#    The theory behind it (the performance-difference lemma and a lower bound with the *maximum* KL) explains why a
+#    trust region works, but certifies only tiny steps; the mean-KL constraint with $\delta = 0.01$ is a practical choice.
 # 4. PPO replaces the constraint with first-order tricks. The clip is a soft brake, not a bound; the adaptive penalty
 #    reacts one update late. Monitor the KL of every update and use early stopping as a guard.
 # 5. PPO scales because it turns large batches from many parallel environments into many safe minibatch steps;
