@@ -332,43 +332,27 @@ env.close()
 # **The check.** A random MDP with 4 states and 3 actions, $\gamma = 0.9$, every episode starting in state 0,
 # and a tabular softmax policy with logits $\theta$ of shape (4, 3). We compute $J(\theta) = \mu_0^\top V^\pi$
 # exactly by solving $V^\pi = r_\pi + \gamma P_\pi V^\pi$, and its gradient three ways: autograd through that
-# exact value, central finite differences, and the theorem's sum. A fourth candidate weights the states by
+# exact value, central finite differences, and the theorem's sum. (The exact values come from
+# `course_lib.tabular_mdp`, which notebook 05 uses again for TRPO's maths.) A fourth candidate weights the states by
 # how often the policy visits them in the long run (the stationary distribution of $P_\pi$) instead of by
 # $d^\pi_\gamma$: the weighting that averaging over every step of long rollouts gives.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def random_mdp(n_states, n_actions, seed):
-    """P (S, A, S') with rows summing to 1 and r (S, A), float64."""
-    g = torch.Generator().manual_seed(seed)
-    P = -torch.log(torch.rand(n_states, n_actions, n_states, generator=g, dtype=torch.float64))
-    P = P / P.sum(dim=-1, keepdim=True)  # random rows on the simplex
-    r = torch.randn(n_states, n_actions, generator=g, dtype=torch.float64)
-    return P, r
-
-
-def exact_values(logits, P, r, gamma):
-    """V^pi (S,) and Q^pi (S, A) of the softmax policy pi(a|s) = softmax(logits[s]) by one linear solve."""
-    pi = torch.softmax(logits, dim=1)
-    P_pi = torch.einsum("sa,sat->st", pi, P)  # P_pi(s'|s)
-    r_pi = (pi * r).sum(dim=1)  # r_pi(s)
-    # V = r_pi + gamma P_pi V  <=>  (I - gamma P_pi) V = r_pi
-    V = torch.linalg.solve(torch.eye(len(r_pi), dtype=P.dtype) - gamma * P_pi, r_pi)
-    # Q(s, a) = r(s, a) + gamma sum_s' P(s'|s, a) V(s')
-    Q = r + gamma * P @ V
-    return V, Q, pi, P_pi
-
+# random_mdp: P (S, A, S') with rows uniform on the simplex and rewards r (S, A) ~ N(0, 1), float64.
+# exact_values: V^pi (S,) by one linear solve of (I - gamma P_pi) V = r_pi, and
+# Q^pi(s, a) = r(s, a) + gamma sum_s' P(s'|s, a) V(s') (notebook 05 uses the same module for TRPO's maths).
+from course_lib.tabular_mdp import exact_values, policy_dynamics, random_mdp
 
 S, A, gamma_pg = 4, 3, 0.9
-P_mdp, r_mdp = random_mdp(S, A, seed=SEED)
-mu0 = torch.zeros(S, dtype=torch.float64)
-mu0[0] = 1.0  # every episode starts in state 0
+mdp_pg = random_mdp(S, A, seed=SEED, gamma=gamma_pg)   # mu0: every episode starts in state 0
+mu0 = mdp_pg.mu0
 theta_pg = torch.randn(S, A, generator=torch.Generator().manual_seed(SEED + 1), dtype=torch.float64)
 
 
 def objective(logits):
     """J(theta) = sum_s mu0(s) V^pi(s), exact."""
-    return mu0 @ exact_values(logits, P_mdp, r_mdp, gamma_pg)[0]
+    return mu0 @ exact_values(mdp_pg, torch.softmax(logits, dim=1))[0]
 
 
 # 1. autograd through the exact value
@@ -382,7 +366,9 @@ for idx in np.ndindex(S, A):
     step[idx] = eps
     grad_fd[idx] = (objective(theta_pg + step) - objective(theta_pg - step)) / (2 * eps)
 # 3. the theorem: 1/(1-gamma) sum_s d(s) sum_a pi(a|s) grad log pi(a|s) Q(s, a)
-V_pg, Q_pg, pi_pg, P_pi_pg = exact_values(theta_pg, P_mdp, r_mdp, gamma_pg)
+pi_pg = torch.softmax(theta_pg, dim=1)
+V_pg, Q_pg = exact_values(mdp_pg, pi_pg)
+P_pi_pg, _ = policy_dynamics(mdp_pg, pi_pg)   # P_pi(s'|s) = sum_a pi(a|s) P(s'|s, a)
 # d_gamma = (1 - gamma) mu0^T (I - gamma P_pi)^{-1}
 d_gamma = (1 - gamma_pg) * torch.linalg.solve((torch.eye(S, dtype=torch.float64) - gamma_pg * P_pi_pg).T, mu0)
 # tabular softmax: d log pi(a|s) / d theta[s, b] = 1[a = b] - pi(b|s), zero for the other states' logits, so

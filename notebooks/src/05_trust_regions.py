@@ -8,6 +8,8 @@
 #   products, conjugate gradient, the step scaled to the KL bound, and the backtracking line search;
 # - compare TRPO, PPO-clip and PPO with an adaptive KL penalty by their returns *and* by the KL of every update;
 # - show with a measurement that the clip does not bound the KL, and what KL early stopping does and does not fix;
+# - state the performance-difference lemma and TRPO's lower bound with consistent constants, check them exactly on a
+#   tabular MDP, and measure how conservative the bound is and what replacing its max KL by a mean KL changes;
 # - measure vector-environment throughput on your machine and explain how PPO-style training is scaled further.
 #
 # **Prerequisites:** notebook 04 (the ratio $r_t(\theta)$ and the clipped surrogate), notebook 03 (advantages, GAE);
@@ -226,6 +228,8 @@ claim("the KL it causes depends strongly on where it starts",
 # | KL divergence $\mathrm{KL}(p\,\|\,q)$ | $\sum_a p(a)\log\frac{p(a)}{q(a)}$: the average extra surprise ($-\log$ probability) of samples from $p$ when they are scored with $q$; $\ge 0$, $0$ only for $p = q$, **not symmetric** |
 # | mean KL of two policies | the KL per state, averaged over the states the old policy visited |
 # | trust region | the set of policies within a KL radius $\delta$ (`max_kl`) of the old one, where the surrogate from old data is believed |
+# | performance-difference lemma | $J(\pi') - J(\pi) = \frac{1}{1-\gamma}\mathbb{E}_{s\sim d^{\pi'}}\mathbb{E}_{a\sim\pi'}[A^\pi(s,a)]$: exact, but over the *new* policy's states (Kakade & Langford 2002) |
+# | TRPO's lower bound | $J(\pi') - J(\pi) \ge L_\pi(\pi') - C\max_s\mathrm{KL}$, $C = 4\varepsilon\gamma/(1-\gamma)^2$: why a trust region works, far too cautious to use as it is |
 # | surrogate $L(\theta)$ | $\hat{\mathbb{E}}_t[r_t(\theta)\hat A_t]$, the improvement predicted from old data (notebook 04) |
 # | Fisher information matrix $F$ | the curvature of the mean KL at $\theta_{old}$: $\tfrac12 s^\top F s$ is the KL of a small step $s$ |
 # | natural gradient | $F^{-1} g$: the steepest-ascent direction when step length is measured by KL instead of Euclidean distance |
@@ -295,6 +299,49 @@ claim("the KL it causes depends strongly on where it starts",
 # **Line search.** The quadratic model can be wrong far from $\theta_{old}$. TRPO tries
 # $\theta_{old} + c^k s^\star$ for $k = 0, 1, 2, \dots$ ($c$ = `backtrack_coeff`) and accepts the first step whose
 # **measured** mean KL is $\le\delta$ and whose surrogate actually improved; if none passes, it keeps $\theta_{old}$.
+#
+# ### Where the trust region comes from: the performance-difference lemma and TRPO's bound
+#
+# Why should a surrogate computed from the old policy's data be trusted *near* the old policy, and how near? Two
+# exact statements answer it. Conventions: $J(\pi) = \mathbb{E}\big[\sum_{t\ge0}\gamma^t r_t\big]$ with
+# $s_0 \sim \mu_0$ is the *unnormalised* discounted return, and
+# $d^\pi_\gamma(s) = (1-\gamma)\sum_{t\ge0}\gamma^t \Pr(s_t = s \mid \pi)$ is the discounted state distribution of
+# notebook 01 (section 2.7), a probability distribution; $A^\pi(s,a) = Q^\pi(s,a) - V^\pi(s)$.
+#
+# **The performance-difference lemma** (Kakade & Langford 2002). For *any* two policies $\pi$ and $\pi'$,
+# $$J(\pi') - J(\pi) = \frac{1}{1-\gamma}\,\mathbb{E}_{s\sim d^{\pi'}_\gamma}\,\mathbb{E}_{a\sim\pi'(\cdot|s)}\big[A^\pi(s,a)\big].$$
+# Why: follow a trajectory of the *new* policy and telescope the old value function along it,
+# $\sum_t \gamma^t r_t - V^\pi(s_0) = \sum_t \gamma^t\big(r_t + \gamma V^\pi(s_{t+1}) - V^\pi(s_t)\big)$ (the $V^\pi$
+# terms cancel in pairs). Given $(s_t, a_t)$ the bracket averages to $Q^\pi(s_t,a_t) - V^\pi(s_t) = A^\pi(s_t,a_t)$,
+# and $\mathbb{E}[V^\pi(s_0)] = J(\pi)$ because both policies start from $\mu_0$. So
+# $J(\pi') - J(\pi) = \mathbb{E}_{\pi'}\big[\sum_t\gamma^t A^\pi(s_t,a_t)\big]$; grouping the visits to each state
+# with their $\gamma^t$ gives $d^{\pi'}_\gamma/(1-\gamma)$. In words: the new policy gains exactly the *old*
+# policy's advantages of the actions it takes, **in the states it visits itself**.
+#
+# **The surrogate.** Before running $\pi'$ we cannot sample $d^{\pi'}_\gamma$; we have states from $\pi$. Replacing one
+# by the other gives
+# $$L_\pi(\pi') = \frac{1}{1-\gamma}\,\mathbb{E}_{s\sim d^{\pi}_\gamma}\,\mathbb{E}_{a\sim\pi'(\cdot|s)}\big[A^\pi(s,a)\big]
+#   = \frac{1}{1-\gamma}\,\mathbb{E}_{s\sim d^{\pi}_\gamma}\,\mathbb{E}_{a\sim\pi}\Big[\frac{\pi'(a|s)}{\pi(a|s)}A^\pi(s,a)\Big],$$
+# the ratio-times-advantage surrogate of section 2 and notebook 04 (up to the factor $\frac{1}{1-\gamma}$ and estimated
+# advantages). At $\pi' = \pi$ both sides are $0$ (since $\mathbb{E}_{a\sim\pi}A^\pi = 0$) and they have the same
+# gradient: a change of $d$ only matters multiplied by a change of $\mathbb{E}_{a\sim\pi'}A^\pi$, a second-order term.
+#
+# **TRPO's bound** (Schulman et al. 2015, Theorem 1 and the KL form after it). With
+# $\varepsilon = \max_{s,a}|A^\pi(s,a)|$,
+# $$J(\pi') - J(\pi) \;\ge\; L_\pi(\pi') - C\,\max_s \mathrm{KL}\big(\pi(\cdot|s)\,\|\,\pi'(\cdot|s)\big),\qquad
+#   C = \frac{4\,\varepsilon\,\gamma}{(1-\gamma)^2}.$$
+# Theorem 1 states it with $\alpha^2$, $\alpha$ the largest total-variation distance over states; the KL form
+# follows from $\mathrm{TV}^2 \le \mathrm{KL}$. *Conventions, checked:* the paper's $\eta$ is our $J$ (unnormalised), its
+# visitation $\rho_\pi = d^\pi_\gamma/(1-\gamma)$ is unnormalised, and its $L_\pi(\pi')$ includes $\eta(\pi)$, i.e. it
+# is $J(\pi) + $ our $L_\pi(\pi')$. With these the constant is the paper's $C$ unchanged (`course_lib.tabular_mdp`
+# uses exactly this convention, and its tests check it).
+#
+# What the bound gives: the right-hand side is $0$ at $\pi' = \pi$, so a policy that maximises it has
+# $J(\pi') - J(\pi) \ge 0$, a monotonic improvement (the paper's Algorithm 1). What practical TRPO changes: $C$ is
+# enormous ($C = 39{,}600\,\varepsilon$ for $\gamma = 0.99$), so the penalty becomes a constraint with a chosen
+# $\delta$, and the **maximum** over all states becomes the **mean** over visited states. Neither change is covered by
+# the theorem. Section 3.5 computes all of this exactly on random tabular MDPs and measures what the two changes
+# cost.
 #
 # ### PPO's two first-order substitutes (Schulman et al. 2017)
 #
@@ -789,6 +836,306 @@ from course_lib.losses import adapt_kl_beta
 for kl_measured in (0.002, 0.0066, 0.007, 0.01, 0.015, 0.016, 0.05):
     print(f"d = {kl_measured:.4f}: beta 1.0 -> {adapt_beta_small(1.0, kl_measured, 0.01):.1f} (notebook), "
           f"{adapt_kl_beta(1.0, kl_measured, 0.01):.1f} (course_lib)")
+
+# %% [markdown]
+# ### 3.5 The lemma and the bound, measured on random tabular MDPs
+#
+# On a finite MDP every quantity of the lemma and the bound can be computed exactly: $V^\pi$ by solving
+# $(I - \gamma P_\pi)V = r_\pi$ (as in notebook 01, section 2.7), $A^\pi = Q^\pi - V^\pi$, and
+# $d^\pi_\gamma = (1-\gamma)\,\mu_0^\top(I - \gamma P_\pi)^{-1}$. Written small first, then the same from
+# `course_lib.tabular_mdp`. The MDPs have 8 states and 3 actions, $\gamma = 0.9$, episodes start in state 0, and
+# each (state, action) leads to only 2 random next states, so some states are visited much less than others. The
+# policies are softmaxes of logits $2\,\mathcal N(0, 1)$, so some states are nearly deterministic.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from course_lib import tabular_mdp
+
+
+def tab_values_small(P: torch.Tensor, r: torch.Tensor, gamma: float, pi: torch.Tensor):
+    """V (S,) and A (S, A) of policy pi (S, A) in the MDP P (S, A, S), r (S, A): one linear solve."""
+    P_pi, r_pi = torch.einsum("sa,sat->st", pi, P), (pi * r).sum(-1)
+    # V = r_pi + gamma P_pi V
+    V = torch.linalg.solve(torch.eye(len(r_pi), dtype=P.dtype) - gamma * P_pi, r_pi)
+    # A(s, a) = r(s, a) + gamma sum_s' P(s'|s, a) V(s') - V(s)
+    return V, r + gamma * P @ V - V[:, None]
+
+
+def tab_state_dist_small(P: torch.Tensor, gamma: float, mu0: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+    """d^pi_gamma (S,) = (1 - gamma) mu0^T (I - gamma P_pi)^{-1}."""
+    P_pi = torch.einsum("sa,sat->st", pi, P)
+    return (1 - gamma) * torch.linalg.solve((torch.eye(len(mu0), dtype=P.dtype) - gamma * P_pi).T, mu0)
+
+
+def tab_lemma_small(P, r, gamma, mu0, pi, pi_new, states_from):
+    """1/(1 - gamma) sum_s d(s) sum_a pi_new(a|s) A^pi(s, a), with d = d^{pi_new} (lemma) or d^pi (surrogate)."""
+    _, adv_old = tab_values_small(P, r, gamma, pi)
+    d = tab_state_dist_small(P, gamma, mu0, pi_new if states_from == "new" else pi)
+    return (d * (pi_new * adv_old).sum(-1)).sum() / (1 - gamma)
+
+
+tab_mdp = tabular_mdp.random_mdp(8, 3, seed=SEED, gamma=0.9, n_successors=2)
+tab_gen = torch.Generator().manual_seed(SEED)
+tab_pi = torch.softmax(2 * torch.randn(8, 3, generator=tab_gen, dtype=torch.float64), -1)
+tab_pi_new = torch.softmax(2 * torch.randn(8, 3, generator=tab_gen, dtype=torch.float64), -1)
+tab_args = (tab_mdp.P, tab_mdp.r, tab_mdp.gamma, tab_mdp.mu0)
+tab_gap = (tab_values_small(tab_mdp.P, tab_mdp.r, 0.9, tab_pi_new)[0]
+           - tab_values_small(tab_mdp.P, tab_mdp.r, 0.9, tab_pi)[0]) @ tab_mdp.mu0
+tab_lemma = tab_lemma_small(*tab_args, tab_pi, tab_pi_new, "new")
+tab_surr = tab_lemma_small(*tab_args, tab_pi, tab_pi_new, "old")
+print(f"J(pi') - J(pi) = {tab_gap.item():.4f};  lemma (states of pi'): {tab_lemma.item():.4f};  "
+      f"surrogate L (states of pi): {tab_surr.item():.4f}")
+print("lemma equals J(pi') - J(pi) to 1e-12:", abs(tab_lemma - tab_gap).item() < 1e-12)
+print("course_lib agrees (lemma, surrogate, d):",
+      abs(tabular_mdp.performance_difference(tab_mdp, tab_pi, tab_pi_new) - tab_lemma).item() < 1e-12,
+      abs(tabular_mdp.surrogate(tab_mdp, tab_pi, tab_pi_new) - tab_surr).item() < 1e-12,
+      torch.allclose(tabular_mdp.discounted_state_distribution(tab_mdp, tab_pi),
+                     tab_state_dist_small(tab_mdp.P, 0.9, tab_mdp.mu0, tab_pi), atol=1e-12))
+
+
+# %% [markdown]
+# The lemma holds to rounding error, while the surrogate, which averages over the *old* policy's states, gives a
+# different number for this large change of policy. Now the lemma on 200 random MDPs, each with its own random pair
+# of policies:
+
+# %%
+TAB_N_MDPS, TAB_S, TAB_A, TAB_GAMMA, TAB_DELTA = 200, 8, 3, 0.9, 0.01
+tab_lemma_errors = []
+for k in range(TAB_N_MDPS):
+    mdp_k = tabular_mdp.random_mdp(TAB_S, TAB_A, seed=k, gamma=TAB_GAMMA, n_successors=2)
+    gen_k = torch.Generator().manual_seed(10_000 + k)
+    pi_k, pi_new_k = (torch.softmax(2 * torch.randn(TAB_S, TAB_A, generator=gen_k, dtype=torch.float64), -1)
+                      for _ in range(2))
+    gap_k = tabular_mdp.expected_return(mdp_k, pi_new_k) - tabular_mdp.expected_return(mdp_k, pi_k)
+    tab_lemma_errors.append(abs(gap_k - tabular_mdp.performance_difference(mdp_k, pi_k, pi_new_k)).item())
+print(f"{TAB_N_MDPS} random MDPs and policy pairs: largest |J(pi') - J(pi) - lemma| = {max(tab_lemma_errors):.1e}")
+
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("The lemma holds to rounding error, while the surrogate ... gives a different number",
+      bool(abs(tab_lemma - tab_gap).item() < 1e-12 and abs(tab_gap / tab_surr).item() > 2),
+      f"J(pi') - J(pi) = {tab_gap.item():.4f}, lemma {tab_lemma.item():.4f}, surrogate {tab_surr.item():.4f}")
+claim("on all 200 random MDPs and policy pairs every error was below 1e-12", bool(max(tab_lemma_errors) < 1e-12),
+      f"largest |J(pi') - J(pi) - lemma| = {max(tab_lemma_errors):.1e} over {len(tab_lemma_errors)} MDPs")
+claim("C = 39,600 epsilon for gamma = 0.99",
+      abs(tabular_mdp.trpo_penalty_coefficient(1.0, 0.99) - 39_600) < 1e-6,
+      f"4 * 0.99 / 0.01**2 = {tabular_mdp.trpo_penalty_coefficient(1.0, 0.99):,.1f}")
+
+# %% [markdown]
+# **The experiment.** For each of the 200 MDPs, start from a random policy $\pi$ and move its logits along one fixed
+# improving direction, $\theta + \alpha\,x$, for 121 step sizes $\alpha$ from $10^{-4}$ to $10^{2}$. The direction is
+# the natural gradient: for a tabular softmax policy, with the Fisher matrix weighted by $d^\pi_\gamma$, it is simply
+# $x = A^\pi$ (the next cell checks $F\,A^\pi/(1-\gamma) = \nabla_\theta J$ with autograd; Kakade 2001). At every
+# step we compute the true gain $J(\pi_\alpha) - J(\pi)$, the surrogate, the theorem's bound with $\max_s$ KL and the
+# same expression with the mean KL under $d^\pi_\gamma$ (what practical TRPO constrains), and we also find, by
+# bisection, the step whose mean KL is exactly $\delta = 0.01$.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+# the natural gradient of a tabular softmax policy is A^pi / (1 - gamma): check F x = grad J on the first MDP
+tab_theta = 2 * torch.randn(8, 3, generator=torch.Generator().manual_seed(20_000), dtype=torch.float64)
+tab_mdp0 = tabular_mdp.random_mdp(8, 3, seed=0, gamma=0.9, n_successors=2)
+tab_theta_req = tab_theta.clone().requires_grad_(True)
+tab_J = tabular_mdp.expected_return(tab_mdp0, torch.softmax(tab_theta_req, -1))
+tab_grad = torch.autograd.grad(tab_J, tab_theta_req)[0]
+tab_p = torch.softmax(tab_theta, -1)
+tab_x = tabular_mdp.advantages(tab_mdp0, tab_p) / (1 - 0.9)
+tab_d = tabular_mdp.discounted_state_distribution(tab_mdp0, tab_p)
+# F x, state by state: d(s) (diag(pi_s) - pi_s pi_s^T) x_s
+tab_Fx = tab_d[:, None] * (tab_p * tab_x - tab_p * (tab_p * tab_x).sum(-1, keepdim=True))
+tab_nat_err = ((tab_Fx - tab_grad).norm() / tab_grad.norm()).item()
+print("F A^pi / (1 - gamma) equals the autograd gradient of J (relative error below 1e-10):", tab_nat_err < 1e-10)
+
+# %%
+tab_alphas = torch.logspace(-4, 2, 121, dtype=torch.float64)        # step sizes along the direction
+tab_curves, tab_start = [], []   # per MDP: dict of (121,) curves; and (theta, direction, d, pi) at the start
+for k in range(TAB_N_MDPS):
+    mdp_k = tabular_mdp.random_mdp(TAB_S, TAB_A, seed=k, gamma=TAB_GAMMA, n_successors=2)
+    theta_k = 2 * torch.randn(TAB_S, TAB_A, generator=torch.Generator().manual_seed(20_000 + k),
+                              dtype=torch.float64)
+    pi_k = tabular_mdp.softmax_policy(theta_k)
+    adv_k = tabular_mdp.advantages(mdp_k, pi_k)
+    d_k = tabular_mdp.discounted_state_distribution(mdp_k, pi_k)
+    # natural gradient of J for a tabular softmax: F^-1 g = A^pi / (1 - gamma); we step along A^pi
+    pis_k = tabular_mdp.softmax_policy(theta_k + tab_alphas[:, None, None] * adv_k)   # (121, S, A)
+    kl_k = tabular_mdp.kl_per_state(pi_k, pis_k)                                      # (121, S)
+    C_k = tabular_mdp.trpo_penalty_coefficient(adv_k.abs().max(), TAB_GAMMA)
+    gain_k = tabular_mdp.expected_return(mdp_k, pis_k) - tabular_mdp.expected_return(mdp_k, pi_k)
+    surr_k = tabular_mdp.surrogate(mdp_k, pi_k, pis_k)
+    tab_curves.append(dict(gain=gain_k, surr=surr_k, max_kl=kl_k.max(-1).values, mean_kl=kl_k @ d_k,
+                           bound_max=tabular_mdp.trpo_lower_bound(mdp_k, pi_k, pis_k, "max"),
+                           bound_mean=tabular_mdp.trpo_lower_bound(mdp_k, pi_k, pis_k, "mean"), C=C_k))
+    tab_start.append((theta_k, adv_k, d_k, pi_k))
+
+tab_stack = {key: torch.stack([c[key] for c in tab_curves]).numpy() for key in tab_curves[0] if key != "C"}
+tab_C = np.array([float(c["C"]) for c in tab_curves])
+# (a) the theorem: the max-KL bound never exceeds the true gain
+tab_viol_max = int((tab_stack["bound_max"] > tab_stack["gain"] + 1e-12).sum())
+# (b) the step that maximises the bound (the theorem's own step) against the best step along the direction
+tab_best_idx = tab_stack["bound_max"].argmax(axis=1)
+tab_rows = np.arange(TAB_N_MDPS)
+tab_ratio = tab_stack["gain"][tab_rows, tab_best_idx] / tab_stack["gain"].max(axis=1)
+tab_cert_idx = np.array([np.flatnonzero(b > 0).max() for b in tab_stack["bound_max"]])
+tab_cert_mean_kl = tab_stack["mean_kl"][tab_rows, tab_cert_idx]
+# how much of C the data needed: the smallest kappa with L - kappa C KL <= gain at every step
+with np.errstate(divide="ignore", invalid="ignore"):
+    tab_excess = tab_stack["surr"] - tab_stack["gain"]   # L - (J(pi') - J(pi)), what the penalty must cover
+    tab_kappa_max = np.nanmax(tab_excess / (tab_C[:, None] * tab_stack["max_kl"]), axis=1)
+    tab_kappa_mean = np.nanmax(tab_excess / (tab_C[:, None] * tab_stack["mean_kl"]), axis=1)
+# (c) the mean-KL "bound"
+tab_viol_mean = (tab_stack["bound_mean"] > tab_stack["gain"] + 1e-12).any(axis=1)
+
+
+# the step whose mean KL is exactly delta (what practical TRPO allows), by bisection on the step size
+def tab_step_at_mean_kl(theta, direction, d, pi, delta, iters=80):
+    """Step size alpha with sum_s d(s) KL(pi(.|s) || softmax(theta + alpha direction)(.|s)) = delta."""
+    lo, hi = 0.0, 1.0
+    while float(tabular_mdp.kl_per_state(pi, tabular_mdp.softmax_policy(theta + hi * direction)) @ d) < delta:
+        hi *= 2
+    for _ in range(iters):   # the mean KL grows with alpha (a convex function of alpha, 0 at alpha = 0)
+        mid = 0.5 * (lo + hi)
+        kl_mid = float(tabular_mdp.kl_per_state(pi, tabular_mdp.softmax_policy(theta + mid * direction)) @ d)
+        lo, hi = (mid, hi) if kl_mid < delta else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+tab_at_delta = []   # per MDP: (max_s KL, mean KL, gain, max-KL bound, mean-KL bound) at mean KL = delta
+for k, (theta_k, adv_k, d_k, pi_k) in enumerate(tab_start):
+    mdp_k = tabular_mdp.random_mdp(TAB_S, TAB_A, seed=k, gamma=TAB_GAMMA, n_successors=2)
+    pi_d = tabular_mdp.softmax_policy(theta_k + tab_step_at_mean_kl(theta_k, adv_k, d_k, pi_k, TAB_DELTA) * adv_k)
+    kl_d = tabular_mdp.kl_per_state(pi_k, pi_d)
+    tab_at_delta.append((kl_d.max().item(), (kl_d @ d_k).item(),
+                         (tabular_mdp.expected_return(mdp_k, pi_d) - tabular_mdp.expected_return(mdp_k, pi_k)).item(),
+                         tabular_mdp.trpo_lower_bound(mdp_k, pi_k, pi_d, "max").item(),
+                         tabular_mdp.trpo_lower_bound(mdp_k, pi_k, pi_d, "mean").item()))
+tab_at_delta = np.array(tab_at_delta)
+tab_kl_ratio = tab_at_delta[:, 0] / tab_at_delta[:, 1]
+tab_viol_upper = 1 - 0.05 ** (1 / TAB_N_MDPS)   # one-sided 95 % upper bound on a rate with 0 events in n trials
+print(f"(a) max-KL bound above the true gain: {tab_viol_max} of {tab_stack['gain'].size} (MDP, step) pairs")
+print(f"(b) gain at the bound's best step / best gain along the direction: {ci_text(tab_ratio, 4)}")
+print(f"    mean KL of the largest step the bound certifies: {ci_text(tab_cert_mean_kl * 1e6, 2)} x 1e-6")
+print(f"    share of C the data needed (max KL): median {np.median(tab_kappa_max):.2e}, "
+      f"largest {tab_kappa_max.max():.2e}")
+print(f"(c) MDPs where the mean-KL version fails at some step: {tab_viol_mean.sum()} of {TAB_N_MDPS} "
+      f"(95 % upper bound {tab_viol_upper:.3f})")
+print(f"    share of C the data needed (mean KL): largest {tab_kappa_mean.max():.2e}")
+print(f"    at mean KL = delta: max_s KL / mean KL {ci_text(tab_kl_ratio, 2)}, largest {tab_kl_ratio.max():.1f}")
+print(f"    max-KL bound certifies an improvement there: {np.mean(tab_at_delta[:, 3] > 0):.2f}; "
+      f"true gain positive: {np.mean(tab_at_delta[:, 2] > 0):.2f}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("for a tabular softmax policy, with the Fisher matrix weighted by d, it is simply x = A^pi",
+      bool(tab_nat_err < 1e-10),
+      f"relative error {tab_nat_err:.1e}")
+claim("the max-KL bound was never above the true gain", tab_viol_max == 0,
+      f"{tab_viol_max} violations in {tab_stack['gain'].size} (MDP, step size) pairs")
+tab_ratio_ci = bootstrap_ci(tab_ratio)
+claim("the step that maximises the bound gains less than 1 % of what the best step along the same direction gains",
+      bool(tab_ratio_ci.high < 0.01 and tab_ratio.max() < 0.01),
+      f"ratio {ci_text(tab_ratio, 4)} (mean [95 % CI] over {TAB_N_MDPS} MDPs), largest {tab_ratio.max():.4f}")
+tab_cert_ci = bootstrap_ci(tab_cert_mean_kl)
+claim("the largest step it certifies has a mean KL hundreds of times smaller than delta = 0.01",
+      bool(tab_cert_ci.high < TAB_DELTA / 200),
+      f"mean KL of the largest certified step {ci_text(tab_cert_mean_kl * 1e6, 2)} x 1e-6; "
+      f"delta / upper CI = {TAB_DELTA / tab_cert_ci.high:.0f}")
+claim("At the step practical TRPO would take (mean KL = delta) the bound is negative in every MDP, although the "
+      "true gain is positive in every MDP", bool(np.all(tab_at_delta[:, 3] < 0) and np.all(tab_at_delta[:, 2] > 0)),
+      f"bound < 0 in {np.sum(tab_at_delta[:, 3] < 0)} of {TAB_N_MDPS}, gain > 0 in {np.sum(tab_at_delta[:, 2] > 0)}")
+claim("1 % of C would have been enough in every MDP", bool(np.nanmax(tab_kappa_max) < 0.01),
+      f"share of C needed (max KL): median {np.median(tab_kappa_max):.1e}, largest {tab_kappa_max.max():.1e}")
+
+# %% [markdown]
+# **What the data show (the figure is below).**
+#
+# - *The lemma:* on all 200 random MDPs and policy pairs every error was below 1e-12 (rounding error).
+# - (a) *The theorem holds:* the max-KL bound was never above the true gain, over all 200 MDPs and 121 step sizes.
+# - (b) *It is very conservative.* The step that maximises the bound (the theorem's own choice) gains less than 1 %
+#   of what the best step along the same direction gains, and the largest step it certifies has a mean KL hundreds
+#   of times smaller than $\delta = 0.01$. At the step practical TRPO would take (mean KL = $\delta$) the bound is
+#   negative in every MDP, although the true gain is positive in every MDP. The reason is the constant: for each MDP
+#   we also computed the smallest $\kappa$ for which $L - \kappa C\max_s\mathrm{KL}$ stays below the true gain at every
+#   step, and 1 % of $C$ would have been enough in every MDP.
+# - (c) *The mean KL in place of the max.* Here the measurement is mixed, and we report it as it is. The mean-KL
+#   version was never above the true gain either (the middle panel: even it needed at most a few % of $C$), so on
+#   these MDPs the huge constant hides the difference; that is no proof that it holds, since the theorem says
+#   nothing about the mean. What the mean constraint does allow is uneven change: at a step with mean KL exactly
+#   $\delta$, the most-changed state's KL was several times $\delta$ on average and many times $\delta$ in the worst
+#   MDP (right panel), the same effect that section 4.1 measures on CartPole with a neural network.
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("The mean-KL version was never above the true gain either", bool(tab_viol_mean.sum() == 0),
+      f"{tab_viol_mean.sum()} of {TAB_N_MDPS} MDPs with a violation at some step (one-sided 95 % upper bound on "
+      f"the rate: {tab_viol_upper:.3f}); share of C needed with the mean KL: largest {tab_kappa_mean.max():.1e}")
+claim("even it needed at most a few % of C", bool(np.nanmax(tab_kappa_mean) < 0.05),
+      f"largest share {np.nanmax(tab_kappa_mean):.3f}")
+tab_kl_ratio_ci = bootstrap_ci(tab_kl_ratio)
+claim("the most-changed state's KL was several times delta on average and many times delta in the worst MDP",
+      bool(tab_kl_ratio_ci.low > 2 and tab_kl_ratio.max() > 20),
+      f"max_s KL / mean KL at mean KL = delta: {ci_text(tab_kl_ratio, 2)} (mean [95 % CI] over MDPs), "
+      f"largest {tab_kl_ratio.max():.1f}")
+
+# %%
+tab_ex = tab_stack   # the example panel shows the first MDP
+fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.8))
+ax = axes[0]
+best_gain = tab_ex["gain"][0].max()
+for key, label, style in (("gain", r"true gain $J(\pi') - J(\pi)$", "-"), ("surr", r"surrogate $L_\pi(\pi')$", "--"),
+                          ("bound_max", r"$L - C\,\max_s \mathrm{KL}$ (the theorem)", "-"),
+                          ("bound_mean", r"$L - C\,\overline{\mathrm{KL}}$ (mean KL, no theorem)", ":")):
+    ax.plot(tab_ex["mean_kl"][0], tab_ex[key][0] / best_gain, style, label=label)
+ax.axvline(TAB_DELTA, color="grey", lw=0.8)
+ax.text(TAB_DELTA, 1.02, r" $\delta$ = 0.01", color="grey", fontsize=8, va="bottom")
+ax.set_xscale("log")
+ax.set_yscale("symlog", linthresh=1e-3)
+ax.set_ylim(-10, 2)
+ax.set_xlabel(r"mean KL of the step, $\sum_s d^\pi(s)\,\mathrm{KL}(s)$")
+ax.set_ylabel("gain / best gain along the direction")
+ax.set_title("one MDP: step along the natural gradient", fontsize=10)
+ax.legend(fontsize=7, loc="lower left")
+ax = axes[1]
+for kappa, label in ((tab_kappa_max, "max KL (the theorem)"), (tab_kappa_mean, "mean KL under $d^\\pi$")):
+    ax.plot(np.sort(kappa)[::-1], ".", ms=3, label=label)
+ax.axhline(1.0, color="black", lw=0.8)
+ax.text(TAB_N_MDPS / 2, 0.4, "C itself: a point above this line would be a violation", fontsize=8,
+        ha="center")
+ax.set_yscale("log")
+ax.set_xlabel(f"MDP (sorted), {TAB_N_MDPS} in all")
+ax.set_ylabel(r"share of $C$ the bound needed, $\kappa$")
+ax.set_title(r"smallest $\kappa$ with $L - \kappa C\,\mathrm{KL} \leq$ true gain", fontsize=10)
+ax.legend(fontsize=8, loc="lower left")
+ax = axes[2]
+ax.hist(tab_at_delta[:, 0] / TAB_DELTA, bins=np.logspace(0, 2, 31), color=plots.PALETTE[3])
+ax.set_xscale("log")
+ax.set_xlabel(r"$\max_s \mathrm{KL}(s)\ /\ \delta$ at mean KL $= \delta$")
+ax.set_ylabel("MDPs")
+ax.set_title("how far the most-changed state moves", fontsize=10)
+plt.tight_layout()
+plots.show(fig, alt="Three panels on random tabular MDPs. Left: for one MDP, the true gain, the surrogate, "
+                    "the max-KL lower bound and the mean-KL version against the mean KL of a natural-gradient "
+                    "step, with delta = 0.01 marked. Middle: per MDP, the share of TRPO's constant C that the "
+                    "bound needed, for max KL and mean KL, sorted, against the line at 1. Right: histogram of the "
+                    "largest per-state KL divided by delta at a step whose mean KL equals delta.")
+
+# %% [markdown]
+# Read the left panel from the left: for tiny steps the surrogate and the true gain coincide (first-order agreement)
+# and the bound is barely positive; it peaks far below the gain and then plunges, long before the mean KL reaches
+# $\delta$. In the middle panel the missing MDPs are those where the surrogate never overestimated the gain at all
+# ($\kappa \le 0$). So the theorem explains *why* a trust region makes sense (near the old policy the surrogate is
+# right, and the error grows with the KL), but not the numbers TRPO uses: $\delta = 0.01$ on the mean KL is a
+# practical choice that the theorem does not certify.
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+tab_small_gap = abs(tab_stack["surr"][0, 0] / tab_stack["gain"][0, 0] - 1)
+tab_first_neg = tab_stack["mean_kl"][0][np.flatnonzero(tab_stack["bound_max"][0] < 0)].min()
+claim("for tiny steps the surrogate and the true gain coincide", bool(tab_small_gap < 1e-3),
+      f"first MDP, smallest step: surrogate / gain - 1 = {tab_small_gap:.1e}")
+claim("it peaks far below the gain and then plunges, long before the mean KL reaches delta",
+      bool(tab_stack["bound_max"][0].max() < 0.01 * tab_stack["gain"][0].max() and tab_first_neg < TAB_DELTA / 100),
+      f"peak of the bound {tab_stack['bound_max'][0].max():.2e} vs best gain {tab_stack['gain'][0].max():.3f}; "
+      f"negative from mean KL {tab_first_neg:.1e} on")
+claim("the missing MDPs are those where the surrogate never overestimated the gain at all",
+      bool(np.array_equal(tab_kappa_max <= 0, np.all(tab_excess <= 0, axis=1)) and np.sum(tab_kappa_max <= 0) > 0),
+      f"{np.sum(tab_kappa_max <= 0)} of {TAB_N_MDPS} MDPs with kappa <= 0 (not drawn on the log scale)")
 
 # %% [markdown]
 # ## 4. Experiments
@@ -1620,6 +1967,12 @@ quiz.show("05.kl_exact")
 quiz.show("05.trpo_update")
 
 # %%
+quiz.show("05.pdl_states")
+
+# %%
+quiz.show("05.max_kl_why")
+
+# %%
 quiz.show("05.adaptive_kl")
 
 # %%
@@ -1779,7 +2132,8 @@ exercises.check("05.kl_estimator", approx_kl);
 #   the behaviour is acceptable. Safety needs explicit constraints (costs with a budget, as in constrained policy
 #   optimisation, Achiam et al. 2017, and PPO-Lagrangian), evaluation against them, and human oversight.
 # - **TRPO's guarantee is for an idealised algorithm.** The monotonic-improvement theorem behind it bounds the
-#   loss by the *maximum* KL over all states, with a penalty coefficient so large that steps would be tiny. Practical
+#   loss by the *maximum* KL over all states, with a penalty coefficient so large that steps would be tiny (section
+#   3.5: on small MDPs the bound's best step gains less than 1 % of the best gain along the same direction). Practical
 #   TRPO constrains the *mean* KL over the visited states instead, with a quadratic model, sampled estimates and a
 #   line search: robust in practice, no guarantee. A mean constraint lets a few states move far while the rest barely
 #   move, which is exactly what section 4.1 measured: with every update's mean KL at or below $\delta$ = 0.01, the
@@ -1798,13 +2152,15 @@ exercises.check("05.kl_estimator", approx_kl);
 # ## 10. Further reading
 #
 # - Schulman, Levine, Moritz, Jordan & Abbeel (2015), *Trust Region Policy Optimization*, ICML,
-#   [arXiv:1502.05477](https://arxiv.org/abs/1502.05477). The constrained problem, the Fisher-vector products with
-#   conjugate gradient, and the line search of section 3.3.
+#   [arXiv:1502.05477](https://arxiv.org/abs/1502.05477). Theorem 1 (the lower bound of section 2, measured in
+#   section 3.5), the constrained problem, the Fisher-vector products with conjugate gradient, and the line search
+#   of section 3.3.
 # - Kakade (2001), *A Natural Policy Gradient*, NIPS 14; Amari (1998), *Natural Gradient Works Efficiently in Learning*,
 #   Neural Computation, [doi:10.1162/089976698300017746](https://doi.org/10.1162/089976698300017746). Why $F^{-1}g$ is
 #   the steepest direction when distance is measured by KL.
-# - Kakade & Langford (2002), *Approximately Optimal Approximate Reinforcement Learning*, ICML. The surrogate and the
-#   first bound on policy improvement for conservative updates.
+# - Kakade & Langford (2002), *Approximately Optimal Approximate Reinforcement Learning*, ICML. The
+#   performance-difference lemma of section 2, the surrogate, and the first bound on policy improvement for
+#   conservative (mixture) updates.
 # - Schulman, Wolski, Dhariwal, Radford & Klimov (2017), *Proximal Policy Optimization Algorithms*,
 #   [arXiv:1707.06347](https://arxiv.org/abs/1707.06347). The clipped surrogate and the adaptive KL penalty (its section
 #   4), compared with TRPO.
@@ -1827,8 +2183,9 @@ exercises.check("05.kl_estimator", approx_kl);
 # - Berner et al. (2019), *Dota 2 with Large Scale Deep Reinforcement Learning*,
 #   [arXiv:1912.06680](https://arxiv.org/abs/1912.06680). PPO at very large scale (OpenAI Five).
 # - Achiam, Held, Tamar & Abbeel (2017), *Constrained Policy Optimization*, ICML,
-#   [arXiv:1705.10528](https://arxiv.org/abs/1705.10528); Ray, Achiam & Amodei (2019), *Benchmarking Safe Exploration in
-#   Deep Reinforcement Learning* (Safety Gym, with the PPO-Lagrangian baseline).
+#   [arXiv:1705.10528](https://arxiv.org/abs/1705.10528) (it also proves a policy-improvement bound with the
+#   *average* divergence over the old policy's states instead of the maximum); Ray, Achiam & Amodei (2019),
+#   *Benchmarking Safe Exploration in Deep Reinforcement Learning* (Safety Gym, with the PPO-Lagrangian baseline).
 # - Henderson, Islam, Bachman, Pineau, Precup & Meger (2018), *Deep Reinforcement Learning that Matters*, AAAI,
 #   [arXiv:1709.06560](https://arxiv.org/abs/1709.06560); Agarwal, Schwarzer, Castro, Courville & Bellemare (2021),
 #   *Deep Reinforcement Learning at the Edge of the Statistical Precipice*, NeurIPS,
@@ -1851,6 +2208,9 @@ exercises.check("05.kl_estimator", approx_kl);
 # | KL divergence | $\mathrm{KL}(p\,\|\,q) = \sum_a p(a)\log\frac{p(a)}{q(a)}$; $\ge 0$, not symmetric; for policies, averaged over visited states |
 # | k1, k3 | $\hat{\mathbb{E}}[-\log\rho]$ and $\hat{\mathbb{E}}[(\rho - 1) - \log\rho]$ from actions sampled by $\pi_{old}$; both unbiased, k3 never negative and less noisy |
 # | trust region | policies within mean KL $\delta$ of the old one |
+# | performance-difference lemma | $J(\pi') - J(\pi)$ = old advantages of the new actions, averaged over the new policy's discounted states, $\times\frac{1}{1-\gamma}$ |
+# | surrogate $L_\pi(\pi')$ | the same average over the *old* policy's states; equal to the true gain to first order |
+# | TRPO's bound | true gain $\ge L_\pi(\pi') - \frac{4\varepsilon\gamma}{(1-\gamma)^2}\max_s\mathrm{KL}$; holds, but certifies only tiny steps (section 3.5) |
 # | Fisher information matrix $F$ | Hessian of the mean KL at $\theta_{old}$, $= \hat{\mathbb{E}}[\nabla\log\pi\,\nabla\log\pi^\top]$ |
 # | natural gradient | $F^{-1}g$: the steepest ascent for a KL budget |
 # | Fisher-vector product | $Fv$ by double backprop, without forming $F$ |
@@ -1867,6 +2227,8 @@ exercises.check("05.kl_estimator", approx_kl);
 #    samples by $\pi_{old}(a)$ again does not estimate the KL: it can even be negative.
 # 3. TRPO solves the constrained problem approximately: natural gradient by conjugate gradient on Fisher-vector
 #    products, scaled to the KL bound, then checked by a line search. That check is what makes its bound hold.
+#    The theory behind it (the performance-difference lemma and a lower bound with the *maximum* KL) explains why a
+#    trust region works, but certifies only tiny steps; the mean-KL constraint with $\delta = 0.01$ is a practical choice.
 # 4. PPO replaces the constraint with first-order tricks. The clip is a soft brake, not a bound; the adaptive penalty
 #    reacts one update late. Monitor the KL of every update and use early stopping as a guard.
 # 5. PPO scales because it turns large batches from many parallel environments into many safe minibatch steps;
