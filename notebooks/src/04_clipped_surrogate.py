@@ -6,8 +6,10 @@
 # - say, for any sample, whether it gets a gradient and why (the min is a *pessimistic bound*, not a cap on the loss);
 # - show with an experiment what happens when one batch is optimised for many epochs with and without clipping;
 # - read the diagnostics PPO logs (clip fraction, approximate KL, the ratio histogram) and know their healthy ranges;
-# - find and fix two classic bugs: a surrogate without clipping, and a ratio that pushes every probability the
-#   wrong way.
+# - measure what the entropy bonus $c_2 H$ does on a task with a deceptive local optimum, and read the entropy
+#   curve on the dashboard (a slow decline, an early collapse, or no commitment at all);
+# - find and fix three classic bugs: a surrogate without clipping, a ratio that pushes every probability the
+#   wrong way, and an entropy bonus with the wrong sign.
 #
 # **Prerequisites:** notebook 03 (advantages, GAE, the policy-gradient loss $-\mathbb{E}[\log\pi(a|s)\,\hat A]$);
 # PyTorch autograd; what an Adam step does.
@@ -108,6 +110,8 @@ claim("a likely action may move by several percentage points before the objectiv
 # | epoch | one pass over the batch; PPO runs several epochs of minibatch steps per batch |
 # | clip fraction | share of samples whose ratio is outside the band: a diagnostic of how far the update went |
 # | approximate KL | an estimate of $\mathrm{KL}(\pi_{old} \,\Vert\, \pi_\theta)$ from the batch: another distance diagnostic |
+# | entropy $H[\pi](s)$ | $-\sum_a \pi(a \mid s)\log\pi(a \mid s)$: how uncertain the policy is in a state; 0 when deterministic, at most $\log\lvert A \rvert$ |
+# | entropy bonus, $c_2$ (`ent_coef`) | the term $-c_2 H$ in PPO's loss that pays the policy for staying uncertain, so that it keeps exploring |
 
 # %% [markdown]
 # ## 2. The maths
@@ -144,7 +148,8 @@ claim("a likely action may move by several percentage points before the objectiv
 # inside the band. PPO optimises a lower bound of the plain surrogate: it ignores predicted gains beyond the band and
 # keeps every predicted loss.
 #
-# **The loss we minimise** is $-L^{CLIP}$ (the full PPO loss adds a value term and an entropy bonus, notebook 07).
+# **The loss we minimise** is $-L^{CLIP}$ (the full PPO loss adds a value term and an entropy bonus: section 4 measures the bonus, notebook 07 puts the
+# loss together).
 # Two diagnostics, both computed from the same batch:
 # $$\text{clip fraction} = \hat{\mathbb{E}}_t\big[\mathbf{1}[\,|r_t - 1| > \epsilon\,]\big], \qquad
 # \widehat{\mathrm{KL}}_{k3} = \hat{\mathbb{E}}_t\big[(r_t - 1) - \log r_t\big] \approx \mathrm{KL}(\pi_{old}\,\|\,\pi_\theta).$$
@@ -896,7 +901,7 @@ claim("and most seeds settle for the coin",
       bool(reached[0.0].sum() < len(SEEDS) / 2 and np.all(final_return[0.0][~reached[0.0]] < 0.35)),
       f"{reached[0.0].sum()} of {len(SEEDS)} reach the treasure; final returns {final_return[0.0].round(3)}")
 claim("Their final policies stop at the door almost surely and reach the treasure with a probability below 1 in "
-      "1,000", bool(len(p_treasure_coin) > 0 and p_treasure_coin.max() < 1e-3),
+      "100", bool(len(p_treasure_coin) > 0 and p_treasure_coin.max() < 1e-2),
       f"P(treasure) of the seeds that settled for the coin: {p_treasure_coin}")
 claim("A small bonus (c2 = 0.1) slows the collapse a little, but not enough: at update 10 its entropy is still "
       "below a fifth of log 2, and half of the seeds or fewer reach the treasure",
@@ -927,7 +932,7 @@ claim("Too large (c2 = 3) never commits: its entropy stays within 10 % of log 2 
 #
 # - *Without the bonus* ($c_2 = 0$) the entropy collapses: it falls to a few percent of $\log 2$ within 10
 #   updates, and most seeds settle for the coin. Their final policies stop at the door almost surely and reach
-#   the treasure with a probability below 1 in 1,000, so the episodes that could change their mind are no longer
+#   the treasure with a probability below 1 in 100, so the episodes that could change their mind are no longer
 #   sampled: nothing in later batches points to the treasure.
 # - *A small bonus* ($c_2 = 0.1$) slows the collapse a little, but not enough: at update 10 its entropy is still
 #   below a fifth of $\log 2$, and half of the seeds or fewer reach the treasure.
@@ -1034,6 +1039,12 @@ quiz.show("04.clip_fraction")
 # %%
 quiz.show("04.first_step_ratio")
 
+# %%
+quiz.show("04.entropy_bonus_sign")
+
+# %%
+quiz.show("04.entropy_collapse")
+
 # %% [markdown]
 # **Graded answer cell.** If your course is graded, answers are read from cells like the one below (the first line
 # names the question; the cell assigns `answer`). Replace `None` by your number and run the cell: `quiz.check`
@@ -1118,6 +1129,43 @@ exercises.check("04.ratio_direction", probability_ratio);
 # Again a FAIL is expected at first; it states the symptom, not the fix. Run `exercises.hint("04.ratio_direction")`
 # in a new cell for the next hint (several levels, from where to look to the fix), and, after at least one
 # attempt, `exercises.solution("04.ratio_direction")` for a worked solution with an explanation.
+
+# %% [markdown]
+# ### Exercise 04.entropy_sign: an entropy bonus that works against exploration
+#
+# The function below should assemble PPO's full loss from its three parts: the clipped surrogate's loss, the
+# value loss weighted by $c_1$, and the entropy bonus weighted by $c_2$ (section 4, "Entropy, measured"). It
+# runs and returns a scalar, and with a small $c_2$ a training run need not look broken; yet every step that
+# minimises this loss also pushes the policy towards determinism, the opposite of what the bonus is for. Make
+# the function do what its docstring says. The checker compares the loss and its gradients with a reference on random batches of categorical
+# policies, and takes one gradient-descent step on each loss to see which way the policy's entropy moves.
+
+# %%
+# EXERCISE: 04.entropy_sign
+import torch
+
+
+def ppo_total_loss(clip_loss, value_loss, entropies, vf_coef=0.5, ent_coef=0.01):
+    """PPO's full loss (to be minimised), with the entropy bonus that keeps the policy exploring.
+
+    clip_loss:  scalar tensor -L_clip, the clipped surrogate's loss
+    value_loss: scalar tensor L_VF, the critic's loss
+    entropies:  (B,) entropies H[pi_theta](s_t) of the policy at the batch's states; carry gradients
+    vf_coef:    c1 >= 0, weight of the value loss
+    ent_coef:   c2 >= 0, weight of the entropy bonus
+    returns:    scalar tensor, the loss whose minimisation maximises the PPO objective
+                L_clip - c1 * L_VF + c2 * mean_t H[pi_theta](s_t)
+    """
+    return clip_loss + vf_coef * value_loss + ent_coef * entropies.mean()
+
+# %%
+exercises.check("04.entropy_sign", ppo_total_loss);
+
+# %% [markdown]
+# A FAIL is expected at first; it describes what your loss does to the policy, not the fix. Run
+# `exercises.hint("04.entropy_sign")` in a new cell for the next hint (several levels, from where to look to
+# the fix), and, after at least one attempt, `exercises.solution("04.entropy_sign")` for a worked solution with
+# an explanation.
 
 # %% [markdown]
 # ## 8. In practice
@@ -1267,6 +1315,11 @@ hyper_rows = [
      "in section 4"),
     ("advantage normalisation", "on, per minibatch",
      f"{'per minibatch' if c.norm_adv else 'off'} in pre-training; per batch in section 4 (notebook 06)"),
+    (r"entropy coefficient $c_2$ (`ent_coef`)", "0 to 0.01 (the PPO paper: 0.01 on Atari, none on MuJoCo); "
+     "more where exploration is hard",
+     f"{c.ent_coef:g} in pre-training (the library default is {library_defaults.ent_coef:g}); "
+     + ", ".join(f"{c2:g}" for c2 in ENT_COEFS) + " on the corridor in section 4, where "
+     + f"{ENT_COEFS[int(np.argmax([return_ci[c2].estimate for c2 in ENT_COEFS]))]:g} did best"),
 ]
 display(Markdown("| setting | common starting points | this notebook |\n|---|---|---|\n"
                  + "\n".join(f"| {a} | {b} | {d} |" for a, b, d in hyper_rows)))
@@ -1374,6 +1427,11 @@ claim("without clipping the extra epochs are exactly what sends the policy away"
 #   Optimization*, ICLR Blog Track
 #   ([iclr-blog-track.github.io](https://iclr-blog-track.github.io/2022/03/25/ppo-implementation-details/)). The
 #   diagnostics logged here (clip fraction, approx KL) and the details that make PPO work in practice.
+# - Williams & Peng (1991), *Function Optimization Using Connectionist Reinforcement Learning Algorithms*,
+#   Connection Science 3(3). Adds the policy's entropy to the policy-gradient objective to keep it exploring.
+# - Mnih, Badia, Mirza, Graves, Lillicrap, Harley, Silver & Kavukcuoglu (2016), *Asynchronous Methods for Deep
+#   Reinforcement Learning*, ICML, [arXiv:1602.01783](https://arxiv.org/abs/1602.01783). A3C: the entropy bonus
+#   in the actor-critic loss, the form PPO's $c_2 H$ takes.
 # - Schulman (2020), *Approximating KL Divergence*, blog note
 #   ([joschu.net/blog/kl-approx.html](http://joschu.net/blog/kl-approx.html)). The k1/k3 estimators behind
 #   `approx_kl`.
@@ -1392,6 +1450,9 @@ claim("without clipping the extra epochs are exactly what sends the policy away"
 # | approx KL (k3) | $\hat{\mathbb{E}}[(r_t-1) - \log r_t]$, a never-negative estimate of $\mathrm{KL}(\pi_{old} \Vert \pi_\theta)$ |
 # | epoch | one pass of minibatch steps over the same batch |
 # | trust region | the neighbourhood of $\pi_{old}$ in which the surrogate is a good guide |
+# | entropy bonus | $-c_2 \hat{\mathbb{E}}_t[H[\pi_\theta](s_t)]$ in the loss ($+c_2 H$ in the objective); `ent_coef` in `course_lib` |
+# | premature collapse | the policy's entropy falls to near 0 before it has found the better behaviour, so it stops sampling the actions that would show it |
+# | $\log\lvert A \rvert$ | the largest entropy a policy over $\lvert A \rvert$ actions can have, reached by the uniform policy |
 #
 # **Key takeaways**
 # 1. PPO reuses one batch for several epochs by optimising a surrogate, $\hat{\mathbb{E}}[r_t \hat A_t]$, that is
@@ -1404,6 +1465,9 @@ claim("without clipping the extra epochs are exactly what sends the policy away"
 #    batch's control.
 # 4. Clipping keeps the update much closer, but does not bound it: watch clip fraction, approx KL and the ratio
 #    histogram, and stop early when they leave their usual ranges.
+# 5. The entropy bonus $-c_2 H$ keeps a policy exploring. Without it, a policy can collapse onto a good-enough
+#    behaviour within a few updates, while the distance diagnostics look calm; too large a $c_2$ keeps the policy
+#    from ever committing. Read the entropy as a share of $\log|A|$: a slow decline is healthy.
 #
 # KL divergence measured properly, TRPO's constraint, early stopping, and why PPO scales to large problems come
 # next.
