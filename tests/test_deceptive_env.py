@@ -158,3 +158,18 @@ def test_entropy_matches_torch_and_a_hand_value_and_never_exceeds_log_a():
     assert torch.all(categorical_entropy(random_probs) <= math.log(4) + 1e-6)
     with pytest.raises(ValueError):
         max_entropy(0)
+
+
+def test_ppo_logs_the_entropy_of_a_near_uniform_policy_at_its_first_update():
+    """The History's entropy column is the policy's mean entropy: at the start (policy head initialised near 0)
+    it is within a few percent of log 2, and never above it."""
+    from course_lib.algos import ppo
+
+    torch.set_num_threads(1)
+    config = ppo.PPOConfig(env_id=DECEPTIVE_CORRIDOR_ID, update_epochs=1, ent_coef=0.5)
+    agent, history = ppo.train(config, seed=0, total_steps=config.batch_size, progress=False)
+    first = history.column("entropy")[0]
+    assert 0.97 * math.log(2) < first <= math.log(2) + 1e-6
+    with torch.no_grad():
+        probs = agent.distribution(torch.eye(6)).probs
+    assert torch.all(categorical_entropy(probs) <= math.log(2) + 1e-6)

@@ -5,9 +5,8 @@
 # - write the probability ratio $r_t(\theta)$ and PPO's clipped objective $L^{CLIP}$, and explain every term;
 # - say, for any sample, whether it gets a gradient and why (the min is a *pessimistic bound*, not a cap on the loss);
 # - show with an experiment what happens when one batch is optimised for many epochs with and without clipping;
-# - read the diagnostics PPO logs (clip fraction, approximate KL, the ratio histogram) and know their healthy ranges;
-# - measure what the entropy bonus $c_2 H$ does on a task with a deceptive local optimum, and read the entropy
-#   curve on the dashboard (a slow decline, an early collapse, or no commitment at all);
+# - read the diagnostics PPO logs (clip fraction, approximate KL, the ratio histogram, the entropy) and know their
+#   healthy ranges; measure what the entropy bonus $c_2 H$ does on a task where the policy must keep exploring;
 # - find and fix three classic bugs: a surrogate without clipping, a ratio that pushes every probability the
 #   wrong way, and an entropy bonus with the wrong sign.
 #
@@ -843,7 +842,7 @@ for c2 in ENT_COEFS:
     print(f"{c2:8g} | {reached[c2].sum()} of {len(SEEDS)} seeds{'':12s}| {ci_text(final_return[c2], 2):27s} | {marks}")
 coin_seeds = [p for (_, p), hit in zip(ent_runs[0.0], reached[0.0]) if not hit]
 p_treasure_coin = np.array([success_probability(p) for p in coin_seeds])
-print(f"c2 = 0, seeds that settled for the coin: P(treasure) under the final policy "
+print(f"c2 = 0, seeds that settled for the coin: P(treasure) under the final policy\n  "
       f"{', '.join(f'{v:.1e}' for v in p_treasure_coin)}")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
@@ -877,7 +876,7 @@ ax_r.errorbar(xs, means, yerr=errors, fmt="o", capsize=6, color=plots.PALETTE[0]
 for i, c2 in enumerate(ENT_COEFS):
     ax_r.plot(np.full(len(SEEDS), xs[i]) + np.linspace(-0.15, 0.15, len(SEEDS)), final_return[c2], ".",
               color="grey", alpha=0.7, label="one seed" if i == 0 else None)
-    ax_r.annotate(f"{reached[c2].sum()}/{len(SEEDS)} reach", (xs[i], 1.08), ha="center", fontsize=8)
+    ax_r.annotate(f"{reached[c2].sum()}/{len(SEEDS)} reach the treasure", (xs[i], 1.08), ha="center", fontsize=7)
 ax_r.axhline(corridor.coin, color=plots.PALETTE[3], ls=":", lw=1, label="coin only")
 ax_r.axhline(corridor.treasure, color=plots.PALETTE[2], ls=":", lw=1, label="treasure every time")
 ax_r.set_xticks(xs, [f"{c2:g}" for c2 in ENT_COEFS])
