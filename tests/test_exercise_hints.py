@@ -37,6 +37,7 @@ FIX_TOKENS: dict[str, tuple[str, ...]] = {
     "03.scalar_loss": (".mean()", "mean(", ".sum()", "average"),
     "04.clip_surrogate": ("torch.min", "torch.clamp", "clamp(", "min(", "clip(r", "pessimistic"),
     "04.ratio_direction": ("logp - logp_old", "exp(logp", "upside down", "numerator", "swap"),
+    "04.entropy_sign": ("- ent_coef", "-ent_coef", "minus", "subtract", "sign", "negat", "flip", "opposite"),
     "05.trust_region_step": ("backtrack", "beta", "shrink", "log_softmax", "kl <= max_kl", "line search"),
     "05.kl_estimator": ("k1", "k3", "log r", "(r - 1)", "logp_old - logp_new", "twice"),
     "06.normalise_advantages": ("adv[valid", "correction=0", "1e-8", "subtract", "divide", "real.mean"),

@@ -1,4 +1,5 @@
-"""Notebook 04 (clipped surrogate): a surrogate without clipping, and a ratio computed upside down."""
+"""Notebook 04 (clipped surrogate): a surrogate without clipping, a ratio computed upside down, and an entropy
+bonus with the wrong sign."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -310,4 +311,178 @@ RATIO_DIRECTION = Exercise(
     hints=RATIO_HINTS,
 )
 
-EXERCISES = (CLIP_SURROGATE, RATIO_DIRECTION)
+# ---------------------------------------------------------------------------------------------------------------
+# 04.entropy_sign
+# ---------------------------------------------------------------------------------------------------------------
+ENTROPY_STEP = 0.5  # step size of the one gradient-descent step on the logits that shows the symptom
+
+
+@dataclass(frozen=True)
+class LossParts:
+    """The parts of PPO's loss: logits (B, A) of the policy, clip_loss and value_loss (floats), c1 and c2."""
+
+    logits: torch.Tensor
+    clip_loss: float
+    value_loss: float
+    vf_coef: float
+    ent_coef: float
+
+    def entropies(self, logits: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) entropies H[pi](s) = -sum_a pi(a|s) log pi(a|s) of the categorical policies, float64."""
+        logits = self.logits if logits is None else logits
+        return torch.distributions.Categorical(logits=logits.double()).entropy()
+
+    def loss(self, entropy_term: float) -> float:
+        """clip_loss + c1 * value_loss + entropy_term."""
+        return self.clip_loss + self.vf_coef * self.value_loss + entropy_term
+
+
+def _loss_parts(seed: int, batch: int, n_actions: int, vf_coef: float, ent_coef: float) -> LossParts:
+    g = generator(seed)
+    logits = randn(g, batch, n_actions, scale=1.5)  # far from uniform, where the entropy's gradient is 0
+    clip_loss, value_loss = (float(x) for x in randn(g, 2, scale=0.5))
+    return LossParts(logits, clip_loss, abs(value_loss) + 0.1, vf_coef, ent_coef)
+
+
+def _entropy_cases(seed: int) -> list[Case]:
+    return [
+        Case("random batch of 16 states, 4 actions, c1 = 0.5, c2 = 0.01", _loss_parts(seed, 16, 4, 0.5, 0.01)),
+        Case("random batch of 8 states, 2 actions, c1 = 0.5, c2 = 0.2", _loss_parts(seed + 1, 8, 2, 0.5, 0.2)),
+        Case("random batch of 32 states, 6 actions, c1 = 1.0, c2 = 0.05", _loss_parts(seed + 2, 32, 6, 1.0, 0.05)),
+    ]
+
+
+def _entropy_probe(func, case: Case) -> Observation:
+    d: LossParts = case.data
+    logits = d.logits.clone().requires_grad_(True)
+    clip_loss = torch.tensor(d.clip_loss, requires_grad=True)
+    value_loss = torch.tensor(d.value_loss, requires_grad=True)
+    entropies = torch.distributions.Categorical(logits=logits).entropy()
+    loss = scalar_loss(func(clip_loss, value_loss, entropies, d.vf_coef, d.ent_coef))
+    if loss.requires_grad:
+        loss.backward()
+    logits_grad = grad_or_zeros(logits)
+    # the symptom: one gradient-descent step on the logits, theta <- theta - step * d loss / d theta
+    stepped = d.logits.double() - ENTROPY_STEP / max(d.ent_coef, 1e-12) * logits_grad
+    return {"loss": float(loss.detach()), "logits_grad": logits_grad, "clip_grad": grad_or_zeros(clip_loss),
+            "value_grad": grad_or_zeros(value_loss), "entropy_after_step": float(d.entropies(stepped).mean())}
+
+
+def _entropy_judge(got: Observation, want: Observation, case: Case) -> str | None:
+    d: LossParts = case.data
+    h = d.entropies()
+    if (close(got["loss"], want["loss"]) and close(got["logits_grad"], want["logits_grad"])
+            and close(got["clip_grad"], want["clip_grad"]) and close(got["value_grad"], want["value_grad"])):
+        return None
+    h0, h_got, h_want = float(h.mean()), got["entropy_after_step"], want["entropy_after_step"]
+    if h_got < h0 < h_want:
+        return (f"one gradient-descent step on your loss lowers the policy's mean entropy from {fmt(h0)} to "
+                f"{fmt(h_got)} nats, where the expected loss raises it to {fmt(h_want)}: minimising your loss "
+                "makes the policy more deterministic, so the bonus speeds up the collapse of exploration "
+                "instead of resisting it")
+    if close(got["logits_grad"], torch.zeros_like(torch.as_tensor(want["logits_grad"]))):
+        value = (f"your loss has the expected value {fmt(want['loss'])}, but" if close(got["loss"], want["loss"])
+                 else f"your loss is {fmt(got['loss'])}, expected {fmt(want['loss'])}, and")
+        return value + " no gradient reaches the policy through the entropies: the bonus cannot change what the policy does"
+    if not close(got["clip_grad"], want["clip_grad"]):
+        return (f"d loss / d clip_loss is {fmt(float(got['clip_grad']))}, expected {fmt(float(want['clip_grad']))}: "
+                "the surrogate's loss should enter the total with weight 1")
+    if not close(got["value_grad"], want["value_grad"]):
+        return (f"d loss / d value_loss is {fmt(float(got['value_grad']))}, expected "
+                f"{fmt(float(want['value_grad']))} (this case passes vf_coef = {d.vf_coef:g}, "
+                f"ent_coef = {d.ent_coef:g})")
+    if close(got["loss"], d.loss(-d.ent_coef * float(h.sum()))):
+        return (f"your loss is {fmt(got['loss'])}, expected {fmt(want['loss'])}: your entropy term grows with the "
+                f"number of states in the batch ({len(h)} here), so the same ent_coef would weigh more in a "
+                "larger batch; the docstring's term is an average over states")
+    problem = mismatch(got["loss"], want["loss"], "the loss")
+    if problem:
+        return problem + "; compare your loss with the formula in the docstring"
+    problem = mismatch(got["logits_grad"], want["logits_grad"], "d loss / d logits")
+    return problem + "; the loss has the right value but not the right gradient with respect to the policy"
+
+
+ENTROPY_STARTER = dedent('''\
+    import torch
+
+
+    def ppo_total_loss(clip_loss, value_loss, entropies, vf_coef=0.5, ent_coef=0.01):
+        """PPO's full loss (to be minimised), with the entropy bonus that keeps the policy exploring.
+
+        clip_loss:  scalar tensor -L_clip, the clipped surrogate's loss
+        value_loss: scalar tensor L_VF, the critic's loss
+        entropies:  (B,) entropies H[pi_theta](s_t) of the policy at the batch's states; carry gradients
+        vf_coef:    c1 >= 0, weight of the value loss
+        ent_coef:   c2 >= 0, weight of the entropy bonus
+        returns:    scalar tensor, the loss whose minimisation maximises the PPO objective
+                    L_clip - c1 * L_VF + c2 * mean_t H[pi_theta](s_t)
+        """
+        return clip_loss + vf_coef * value_loss + ent_coef * entropies.mean()
+''')
+
+ENTROPY_REFERENCE = dedent('''\
+    import torch
+
+
+    def ppo_total_loss(clip_loss, value_loss, entropies, vf_coef=0.5, ent_coef=0.01):
+        """PPO's full loss (to be minimised); shapes as in the starter."""
+        # maximise L_clip - c1 L_VF + c2 H  <=>  minimise -L_clip + c1 L_VF - c2 H, with H = mean_t H[pi](s_t)
+        return clip_loss + vf_coef * value_loss - ent_coef * entropies.mean()
+''')
+
+ENTROPY_EXPLANATION = dedent('''\
+    PPO maximises L_clip - c1 L_VF + c2 H: the entropy is a bonus, added to the objective so that the policy
+    is paid for staying uncertain. The optimiser minimises a loss, the objective negated, so every term changes
+    sign: -L_clip + c1 L_VF - c2 H. With + c2 H in the loss, each gradient step makes the policy *more*
+    deterministic, on top of what the advantages ask for: the exact opposite of a bonus, and a faster road to
+    the premature collapse measured in section 4. Nothing crashes, and with a small c2 the runs can look almost
+    normal; the entropy curve on the dashboard gives it away. The entropy term is a mean over the batch's
+    states, like the other two, so c2 means the same thing at every batch size.
+''')
+
+_ENTROPY_RETURN = "    return clip_loss + vf_coef * value_loss + ent_coef * entropies.mean()\n"
+ENTROPY_WRONG = (
+    WrongFix(ENTROPY_STARTER.replace(_ENTROPY_RETURN, "    return clip_loss + vf_coef * value_loss\n"),
+             "drops the entropy term"),
+    WrongFix(ENTROPY_STARTER.replace(_ENTROPY_RETURN,
+                                     "    return clip_loss + ent_coef * value_loss - vf_coef * entropies.mean()\n"),
+             "swaps the two coefficients"),
+    WrongFix(ENTROPY_STARTER.replace(_ENTROPY_RETURN,
+                                     "    return clip_loss + vf_coef * value_loss - ent_coef * entropies.sum()\n"),
+             "sums the entropies over the batch instead of averaging"),
+    WrongFix(ENTROPY_STARTER.replace(_ENTROPY_RETURN,
+                                     "    return -(clip_loss + vf_coef * value_loss + ent_coef * entropies.mean())\n"),
+             "negates the whole loss"),
+    WrongFix(ENTROPY_STARTER.replace(_ENTROPY_RETURN,
+                                     "    return clip_loss + vf_coef * value_loss - ent_coef * entropies.mean().detach()\n"),
+             "right value, but the entropy term is detached"),
+    WrongFix(ENTROPY_STARTER.replace(_ENTROPY_RETURN,
+                                     "    return clip_loss + vf_coef * (value_loss - ent_coef * entropies.mean())\n"),
+             "puts the entropy term inside the value loss's weight"),
+)
+
+ENTROPY_HINTS = (
+    "Look at the last term of the `return` line. Suppose the policy's entropy goes up a little while everything "
+    "else stays the same: does your loss go up or down? The optimiser always moves the way that makes the loss "
+    "smaller, so which way does it push the entropy?",
+    "The docstring's objective *adds* c2 * H: higher entropy is better. The loss is that objective negated (the "
+    "optimiser minimises), so every term enters the loss with the opposite sign to the one it has in the "
+    "objective, the entropy term included; the two other terms already follow that rule.",
+    "`return clip_loss + vf_coef * value_loss - ent_coef * entropies.mean()`.",
+)
+
+ENTROPY_SIGN = Exercise(
+    id="04.entropy_sign",
+    title="An entropy bonus with the wrong sign",
+    func_name="ppo_total_loss",
+    starter=ENTROPY_STARTER,
+    reference=ENTROPY_REFERENCE,
+    explanation=ENTROPY_EXPLANATION,
+    make_cases=_entropy_cases,
+    probe=_entropy_probe,
+    judge=_entropy_judge,
+    wrong_fixes=ENTROPY_WRONG,
+    hints=ENTROPY_HINTS,
+)
+
+EXERCISES = (CLIP_SURROGATE, RATIO_DIRECTION, ENTROPY_SIGN)

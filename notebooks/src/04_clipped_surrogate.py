@@ -5,9 +5,10 @@
 # - write the probability ratio $r_t(\theta)$ and PPO's clipped objective $L^{CLIP}$, and explain every term;
 # - say, for any sample, whether it gets a gradient and why (the min is a *pessimistic bound*, not a cap on the loss);
 # - show with an experiment what happens when one batch is optimised for many epochs with and without clipping;
-# - read the diagnostics PPO logs (clip fraction, approximate KL, the ratio histogram) and know their healthy ranges;
-# - find and fix two classic bugs: a surrogate without clipping, and a ratio that pushes every probability the
-#   wrong way.
+# - read the diagnostics PPO logs (clip fraction, approximate KL, the ratio histogram, the entropy) and know their
+#   healthy ranges; measure what the entropy bonus $c_2 H$ does on a task where the policy must keep exploring;
+# - find and fix three classic bugs: a surrogate without clipping, a ratio that pushes every probability the
+#   wrong way, and an entropy bonus with the wrong sign.
 #
 # **Prerequisites:** notebook 03 (advantages, GAE, the policy-gradient loss $-\mathbb{E}[\log\pi(a|s)\,\hat A]$);
 # PyTorch autograd; what an Adam step does.
@@ -32,6 +33,8 @@ from course_lib.algos import ppo
 from course_lib.algos.onpolicy import advantages_and_returns
 from course_lib.claims import claim
 from course_lib.envs import make_vec_env
+from course_lib.deceptive_env import (DECEPTIVE_CORRIDOR_ID, GO, DeceptiveCorridor, categorical_entropy,
+                                     expected_return, max_entropy, success_probability)
 from course_lib.diagnostics import kl_exact, kl_k3
 from course_lib.losses import policy_gradient_loss, ppo_clip_loss
 from course_lib.networks import CategoricalActor
@@ -106,6 +109,8 @@ claim("a likely action may move by several percentage points before the objectiv
 # | epoch | one pass over the batch; PPO runs several epochs of minibatch steps per batch |
 # | clip fraction | share of samples whose ratio is outside the band: a diagnostic of how far the update went |
 # | approximate KL | an estimate of $\mathrm{KL}(\pi_{old} \,\Vert\, \pi_\theta)$ from the batch: another distance diagnostic |
+# | entropy $H[\pi](s)$ | $-\sum_a \pi(a \mid s)\log\pi(a \mid s)$: how uncertain the policy is in a state; 0 when deterministic, at most $\log\lvert A \rvert$ |
+# | entropy bonus, $c_2$ (`ent_coef`) | the term $-c_2 H$ in PPO's loss that pays the policy for staying uncertain, so that it keeps exploring |
 
 # %% [markdown]
 # ## 2. The maths
@@ -142,7 +147,8 @@ claim("a likely action may move by several percentage points before the objectiv
 # inside the band. PPO optimises a lower bound of the plain surrogate: it ignores predicted gains beyond the band and
 # keeps every predicted loss.
 #
-# **The loss we minimise** is $-L^{CLIP}$ (the full PPO loss adds a value term and an entropy bonus, notebook 07).
+# **The loss we minimise** is $-L^{CLIP}$ (the full PPO loss adds a value term and an entropy bonus: section 4 measures the bonus, notebook 07 puts the
+# loss together).
 # Two diagnostics, both computed from the same batch:
 # $$\text{clip fraction} = \hat{\mathbb{E}}_t\big[\mathbf{1}[\,|r_t - 1| > \epsilon\,]\big], \qquad
 # \widehat{\mathrm{KL}}_{k3} = \hat{\mathbb{E}}_t\big[(r_t - 1) - \log r_t\big] \approx \mathrm{KL}(\pi_{old}\,\|\,\pi_\theta).$$
@@ -750,6 +756,199 @@ claim("the surrogate rose on every plain seed while the evaluated return fell on
 # > (notebook 05).
 
 # %% [markdown]
+# ### Entropy, measured: a policy that stops exploring too early
+#
+# Every run so far optimised the clipped surrogate with no entropy term. The full PPO objective (Schulman et al.
+# 2017, eq. 9) adds a value-function term and an **entropy bonus**; written as the loss that is minimised,
+# $$\text{loss} = -L^{CLIP} + c_1 L^{VF} - c_2\,\hat{\mathbb{E}}_t\big[H[\pi_\theta](s_t)\big], \qquad
+# H[\pi](s) = -\sum_a \pi(a|s)\log\pi(a|s).$$
+# The entropy $H$ (in nats) is 0 for a policy that always picks the same action and largest for the uniform
+# policy, where it equals $\log|A|$. Because the loss *subtracts* $c_2 H$, minimising it pays the policy for
+# staying uncertain: with $c_2 > 0$ each update has a reason not to make the policy deterministic.
+# `course_lib` calls $c_2$ `ent_coef`; every run above used 0, the library's default.
+#
+# That matters when a policy can settle for something good enough before it has seen something better.
+# `course_lib.deceptive_env.DeceptiveCorridor` is built that way. The agent starts at a door (position 0 of a
+# corridor of 6) and sees its position. **Stop** at the door picks up a coin (reward 0.3) and ends the episode;
+# **go** moves one step down the corridor. Stopping further down ends the episode with nothing; going on from
+# the last position reaches a treasure (reward 1). A policy that tosses a fair coin at every position reaches
+# the treasure once in $2^6 = 64$ episodes, so while the policy is still close to uniform, going looks worse than
+# stopping at the door; only a policy that keeps going often enough to learn the later positions finds out what
+# the corridor is worth. The next cell computes these numbers exactly from the environment's definition.
+
+# %%
+corridor = DeceptiveCorridor()
+N_ACTIONS = int(corridor.action_space.n)
+H_MAX = max_entropy(N_ACTIONS)  # log |A|, the entropy of the uniform policy
+ENT_BASE = ppo.PPOConfig(env_id=DECEPTIVE_CORRIDOR_ID, update_epochs=4)
+uniform = torch.full((N_ACTIONS,), 1.0 / N_ACTIONS)
+# Q(door, go) under the uniform policy: the treasure needs L - 1 more goes, each with probability 1/2
+q_go_uniform = ENT_BASE.gamma ** (corridor.length - 1) * 0.5 ** (corridor.length - 1) * corridor.treasure
+fixed_policies = {"always stop": np.zeros(corridor.length), "uniform": np.full(corridor.length, 0.5),
+                  "always go": np.ones(corridor.length)}
+print(f"corridor of {corridor.length} positions, coin {corridor.coin:g}, treasure {corridor.treasure:g}")
+for name, p_go in fixed_policies.items():
+    print(f"  return of '{name}': {expected_return(p_go, corridor.coin, corridor.treasure):.4f}")
+print(f"uniform policy: P(treasure) = 1/{1 / success_probability(fixed_policies['uniform']):.0f}; at the door, "
+      f"going is worth {q_go_uniform:.4f} (gamma = {ENT_BASE.gamma}),\n  stopping {corridor.coin:g}")
+print(f"maximum entropy log|A| = log {N_ACTIONS} = {H_MAX:.4f} nats; entropy of the uniform policy "
+      f"{categorical_entropy(uniform).item():.4f}")
+
+# %% [markdown]
+# **Set-up.** PPO from `course_lib.algos.ppo` with the library's defaults (8 environments × 32 steps per
+# update, learning rate and clip range annealed, networks of two hidden layers of 64), except 4 epochs per
+# update instead of 10 (to keep the cell short), for 8,192 steps (32 updates). Four entropy coefficients,
+# $c_2 \in \{0, 0.1, 0.5, 3\}$, six seeds each. At the end we read $\pi(\text{go}\mid k)$ at every position
+# $k$ from the network and compute the **exact** expected return of the final stochastic policy (no
+# evaluation noise: `expected_return`). A run *reaches the treasure* when its greedy policy (the likelier action
+# at every position) goes all the way. The entropy curve is the `entropy` column of the training History: the
+# mean entropy of the policy on each update's batch, averaged over the update's minibatch steps.
+
+# %%
+ENT_COEFS = (0.0, 0.1, 0.5, 3.0)
+ENT_STEPS = 8_192
+positions = torch.eye(corridor.length)  # one observation per position, (L, L)
+ent_runs: dict[float, list] = {c2: [] for c2 in ENT_COEFS}  # c2 -> per seed (History, pi(go | position))
+with tqdm(total=len(ENT_COEFS) * len(SEEDS), desc="PPO on the corridor, per ent_coef and seed") as bar:
+    for c2 in ENT_COEFS:
+        for seed in SEEDS:
+            config = ppo.PPOConfig(env_id=DECEPTIVE_CORRIDOR_ID, update_epochs=ENT_BASE.update_epochs,
+                                   ent_coef=c2)
+            agent, history = ppo.train(config, seed=seed, total_steps=ENT_STEPS, progress=False)
+            with torch.no_grad():
+                p_go = agent.distribution(positions).probs[:, GO].numpy()
+            ent_runs[c2].append((history, p_go))
+            bar.update()
+
+
+def ent_column(c2: float, name: str) -> np.ndarray:
+    """(seeds, updates) array of one History column for the runs with ent_coef c2."""
+    return np.array([history.column(name) for history, _ in ent_runs[c2]])
+
+
+final_return = {c2: np.array([expected_return(p, corridor.coin, corridor.treasure) for _, p in ent_runs[c2]])
+                for c2 in ENT_COEFS}  # exact expected return of each final stochastic policy
+reached = {c2: np.array([bool(np.all(p > 0.5)) for _, p in ent_runs[c2]]) for c2 in ENT_COEFS}
+entropy = {c2: ent_column(c2, "entropy") for c2 in ENT_COEFS}
+return_ci = {c2: bootstrap_ci(final_return[c2]) for c2 in ENT_COEFS}
+n_updates = entropy[0.0].shape[1]
+MARKS = (1, 5, 10, n_updates)  # updates at which entropy is reported (1-based)
+print(f"{n_updates} updates of {ENT_BASE.num_envs} x {ENT_BASE.num_steps} steps per run; "
+      f"{len(SEEDS)} seeds per ent_coef")
+print("ent_coef | greedy reaches treasure | final return, mean [95% CI] | "
+      "entropy at update " + ", ".join(map(str, MARKS)))
+for c2 in ENT_COEFS:
+    marks = ", ".join(f"{entropy[c2][:, k - 1].mean():.3f}" for k in MARKS)
+    print(f"{c2:8g} | {reached[c2].sum()} of {len(SEEDS)} seeds{'':12s}| {ci_text(final_return[c2], 2):27s} | {marks}")
+coin_seeds = [p for (_, p), hit in zip(ent_runs[0.0], reached[0.0]) if not hit]
+p_treasure_coin = np.array([success_probability(p) for p in coin_seeds])
+print(f"c2 = 0, seeds that settled for the coin: P(treasure) under the final policy\n  "
+      f"{', '.join(f'{v:.1e}' for v in p_treasure_coin)}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("A policy that tosses a fair coin at every position reaches the treasure once in 2^6 = 64 episodes, so while "
+      "the policy is still close to uniform, going looks worse than stopping at the door",
+      bool(corridor.length == 6 and np.isclose(success_probability(fixed_policies["uniform"]), 1 / 64)
+           and q_go_uniform < corridor.coin),
+      f"P = {success_probability(fixed_policies['uniform'])}, Q(door, go) = {q_go_uniform:.4f} < coin {corridor.coin}")
+claim("Set-up: 8 environments x 32 steps per update, 4 epochs, 8,192 steps (32 updates); c2 in {0, 0.1, 0.5, 3}, "
+      "six seeds each",
+      bool((ENT_BASE.num_envs, ENT_BASE.num_steps, ENT_BASE.update_epochs, ENT_STEPS, n_updates) == (8, 32, 4, 8192, 32)
+           and ENT_COEFS == (0.0, 0.1, 0.5, 3.0) and len(SEEDS) == 6 and ENT_BASE.hidden == (64, 64)),
+      f"{ENT_BASE.num_envs} x {ENT_BASE.num_steps}, {ENT_BASE.update_epochs} epochs, {ENT_STEPS} steps, "
+      f"{n_updates} updates, coefficients {ENT_COEFS}, {len(SEEDS)} seeds")
+
+# %%
+fig, (ax_h, ax_r) = plt.subplots(1, 2, figsize=(11, 3.6))
+update_axis = np.arange(1, n_updates + 1)
+for i, c2 in enumerate(ENT_COEFS):
+    plots.plot_seeds(ax_h, [(update_axis, h) for h in entropy[c2]], f"$c_2$ = {c2:g}", color=plots.PALETTE[i])
+ax_h.axhline(H_MAX, color="black", ls="--", lw=0.8, label=r"$\log|A| = \log 2$")
+ax_h.set_xlabel("update")
+ax_h.set_ylabel("mean entropy on the batch (nats)")
+ax_h.set_title("Policy entropy per update", fontsize=10)
+ax_h.legend(fontsize=7)
+xs = np.arange(len(ENT_COEFS))
+means = np.array([return_ci[c2].estimate for c2 in ENT_COEFS])
+errors = np.array([[return_ci[c2].estimate - return_ci[c2].low, return_ci[c2].high - return_ci[c2].estimate]
+                   for c2 in ENT_COEFS]).T
+ax_r.errorbar(xs, means, yerr=errors, fmt="o", capsize=6, color=plots.PALETTE[0], label="mean, 95% bootstrap CI")
+for i, c2 in enumerate(ENT_COEFS):
+    ax_r.plot(np.full(len(SEEDS), xs[i]) + np.linspace(-0.15, 0.15, len(SEEDS)), final_return[c2], ".",
+              color="grey", alpha=0.7, label="one seed" if i == 0 else None)
+    ax_r.annotate(f"{reached[c2].sum()}/{len(SEEDS)} reach the treasure", (xs[i], 1.08), ha="center", fontsize=7)
+ax_r.axhline(corridor.coin, color=plots.PALETTE[3], ls=":", lw=1, label="coin only")
+ax_r.axhline(corridor.treasure, color=plots.PALETTE[2], ls=":", lw=1, label="treasure every time")
+ax_r.set_xticks(xs, [f"{c2:g}" for c2 in ENT_COEFS])
+ax_r.set_xlabel(r"entropy coefficient $c_2$ (ent_coef)")
+ax_r.set_ylabel("expected return of the final policy")
+ax_r.set_ylim(0, 1.15)
+ax_r.set_title("Final return per entropy coefficient", fontsize=10)
+ax_r.legend(fontsize=7, loc="center right")
+plt.tight_layout()
+plots.show(fig, alt=f"Left: mean policy entropy per update on the deceptive corridor for entropy coefficients "
+                    f"{', '.join(f'{c:g}' for c in ENT_COEFS)}, with 95% bootstrap bands over {len(SEEDS)} "
+                    "seeds and a dashed line at log 2. Right: the expected return of each final policy against "
+                    "the entropy coefficient, mean with 95% bootstrap CI, one dot per seed, dotted lines at the "
+                    "coin's and the treasure's value.")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("Without the bonus (c2 = 0) the entropy collapses: it falls to a few percent of log 2 within 10 updates",
+      bool(entropy[0.0][:, 9].mean() < 0.1 * H_MAX),
+      f"mean entropy at update 10 {entropy[0.0][:, 9].mean():.3f} nats, log 2 = {H_MAX:.3f}")
+claim("and most seeds settle for the coin",
+      bool(reached[0.0].sum() < len(SEEDS) / 2 and np.all(final_return[0.0][~reached[0.0]] < 0.35)),
+      f"{reached[0.0].sum()} of {len(SEEDS)} reach the treasure; final returns {final_return[0.0].round(3)}")
+claim("Their final policies stop at the door almost surely and reach the treasure with a probability below 1 in "
+      "100", bool(len(p_treasure_coin) > 0 and p_treasure_coin.max() < 1e-2),
+      f"P(treasure) of the seeds that settled for the coin: {p_treasure_coin}")
+claim("A small bonus (c2 = 0.1) slows the collapse a little, but not enough: at update 10 its entropy is still "
+      "below a fifth of log 2, and half of the seeds or fewer reach the treasure",
+      bool(entropy[0.0][:, 9].mean() < entropy[0.1][:, 9].mean() < 0.2 * H_MAX
+           and reached[0.1].sum() <= len(SEEDS) / 2),
+      f"entropy at update 10: c2 = 0 {entropy[0.0][:, 9].mean():.3f}, c2 = 0.1 {entropy[0.1][:, 9].mean():.3f}; "
+      f"{reached[0.1].sum()} of {len(SEEDS)} reach")
+claim("A moderate bonus (c2 = 0.5): every seed reached the treasure",
+      bool(reached[0.5].all()), f"reached per seed {reached[0.5]}")
+claim("Its entropy declines slowly, still above a third of log 2 after 5 updates and above a quarter after 10, "
+      "and ends low",
+      bool(entropy[0.5][:, 4].mean() > H_MAX / 3 and entropy[0.5][:, 9].mean() > H_MAX / 4
+           and entropy[0.5][:, -1].mean() < 0.1 * H_MAX),
+      f"mean entropy at updates 5, 10, {n_updates}: {entropy[0.5][:, [4, 9, -1]].mean(0).round(3)}")
+claim("Its final return's confidence interval lies above those of c2 = 0 and c2 = 3",
+      bool(return_ci[0.5].low > max(return_ci[0.0].high, return_ci[3.0].high)),
+      "; ".join(f"c2 {c2:g}: [{return_ci[c2].low:.3f}, {return_ci[c2].high:.3f}]" for c2 in ENT_COEFS))
+uniform_return = expected_return(fixed_policies["uniform"], corridor.coin, corridor.treasure)
+claim("Too large (c2 = 3) never commits: its entropy stays within 10 % of log 2 for the whole run and its return "
+      "sits near the uniform policy's, below even the coin",
+      bool(entropy[3.0].mean(0).min() > 0.9 * H_MAX and return_ci[3.0].high < corridor.coin
+           and abs(return_ci[3.0].estimate - uniform_return) < 0.1),
+      f"lowest mean entropy {entropy[3.0].mean(0).min():.3f} nats; return {return_ci[3.0].estimate:.3f}, "
+      f"uniform policy {uniform_return:.3f}, coin {corridor.coin}")
+
+# %% [markdown]
+# **What the runs show.**
+#
+# - *Without the bonus* ($c_2 = 0$) the entropy collapses: it falls to a few percent of $\log 2$ within 10
+#   updates, and most seeds settle for the coin. Their final policies stop at the door almost surely and reach
+#   the treasure with a probability below 1 in 100, so the episodes that could change their mind are no longer
+#   sampled: nothing in later batches points to the treasure.
+# - *A small bonus* ($c_2 = 0.1$) slows the collapse a little, but not enough: at update 10 its entropy is still
+#   below a fifth of $\log 2$, and half of the seeds or fewer reach the treasure.
+# - *A moderate bonus* ($c_2 = 0.5$): every seed reached the treasure. Its entropy declines slowly, still above
+#   a third of $\log 2$ after 5 updates and above a quarter after 10, and ends low: the policy commits once it
+#   has found the treasure. Its final return's confidence interval lies above those of $c_2 = 0$ and $c_2 = 3$.
+# - *Too large* ($c_2 = 3$) never commits: its entropy stays within 10 % of $\log 2$ for the whole run and its
+#   return sits near the uniform policy's, below even the coin. The bonus outweighs what the advantages ask for,
+#   so the policy hardly leaves the uniform one.
+#
+# So $c_2$ has a useful range, and it is not universal: the bonus competes with the advantages (normalised per
+# minibatch to standard deviation 1 here), and how much exploration pays depends on the task. The PPO paper used
+# $c_2 = 0.01$ on Atari and no entropy term on MuJoCo (Schulman et al. 2017); a deceptive task like this one
+# needs much more. Six seeds give wide intervals for $c_2 = 0$ and $0.1$, whose runs split between the two
+# outcomes; the share of seeds that reach the treasure is the clearer measure there.
+
+# %% [markdown]
 # ## 5. Explore
 #
 # **Explorer 1: the clipped objective.** Move $\epsilon$, the advantage $\hat A$ and a ratio $r$. The top plot is
@@ -839,6 +1038,12 @@ quiz.show("04.clip_fraction")
 # %%
 quiz.show("04.first_step_ratio")
 
+# %%
+quiz.show("04.entropy_bonus_sign")
+
+# %%
+quiz.show("04.entropy_collapse")
+
 # %% [markdown]
 # **Graded answer cell.** If your course is graded, answers are read from cells like the one below (the first line
 # names the question; the cell assigns `answer`). Replace `None` by your number and run the cell: `quiz.check`
@@ -925,6 +1130,43 @@ exercises.check("04.ratio_direction", probability_ratio);
 # attempt, `exercises.solution("04.ratio_direction")` for a worked solution with an explanation.
 
 # %% [markdown]
+# ### Exercise 04.entropy_sign: an entropy bonus that works against exploration
+#
+# The function below should assemble PPO's full loss from its three parts: the clipped surrogate's loss, the
+# value loss weighted by $c_1$, and the entropy bonus weighted by $c_2$ (section 4, "Entropy, measured"). It
+# runs and returns a scalar, and with a small $c_2$ a training run need not look broken; yet every step that
+# minimises this loss also pushes the policy towards determinism, the opposite of what the bonus is for. Make
+# the function do what its docstring says. The checker compares the loss and its gradients with a reference on random batches of categorical
+# policies, and takes one gradient-descent step on each loss to see which way the policy's entropy moves.
+
+# %%
+# EXERCISE: 04.entropy_sign
+import torch
+
+
+def ppo_total_loss(clip_loss, value_loss, entropies, vf_coef=0.5, ent_coef=0.01):
+    """PPO's full loss (to be minimised), with the entropy bonus that keeps the policy exploring.
+
+    clip_loss:  scalar tensor -L_clip, the clipped surrogate's loss
+    value_loss: scalar tensor L_VF, the critic's loss
+    entropies:  (B,) entropies H[pi_theta](s_t) of the policy at the batch's states; carry gradients
+    vf_coef:    c1 >= 0, weight of the value loss
+    ent_coef:   c2 >= 0, weight of the entropy bonus
+    returns:    scalar tensor, the loss whose minimisation maximises the PPO objective
+                L_clip - c1 * L_VF + c2 * mean_t H[pi_theta](s_t)
+    """
+    return clip_loss + vf_coef * value_loss + ent_coef * entropies.mean()
+
+# %%
+exercises.check("04.entropy_sign", ppo_total_loss);
+
+# %% [markdown]
+# A FAIL is expected at first; it describes what your loss does to the policy, not the fix. Run
+# `exercises.hint("04.entropy_sign")` in a new cell for the next hint (several levels, from where to look to
+# the fix), and, after at least one attempt, `exercises.solution("04.entropy_sign")` for a worked solution with
+# an explanation.
+
+# %% [markdown]
 # ## 8. In practice
 #
 # ### The diagnostics to watch, in a real PPO run
@@ -980,6 +1222,7 @@ claim("the updates shrink towards the end, which is what the falling lines show"
 # | clip fraction | share of samples with $\lvert r_t-1 \rvert > \epsilon$ in a minibatch, averaged over the update's steps | about 0.05 to 0.2 | steps too large for the band: lower the learning rate or the epochs, or stop early on KL | the policy barely moves: learning rate too small, or advantages all near 0 |
 # | approx KL (k3) | how far the update moved the policy | about 0.01 to 0.02 per update; Spinning Up's PPO, for example, stops an update once its KL estimate passes $1.5 \times$ `target_kl` $= 0.015$, but its estimate is k1, the batch mean of $\texttt{logp\_old} - \texttt{logp}$, not k3 (the two agree for small steps; notebook 05 compares them) | the update left the trust region: early stopping (`target_kl`), smaller steps | same as above |
 # | ratio histogram | the whole distribution of $r_t$ at the end of an update | a narrow peak at 1, tails a little past $1\pm\epsilon$ | long tails, mass at extreme ratios: over-optimised batch | a spike at exactly 1: nothing learned |
+# | entropy | mean entropy $H$ of the policy on the batch, in nats, between 0 and $\log|A|$ | a slow decline from near $\log|A|$ as the policy learns, not close to 0 before the return has stopped improving | stuck near $\log|A|$: the policy never commits ($c_2$ too large, or no learning signal) | near 0 within a few updates while the return stalls: premature collapse, the policy has stopped exploring |
 # | first-minibatch ratio | $r_t$ before any step | 1, up to float rounding (here $\lvert r_t - 1 \rvert < 10^{-6}$) | anything else is a bug: the policy used for collection differs from the one being updated (e.g. dropout / eval mode, re-sampled or clipped actions stored) | — |
 #
 # These ranges are rules of thumb from common implementations on benchmark suites (Atari, MuJoCo), not laws. The
@@ -987,6 +1230,58 @@ claim("the updates shrink towards the end, which is what the falling lines show"
 # section 4 are well above a random policy's): with a learning rate annealed towards 0 the updates shrink
 # towards the end, which is what the falling lines show. What deserves attention is a change of regime within a
 # run: a steady climb, or sudden jumps by an order of magnitude.
+#
+# ### Reading entropy on the dashboard
+#
+# `course_lib` logs the mean entropy of the policy per update next to the clip fraction and approx KL (the
+# History's `entropy` column). Its scale is set by the action space, from 0 to $\log|A|$ (section 4 computed
+# $\log 2 \approx 0.693$ nats for the corridor's two actions; CartPole has two actions as well), so read it as a
+# share of $\log|A|$. The corridor runs of section 4 show the three regimes side by side, with the two distance
+# diagnostics of this section:
+
+# %%
+EARLY, LATE = 5, 8  # the first EARLY and the last LATE updates of each run
+dash = {}  # c2 -> entropy share of log|A| at MARKS, (clip fraction, approx KL) early and late
+print(f"mean over {len(SEEDS)} seeds; entropy as a share of log|A| = {H_MAX:.3f} nats at updates "
+      + ", ".join(map(str, MARKS)) + ";")
+print(f"clip fraction and approx KL: mean of the first {EARLY} updates -> mean of the last {LATE}")
+for c2 in ENT_COEFS:
+    cf, kl = ent_column(c2, "clip_fraction"), ent_column(c2, "approx_kl")
+    dash[c2] = dict(share=np.array([entropy[c2][:, k - 1].mean() / H_MAX for k in MARKS]),
+                    clip=(cf[:, :EARLY].mean(), cf[:, -LATE:].mean()), kl=(kl[:, :EARLY].mean(), kl[:, -LATE:].mean()))
+    d = dash[c2]
+    print(f"c2 = {c2:<4g} entropy {' '.join(f'{s:4.0%}' for s in d['share'])} | clip fraction "
+          f"{d['clip'][0]:.4f} -> {d['clip'][1]:.4f} | KL {d['kl'][0]:.1e} -> {d['kl'][1]:.1e}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("Without the bonus, the clip fraction and the approx KL fell by more than a factor of 10 between the first "
+      "five updates and the last eight",
+      bool(dash[0.0]["clip"][0] > 10 * dash[0.0]["clip"][1] and dash[0.0]["kl"][0] > 10 * dash[0.0]["kl"][1]),
+      f"clip fraction {dash[0.0]['clip'][0]:.4f} -> {dash[0.0]['clip'][1]:.4f}, "
+      f"KL {dash[0.0]['kl'][0]:.1e} -> {dash[0.0]['kl'][1]:.1e}")
+claim("With c2 = 3 the clip fraction stays below 1 % from the first update on",
+      bool(ent_column(3.0, "clip_fraction").mean(0).max() < 0.01),
+      f"largest mean clip fraction over the run {ent_column(3.0, 'clip_fraction').mean(0).max():.4f}")
+claim("the healthy runs (c2 = 0.5) keep more than a third of the maximum entropy at update 5",
+      bool(dash[0.5]["share"][1] > 1 / 3), f"share at update 5: {dash[0.5]['share'][1]:.2f}")
+
+# %% [markdown]
+# - **Healthy:** a slow decline from near $\log|A|$, reaching low values only once the return has stopped
+#   improving. The healthy runs ($c_2 = 0.5$) keep more than a third of the maximum entropy at update 5 and
+#   commit at the end, when the annealed learning rate is small.
+# - **Premature collapse:** near 0 within a few updates while the return is stuck (the $c_2 = 0$ row). Look at
+#   the distance diagnostics in the same runs. Without the bonus, the clip fraction and the approx KL fell by
+#   more than a factor of 10 between the first five updates and the last eight: a policy that is already almost
+#   deterministic has little left to change, so the dashboard looks *calm*. Calm distance diagnostics with a
+#   collapsed entropy and a flat return are the signature of a policy that stopped exploring, not of one that
+#   converged; only the return (against a known better score, or a run with a bonus) tells the two apart.
+# - **Never commits:** entropy stuck near $\log|A|$ (the $c_2 = 3$ row). With $c_2 = 3$ the clip fraction stays
+#   below 1 % from the first update on: the updates hardly move the policy, because the bonus pulls it back to
+#   uniform as hard as the advantages pull it away.
+#
+# What to change: for a collapse, raise $c_2$ (or start high and anneal it), and check the advantages are not
+# swamped by a bug; for a policy that never commits, lower $c_2$. The CartPole pre-training runs above used
+# $c_2 = 0$ and learned anyway: CartPole rewards every step and has no coin at the door to settle for.
 #
 # ### Hyper-parameters: starting points and their measured effect here
 #
@@ -1019,6 +1314,11 @@ hyper_rows = [
      "in section 4"),
     ("advantage normalisation", "on, per minibatch",
      f"{'per minibatch' if c.norm_adv else 'off'} in pre-training; per batch in section 4 (notebook 06)"),
+    (r"entropy coefficient $c_2$ (`ent_coef`)", "0 to 0.01 (the PPO paper: 0.01 on Atari, none on MuJoCo); "
+     "more where exploration is hard",
+     f"{c.ent_coef:g} in pre-training (the library default is {library_defaults.ent_coef:g}); "
+     + ", ".join(f"{c2:g}" for c2 in ENT_COEFS) + " on the corridor in section 4, where "
+     + f"{ENT_COEFS[int(np.argmax([return_ci[c2].estimate for c2 in ENT_COEFS]))]:g} did best"),
 ]
 display(Markdown("| setting | common starting points | this notebook |\n|---|---|---|\n"
                  + "\n".join(f"| {a} | {b} | {d} |" for a, b, d in hyper_rows)))
@@ -1126,6 +1426,11 @@ claim("without clipping the extra epochs are exactly what sends the policy away"
 #   Optimization*, ICLR Blog Track
 #   ([iclr-blog-track.github.io](https://iclr-blog-track.github.io/2022/03/25/ppo-implementation-details/)). The
 #   diagnostics logged here (clip fraction, approx KL) and the details that make PPO work in practice.
+# - Williams & Peng (1991), *Function Optimization Using Connectionist Reinforcement Learning Algorithms*,
+#   Connection Science 3(3). Adds the policy's entropy to the policy-gradient objective to keep it exploring.
+# - Mnih, Badia, Mirza, Graves, Lillicrap, Harley, Silver & Kavukcuoglu (2016), *Asynchronous Methods for Deep
+#   Reinforcement Learning*, ICML, [arXiv:1602.01783](https://arxiv.org/abs/1602.01783). A3C: the entropy bonus
+#   in the actor-critic loss, the form PPO's $c_2 H$ takes.
 # - Schulman (2020), *Approximating KL Divergence*, blog note
 #   ([joschu.net/blog/kl-approx.html](http://joschu.net/blog/kl-approx.html)). The k1/k3 estimators behind
 #   `approx_kl`.
@@ -1144,6 +1449,9 @@ claim("without clipping the extra epochs are exactly what sends the policy away"
 # | approx KL (k3) | $\hat{\mathbb{E}}[(r_t-1) - \log r_t]$, a never-negative estimate of $\mathrm{KL}(\pi_{old} \Vert \pi_\theta)$ |
 # | epoch | one pass of minibatch steps over the same batch |
 # | trust region | the neighbourhood of $\pi_{old}$ in which the surrogate is a good guide |
+# | entropy bonus | $-c_2 \hat{\mathbb{E}}_t[H[\pi_\theta](s_t)]$ in the loss ($+c_2 H$ in the objective); `ent_coef` in `course_lib` |
+# | premature collapse | the policy's entropy falls to near 0 before it has found the better behaviour, so it stops sampling the actions that would show it |
+# | $\log\lvert A \rvert$ | the largest entropy a policy over $\lvert A \rvert$ actions can have, reached by the uniform policy |
 #
 # **Key takeaways**
 # 1. PPO reuses one batch for several epochs by optimising a surrogate, $\hat{\mathbb{E}}[r_t \hat A_t]$, that is
@@ -1156,6 +1464,9 @@ claim("without clipping the extra epochs are exactly what sends the policy away"
 #    batch's control.
 # 4. Clipping keeps the update much closer, but does not bound it: watch clip fraction, approx KL and the ratio
 #    histogram, and stop early when they leave their usual ranges.
+# 5. The entropy bonus $-c_2 H$ keeps a policy exploring. Without it, a policy can collapse onto a good-enough
+#    behaviour within a few updates, while the distance diagnostics look calm; too large a $c_2$ keeps the policy
+#    from ever committing. Read the entropy as a share of $\log|A|$: a slow decline is healthy.
 #
 # KL divergence measured properly, TRPO's constraint, early stopping, and why PPO scales to large problems come
 # next.
