@@ -1414,6 +1414,15 @@ quiz.show("07.total_loss")
 quiz.show("07.truncated_td_error")
 
 # %%
+quiz.show("07.squashed_jacobian_where")
+
+# %%
+quiz.show("07.clipped_mean_drift")
+
+# %%
+quiz.show("07.squashed_log_density")
+
+# %%
 quiz.show("07.gymnasium_step")
 
 # %%
@@ -1566,6 +1575,42 @@ exercises.check("07.store_unclipped", act);
 # A FAIL is expected at first. Run `exercises.hint("07.store_unclipped")` in a new cell for the next level of the
 # hint (several levels), and `exercises.solution("07.store_unclipped")` after at least one attempt: it also
 # explains which log-probability belongs in the buffer.
+#
+# ### Exercise 07.tanh_jacobian: a squashed Gaussian scored like a plain one
+#
+# Section 4.2b squashes the Gaussian sample $u$ into the action bounds with $\tanh$. This function is meant to
+# return the log-density of the *action* the environment receives, from the stored $u$, but it returns a number
+# that is not the log of any density over the actions. The checker integrates your density over the action
+# range, compares it at known points and pushes $u$ far into the flat tails of $\tanh$, where float32 rounding
+# bites. Make `squashed_log_prob` return what its docstring promises.
+
+# %%
+# EXERCISE: 07.tanh_jacobian
+import torch
+from torch.distributions import Normal
+
+
+def squashed_log_prob(u, mean, log_std, low, high):
+    """log pi(a | s) of a tanh-squashed Gaussian policy, from the stored pre-squash sample.
+
+    u:         (B, act_dim) pre-squash samples u ~ N(mean, exp(log_std)^2), as stored in the buffer
+    mean:      (B, act_dim) Gaussian means from the actor
+    log_std:   (act_dim,) log standard deviations
+    low, high: (act_dim,) the action bounds; the environment receives
+               a = low + (high - low) * (tanh(u) + 1) / 2
+    returns:   logp (B,): the log-density of the action a (not of u), summed over action dimensions;
+               finite and accurate in float32 for |u| up to 20
+    """
+    dist = Normal(mean, log_std.exp())
+    return dist.log_prob(u).sum(dim=-1)
+
+# %%
+exercises.check("07.tanh_jacobian", squashed_log_prob);
+
+# %% [markdown]
+# A FAIL is expected at first. Run `exercises.hint("07.tanh_jacobian")` in a new cell for the next level of the
+# hint, and `exercises.solution("07.tanh_jacobian")` after at least one attempt: it also says where the missing
+# term matters in PPO and where it cancels.
 #
 # ## 8. In practice
 #
