@@ -9,6 +9,9 @@
 #   check it against `course_lib`'s PPO number for number;
 # - train CartPole-v1 to a return of 500 and Pendulum-v1 with a Gaussian policy, and read the diagnostics
 #   dashboard (return, value loss, entropy, approximate KL, clip fraction, explained variance);
+# - keep bounded continuous actions legal by clipping the environment's copy or by a tanh-squashed Gaussian with its
+#   change-of-variables term, say what each does to the mean, the entropy and the learning signal when the bound
+#   binds, and choose between a state-dependent and a state-independent $\log\sigma$;
 # - judge implementation details by an ablation across seeds with 95 % bootstrap confidence intervals, and move
 #   the same task to Stable-Baselines3, knowing which settings differ.
 #
@@ -103,6 +106,8 @@ plots.show(fig, alt="Diagram of the PPO loop: four boxes joined by arrows, colle
 # - **terminated / truncated**: a true end of the task (no future value) versus a time limit (the state still has
 #   a value, so we bootstrap from $V$ of the final observation).
 # - **Epoch / minibatch**: one pass over the rollout, split into $M$ shuffled minibatches, one Adam step each.
+# - **Tanh-squashed Gaussian**: $a$ = the Gaussian sample $u$ squashed into the action box by $\tanh$; its
+#   $\log\pi(a|s)$ carries a change-of-variables (log-det-Jacobian) term that plain clipping does not need.
 # - **Approximate KL**: an estimate of $\mathrm{KL}(\pi_{old}\,\|\,\pi_\theta)$ from the batch; **clip fraction**:
 #   the share of samples whose ratio left $[1-\epsilon, 1+\epsilon]$; **explained variance**: how much of the
 #   returns' variance the critic predicts.
@@ -1643,7 +1648,9 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 # - Approx KL jumping above ~0.05 and the return collapsing: lower the learning rate or the epochs, or set
 #   `target_kl`.
 # - Entropy near 0 early: the policy stopped exploring; add a small `ent_coef` or lower the learning rate.
-# - Continuous actions drifting to the bounds: look for clipped actions stored in the buffer.
+# - Continuous actions drifting to the bounds: look for clipped actions stored in the buffer. If the buffer is
+#   right and the mean still sits beyond the bound (clipped) or $|u|$ keeps growing (tanh), the best action is at
+#   the bound: harmless until it moves inside, then slow to undo (section 4.2b).
 # - NaN losses: `course_lib` raises `FloatingPointError` naming the quantity; usually exploding value loss
 #   (scale rewards, clip gradients).
 #
@@ -1683,6 +1690,11 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 #   optimisations explain much of PPO's edge; value clipping.
 # - Andrychowicz et al. (2021), *What Matters in On-Policy Reinforcement Learning? A Large-Scale Empirical Study*
 #   ([arXiv:2006.05990](https://arxiv.org/abs/2006.05990)): recommendations from hundreds of thousands of runs.
+# - Haarnoja, Zhou, Abbeel, Levine (2018), *Soft Actor-Critic* ([arXiv:1801.01290](https://arxiv.org/abs/1801.01290)),
+#   appendix C: the tanh-squashed Gaussian and its log-likelihood correction. Chou, Maturana, Scherer (2017),
+#   *Improving Stochastic Policy Gradients in Continuous Control with Deep Reinforcement Learning using the Beta
+#   Distribution* (ICML): a bounded Beta policy instead of clipping; Fujita, Maeda (2018), *Clipped Action Policy
+#   Gradient* (ICML): a lower-variance gradient for clipped Gaussian actions.
 # - Pardo, Tavakoli, Levdik, Kormushev (2018), *Time Limits in Reinforcement Learning*
 #   ([arXiv:1712.00378](https://arxiv.org/abs/1712.00378)): why truncation must be bootstrapped.
 # - Henderson, Islam, Bachman, Pineau, Precup, Meger (2018), *Deep Reinforcement Learning that Matters*
@@ -1708,6 +1720,10 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 # - **$c_1$, $c_2$**: weights of the value loss and the entropy bonus in PPO's loss (not $\lambda$, which is GAE's).
 # - **Autoreset step**: in Gymnasium 1.x vector envs, the step after an episode end that only resets; left out.
 # - **Truncation bootstrap**: at a time limit the target keeps $\gamma V(s_{final})$; only termination drops it.
+# - **Log-det-Jacobian (tanh squashing)**: $-\sum_j[\log(1 - \tanh^2 u_j) + \log\frac{a_{high,j} - a_{low,j}}{2}]$
+#   added to $\log\mathcal{N}(u)$ to give $\log\pi(a)$; cancels in PPO's ratio, not in the entropy.
+# - **State-dependent $\log\sigma$**: a network head gives the exploration width per state (SAC); a single
+#   learned vector gives one width for all states (the PPO paper, SB3's and CleanRL's PPO).
 # - **KL early stopping**: stop the epochs on a rollout once the approximate KL exceeds `target_kl`.
 # - **Ablation**: change one detail, keep the rest, compare across seeds (with confidence intervals).
 #
