@@ -195,9 +195,9 @@ class ContextualConfig:
     curvature: tuple[float, float] = (0.1, 10.0)   #: k_c: flat context 0, sharply peaked context 1
     target: tuple[float, float] = (0.5, -0.5)      #: target_c
     ent_coef: float = 0.2                          #: c2
-    updates: int = 150
+    updates: int = 120
     batch: int = 256
-    epochs: int = 4
+    epochs: int = 3
     lr: float = 0.05
     clip_eps: float = 0.2
 
