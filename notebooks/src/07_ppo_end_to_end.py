@@ -664,7 +664,7 @@ display(animate_episode(pend_agent, "Pendulum-v1", seed=EVAL_SEED, every=3))
 # %%
 # NBVAL_CHECK_OUTPUT
 from torch.distributions import Normal
-from course_lib.squashed import TanhGaussian
+from course_lib.squashed import TanhGaussian, log_one_minus_tanh_sq
 
 LOW, HIGH = -2.0, 2.0  # Pendulum-v1's torque bounds
 mu_d, sigma_d = 1.0, 1.0  # one Gaussian for u (or for the clipped action)
@@ -712,6 +712,12 @@ plots.show(fig, alt="Densities of the action on Pendulum's range [-2, 2] from th
                     "(dashed), which is not a density: it integrates to less than one.")
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
+tanh32 = torch.tanh(torch.tensor([8.5, 9.1, -9.1]))
+claim("in float32, tanh(u) rounds to 1 once |u| > 9 and log(1 - tanh^2 u) becomes -inf; the identity stays finite",
+      float(tanh32[0]) < 1 and float(tanh32[1]) == 1 and float(tanh32[2]) == -1
+      and bool(torch.isinf(torch.log(1 - tanh32[1:] ** 2)).all())
+      and bool(torch.isfinite(log_one_minus_tanh_sq(torch.tensor([9.1, -9.1, 50.0]))).all()),
+      f"float32 tanh(8.5), tanh(9.1), tanh(-9.1) = {tanh32.tolist()}")
 claim("the tanh-squashed density with the correction integrates to 1 over the box",
       abs(integral["tanh-squashed, with the correction"] - 1) < 1e-3,
       f"{integral['tanh-squashed, with the correction']:.5f}")
