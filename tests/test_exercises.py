@@ -162,6 +162,18 @@ def test_sampled_checks_do_not_fail_a_correct_answer_by_chance(exercise_id):
 
 
 # ------------------------------------------------------------------------------- the maths inside the checkers
+def test_tanh_jacobian_checker_fails_the_starter_by_its_symptom_and_its_case_is_a_density():
+    """The starter's FAIL is the symptom (the density of a does not integrate to 1), and the integral the probe
+    computes is 1 for the reference, so the symptom is measured, not assumed."""
+    ex = exercises.get_exercise("07.tanh_jacobian")
+    for seed in SEEDS:
+        message = core.check_function(ex, _compile(ex, ex.starter), seed).message
+        assert "integrates to" in message and "not 1" in message, message
+        grid = ex.make_cases(seed)[0]
+        assert abs(ex.probe(ex.reference_function, grid)["integral"] - 1.0) < 2e-4
+        assert abs(ex.probe(_compile(ex, ex.starter), grid)["integral"] - 1.0) > 0.02
+
+
 def test_mean_categorical_kl_matches_a_hand_computed_value():
     p = torch.tensor([[0.0, 0.0, -6.0]])
     q = torch.tensor([[0.0, 0.0, 0.0]])

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from torch.distributions import AffineTransform, Normal, TanhTransform, TransformedDistribution
 
 from course_lib import quiz_bank
 from course_lib.quiz_bank import BankError, UnknownQuestionError, check_answer, load_bank, validate_bank_dir
@@ -149,6 +150,10 @@ NUMERIC = {  # id: (the right value, computed; wrong values the explanations war
     "05.kl_exact": (_kl([0.5, 0.5], [0.8, 0.2]), [_kl([0.8, 0.2], [0.5, 0.5]), _kl([0.5, 0.5], [0.8, 0.2]) / math.log(2)]),
     "06.advantage_normalisation_value": (_normalised_last([1, 2, 3, 6]), [3 / torch.tensor([1., 2, 3, 6]).std().item()]),
     "07.truncated_td_error": (1 + 0.99 * 50 * (1 - 0) - 49, [1 + 0.99 * 50 * (1 - 1) - 49]),
+    # a = 2 tanh(u), u ~ N(0, 1), at u = 0: torch's own change of variables; wrong: no correction, correction added
+    "07.squashed_log_density": (
+        TransformedDistribution(Normal(0.0, 1.0), [TanhTransform(), AffineTransform(0.0, 2.0)]).log_prob(
+            torch.tensor(0.0)).item(), [-0.5 * math.log(2 * math.pi), -0.5 * math.log(2 * math.pi) + math.log(2)]),
 }
 
 

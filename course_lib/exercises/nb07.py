@@ -1,5 +1,6 @@
 """Notebook 07 (PPO end to end): a rollout loop written for the old gym API, a time-limit truncation treated
-as termination, and a rollout that stores the clipped action."""
+as termination, a rollout that stores the clipped action, and a tanh-squashed log-probability without the
+change-of-variables (Jacobian) term."""
 from __future__ import annotations
 
 import math
@@ -592,4 +593,207 @@ STORE_UNCLIPPED = Exercise(
     hints=UNCLIPPED_HINTS,
 )
 
-EXERCISES = (GYMNASIUM_API, TRUNCATION_BOOTSTRAP, STORE_UNCLIPPED)
+# ---------------------------------------------------------------------------------------------------------------
+# 07.tanh_jacobian
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SquashedBatch:
+    """Pre-squash samples ``u`` (B, act_dim), Gaussian ``mean`` (B, act_dim), ``log_std`` (act_dim,) and bounds
+    ``low``/``high`` (act_dim,). ``integrate``: the rows are one 1-D grid of ``u`` (sorted) over which the density
+    of ``a`` is integrated."""
+
+    u: torch.Tensor
+    mean: torch.Tensor
+    log_std: torch.Tensor
+    low: torch.Tensor
+    high: torch.Tensor
+    integrate: bool = False
+
+    def actions(self) -> torch.Tensor:
+        """a = low + (high - low) (tanh(u) + 1) / 2, float64, (B, act_dim)."""
+        u = self.u.double()
+        return self.low.double() + (self.high.double() - self.low.double()) * (torch.tanh(u) + 1) / 2
+
+
+def _squash_grid(seed: int) -> SquashedBatch:
+    """Pendulum's torque bounds [-2, 2]; u on a grid of mean +- 10 std."""
+    g = generator(seed)
+    mu, log_std = float(uniform(g, -1.0, 2.0, 1)), float(uniform(g, -0.5, 0.3, 1))
+    std = math.exp(log_std)
+    u = torch.linspace(mu - 10 * std, mu + 10 * std, 20_001)[:, None]
+    return SquashedBatch(u, torch.full_like(u, mu), torch.tensor([log_std]), torch.tensor([-2.0]),
+                         torch.tensor([2.0]), integrate=True)
+
+
+def _squash_points(seed: int, b: int, act_dim: int, saturated: bool = False) -> SquashedBatch:
+    g = generator(seed)
+    low = uniform(g, -3.0, 0.0, act_dim)
+    high = low + uniform(g, 0.5, 4.0, act_dim)
+    mean = randn(g, b, act_dim, scale=1.5)
+    log_std = uniform(g, -1.0, 0.5, act_dim)
+    u = mean + log_std.exp() * randn(g, b, act_dim)
+    if saturated:  # means and samples far out in the tanh's flat tails, up to |u| = 20
+        sign = torch.where(torch.rand(b, act_dim, generator=g) < 0.5, -1.0, 1.0)
+        mean = sign * uniform(g, 12.0, 18.0, b, act_dim)
+        u = (mean + log_std.exp() * randn(g, b, act_dim)).clamp(-20.0, 20.0)
+        u.view(-1)[0] = 20.0
+    return SquashedBatch(u, mean, log_std, low, high)
+
+
+def _tanh_cases(seed: int) -> list[Case]:
+    return [
+        Case("density of a on [-2, 2], integrated over a grid", _squash_grid(seed)),
+        Case("6 samples, 2 action dims", _squash_points(seed + 1, 6, 2)),
+        Case("64 samples, 3 action dims", _squash_points(seed + 2, 64, 3)),
+        Case("samples deep in the flat tails of tanh (|u| up to 20)", _squash_points(seed + 3, 8, 2, saturated=True)),
+    ]
+
+
+def _tanh_probe(func, case: Case) -> Observation:
+    d: SquashedBatch = case.data
+    out = func(d.u.clone(), d.mean.clone(), d.log_std.clone(), d.low.clone(), d.high.clone())
+    logp = as_tensor(out, "logp", (d.u.shape[0],))
+    observation: Observation = {"logp": logp}
+    if d.integrate:
+        a = d.actions()[:, 0]
+        inside = (a > d.low.double()) & (a < d.high.double())
+        density = torch.where(torch.isfinite(logp), logp, torch.full_like(logp, -math.inf)).exp()
+        # integral of pi(a) da over [low, high] (trapezoid rule on the image of the u grid)
+        observation["integral"] = float(torch.trapezoid(density[inside], a[inside]))
+    return observation
+
+
+def _tanh_judge(got: Observation, want: Observation, case: Case) -> str | None:
+    d: SquashedBatch = case.data
+    logp, ref = got["logp"], torch.as_tensor(want["logp"], dtype=torch.float64)
+    bad = ~torch.isfinite(logp)
+    if bool(bad.any()):
+        k = int(torch.nonzero(bad)[0])
+        return (f"your log-density is {fmt(logp[k])} at u = {[round(x, 3) for x in d.u[k].tolist()]} (row {k}), "
+                f"where the density of "
+                f"a is a finite number (log pi = {fmt(ref[k])}): the computation breaks down in float32 for "
+                "large |u|")
+    if d.integrate and abs(got["integral"] - 1.0) > 2e-3:
+        return (f"your density of a integrates to {got['integral']:.3f} over [{fmt(d.low[0])}, {fmt(d.high[0])}], "
+                "not 1: it is not the probability density of the action the environment receives")
+    # tolerance: float32 sums of terms up to ~40 in size
+    if close(logp, ref, rtol=1e-4, atol=2e-4):
+        return None
+    k = int((logp - ref).abs().argmax())
+    diff = logp - ref
+    extra = "; your values are off by the same constant in every row" if float(
+        (diff - diff.mean()).abs().max()) < 1e-3 else ""
+    return (f"row {k} (u = {[round(x, 3) for x in d.u[k].tolist()]}): your log pi(a) is {fmt(logp[k])}, "
+            f"expected {fmt(ref[k])}{extra}")
+
+
+TANH_STARTER = dedent('''\
+    import torch
+    from torch.distributions import Normal
+
+
+    def squashed_log_prob(u, mean, log_std, low, high):
+        """log pi(a | s) of a tanh-squashed Gaussian policy, from the stored pre-squash sample.
+
+        u:         (B, act_dim) pre-squash samples u ~ N(mean, exp(log_std)^2), as stored in the buffer
+        mean:      (B, act_dim) Gaussian means from the actor
+        log_std:   (act_dim,) log standard deviations
+        low, high: (act_dim,) the action bounds; the environment receives
+                   a = low + (high - low) * (tanh(u) + 1) / 2
+        returns:   logp (B,): the log-density of the action a (not of u), summed over action dimensions;
+                   finite and accurate in float32 for |u| up to 20
+        """
+        dist = Normal(mean, log_std.exp())
+        return dist.log_prob(u).sum(dim=-1)
+''')
+
+TANH_REFERENCE = dedent('''\
+    import math
+
+    import torch
+    import torch.nn.functional as F
+    from torch.distributions import Normal
+
+
+    def squashed_log_prob(u, mean, log_std, low, high):
+        """log pi(a | s) of a tanh-squashed Gaussian; shapes as in the starter."""
+        dist = Normal(mean, log_std.exp())
+        # log |da/du| = log(1 - tanh(u)^2) + log((high - low) / 2), per action dimension, with
+        # log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), which stays finite for any u
+        log_det = 2 * (math.log(2) - u - F.softplus(-2 * u)) + torch.log((high - low) / 2)
+        # log pi(a) = log N(u; mean, std) - log |da/du|, summed over action dimensions
+        return (dist.log_prob(u) - log_det).sum(dim=-1)
+''')
+
+TANH_EXPLANATION = dedent('''\
+    The environment receives a = low + (high - low) * (tanh(u) + 1) / 2, not u. A density is "probability per
+    unit of a", and the squashing map stretches some stretches of u and squeezes others: near the bounds a wide
+    range of u lands on a sliver of a. The change of variables says p_A(a) = p_U(u) / |da/du|, so
+    log pi(a) = log N(u; mean, std) - sum_j [log(1 - tanh(u_j)^2) + log((high_j - low_j) / 2)]. Without the
+    correction the "density" does not integrate to 1 over the box. In PPO's ratio the correction cancels (it
+    depends only on the stored u), but everywhere the number log pi itself is used - the entropy bonus, SAC's
+    target, a likelihood - it is wrong. 1 - tanh(u)^2 rounds to 0 in float32 once |u| > 9, so the term is
+    computed as 2 (log 2 - u - softplus(-2u)) (as SAC implementations do).
+''')
+
+_TANH_BODY = "    return dist.log_prob(u).sum(dim=-1)\n"
+_TANH_IMPORTS = "import torch\nfrom torch.distributions import Normal\n"
+_TANH_WITH_F = TANH_STARTER.replace(_TANH_IMPORTS, "import math\n\nimport torch\nimport torch.nn.functional as F\n"
+                                    "from torch.distributions import Normal\n")
+_STABLE = "2 * (math.log(2) - u - F.softplus(-2 * u))"
+TANH_WRONG = (
+    WrongFix(_TANH_WITH_F.replace(_TANH_BODY, f"    log_det = {_STABLE} + torch.log((high - low) / 2)\n"
+                                  "    return (dist.log_prob(u) + log_det).sum(dim=-1)\n"),
+             "adds the correction instead of subtracting it"),
+    WrongFix(_TANH_WITH_F.replace(_TANH_BODY,
+                                  "    log_det = torch.log(1 - torch.tanh(u)) + torch.log((high - low) / 2)\n"
+                                  "    return (dist.log_prob(u) - log_det).sum(dim=-1)\n"),
+             "log(1 - tanh(u)) instead of log(1 - tanh(u)^2)"),
+    WrongFix(_TANH_WITH_F.replace(_TANH_BODY, f"    log_det = {_STABLE} + torch.log((high - low) / 2)\n"
+                                  "    return dist.log_prob(u).sum(dim=-1) - log_det.sum()\n"),
+             "sums the correction over the whole batch instead of over each row's action dimensions"),
+    WrongFix(_TANH_WITH_F.replace(_TANH_BODY, f"    log_det = {_STABLE}\n"
+                                  "    return (dist.log_prob(u) - log_det).sum(dim=-1)\n"),
+             "forgets the affine part log((high - low) / 2)"),
+    WrongFix(_TANH_WITH_F.replace(_TANH_BODY,
+                                  "    log_det = torch.log(1 - torch.tanh(u) ** 2) + torch.log((high - low) / 2)\n"
+                                  "    return (dist.log_prob(u) - log_det).sum(dim=-1)\n"),
+             "the right formula computed naively: -inf in float32 once |u| > 9"),
+)
+
+# torch's TanhTransform computes the same stable log-det; a correct fix that the checker must accept
+TANH_ALTERNATIVE = TANH_STARTER.replace(
+    _TANH_IMPORTS, "import torch\nfrom torch.distributions import Normal, TanhTransform\n").replace(
+    _TANH_BODY, "    log_det = TanhTransform().log_abs_det_jacobian(u, torch.tanh(u)) + torch.log((high - low) / 2)\n"
+                "    return (dist.log_prob(u) - log_det).sum(dim=-1)\n")
+
+TANH_HINTS = (
+    "Read the docstring's `returns` line: whose density is asked for, and whose density does "
+    "`dist.log_prob(u)` give? The environment never sees u.",
+    "When a = f(u) with f smooth and increasing, a probability density changes with the map: "
+    "p_A(a) = p_U(u) / |f'(u)|. Here f'(u) = (high - low) / 2 * (1 - tanh(u)^2), per action dimension, so subtract "
+    "the log of it, summed over the action dimensions of each row. Compute log(1 - tanh(u)^2) from the identity "
+    "1 - tanh(u)^2 = 4 e^(-2u) / (1 + e^(-2u))^2 in log space (torch.nn.functional.softplus(x) = log(1 + e^x)), "
+    "so that it stays finite when tanh(u) rounds to 1.",
+    "With `import math` and `import torch.nn.functional as F`:\n\n```python\n"
+    "dist = Normal(mean, log_std.exp())\n"
+    "log_det = 2 * (math.log(2) - u - F.softplus(-2 * u)) + torch.log((high - low) / 2)\n"
+    "return (dist.log_prob(u) - log_det).sum(dim=-1)\n```",
+)
+
+TANH_JACOBIAN = Exercise(
+    id="07.tanh_jacobian",
+    title="A tanh-squashed log-probability without the Jacobian",
+    func_name="squashed_log_prob",
+    starter=TANH_STARTER,
+    reference=TANH_REFERENCE,
+    explanation=TANH_EXPLANATION,
+    make_cases=_tanh_cases,
+    probe=_tanh_probe,
+    judge=_tanh_judge,
+    wrong_fixes=TANH_WRONG,
+    alternatives=(TANH_ALTERNATIVE,),
+    hints=TANH_HINTS,
+)
+
+EXERCISES = (GYMNASIUM_API, TRUNCATION_BOOTSTRAP, STORE_UNCLIPPED, TANH_JACOBIAN)

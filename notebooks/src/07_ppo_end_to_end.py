@@ -9,6 +9,9 @@
 #   check it against `course_lib`'s PPO number for number;
 # - train CartPole-v1 to a return of 500 and Pendulum-v1 with a Gaussian policy, and read the diagnostics
 #   dashboard (return, value loss, entropy, approximate KL, clip fraction, explained variance);
+# - keep bounded continuous actions legal by clipping the environment's copy or by a tanh-squashed Gaussian with its
+#   change-of-variables term, say what each does to the mean, the entropy and the learning signal when the bound
+#   binds, and choose between a state-dependent and a state-independent $\log\sigma$;
 # - judge implementation details by an ablation across seeds with 95 % bootstrap confidence intervals, and move
 #   the same task to Stable-Baselines3, knowing which settings differ.
 #
@@ -103,6 +106,8 @@ plots.show(fig, alt="Diagram of the PPO loop: four boxes joined by arrows, colle
 # - **terminated / truncated**: a true end of the task (no future value) versus a time limit (the state still has
 #   a value, so we bootstrap from $V$ of the final observation).
 # - **Epoch / minibatch**: one pass over the rollout, split into $M$ shuffled minibatches, one Adam step each.
+# - **Tanh-squashed Gaussian**: $a$ = the Gaussian sample $u$ squashed into the action box by $\tanh$; its
+#   $\log\pi(a|s)$ carries a change-of-variables (log-det-Jacobian) term that plain clipping does not need.
 # - **Approximate KL**: an estimate of $\mathrm{KL}(\pi_{old}\,\|\,\pi_\theta)$ from the batch; **clip fraction**:
 #   the share of samples whose ratio left $[1-\epsilon, 1+\epsilon]$; **explained variance**: how much of the
 #   returns' variance the critic predicts.
@@ -633,6 +638,326 @@ plots.show(fig, alt="Learning curve of the course's PPO on Pendulum-v1 (stored r
 display(animate_episode(pend_agent, "Pendulum-v1", seed=EVAL_SEED, every=3))
 
 # %% [markdown]
+# ### 4.2b Bounded actions done right: clipping versus a tanh-squashed Gaussian
+#
+# Pendulum's torque must lie in $[-2, 2]$, and a Gaussian puts mass everywhere. Section 4.2 clips the copy sent to
+# the environment. The other common answer **squashes** the sample into the box, as SAC does (Haarnoja et al.
+# 2018, appendix C):
+#
+# $$u \sim \mathcal{N}(\mu_\theta(s), \sigma^2),\qquad a = a_{low} + (a_{high} - a_{low})\,\frac{\tanh(u) + 1}{2}.$$
+#
+# The environment now receives every action exactly as the policy drew it, but $\log\pi(a|s)$ is no longer the
+# Gaussian's. A density is probability *per unit of $a$*, and the map stretches and squeezes: near the bounds a
+# wide stretch of $u$ lands on a sliver of $a$. The change of variables, per action dimension $j$, gives
+#
+# $$\log\pi(a|s) = \sum_j \Big[\log\mathcal{N}(u_j; \mu_j, \sigma_j^2) - \log\big(1 - \tanh^2(u_j)\big)
+#   - \log\tfrac{a_{high,j} - a_{low,j}}{2}\Big].$$
+#
+# In float32, $\tanh(u)$ rounds to 1 once $|u| > 9$ and $\log(1 - \tanh^2 u)$ becomes $-\infty$; the identity
+# $\log(1 - \tanh^2 u) = 2(\log 2 - u - \mathrm{softplus}(-2u))$ is exact and finite everywhere.
+# `course_lib.squashed.TanhGaussian` implements this (store $u$, not $a$: inverting $\tanh$ next to a bound is
+# ill-conditioned). The figure compares, for one Gaussian on Pendulum's range, what the environment receives in
+# three cases: clipping (a density inside plus two point masses on the bounds), squashing with the correction, and
+# the squashed actions scored by the Gaussian density of $u$ alone (the correction forgotten). The printed
+# integrals are checked in CI.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from torch.distributions import Normal
+from course_lib.squashed import TanhGaussian, log_one_minus_tanh_sq
+
+LOW, HIGH = -2.0, 2.0  # Pendulum-v1's torque bounds
+mu_d, sigma_d = 1.0, 1.0  # one Gaussian for u (or for the clipped action)
+u_grid = torch.linspace(mu_d - 12 * sigma_d, mu_d + 12 * sigma_d, 200_001, dtype=torch.float64)
+squashed = TanhGaussian(torch.full((1, 1), mu_d, dtype=torch.float64), torch.tensor([sigma_d], dtype=torch.float64),
+                        LOW, HIGH)
+a_grid = squashed.squash(u_grid[:, None])[:, 0]
+inside = (a_grid > LOW) & (a_grid < HIGH)
+a_in, u_in = a_grid[inside], u_grid[inside][:, None]
+p_tanh = squashed.log_prob_u(u_in).exp()                   # with the change-of-variables term
+p_no_jac = squashed.base.log_prob(u_in).sum(-1).exp()     # the Gaussian density of u, read as a's
+gauss = Normal(torch.tensor(mu_d, dtype=torch.float64), torch.tensor(sigma_d, dtype=torch.float64))
+mass_low, mass_high = gauss.cdf(torch.tensor(LOW)).item(), 1 - gauss.cdf(torch.tensor(HIGH)).item()
+box = torch.linspace(LOW, HIGH, 20_001, dtype=torch.float64)
+integral = {"clipped Gaussian (density inside + the two point masses)":
+            torch.trapezoid(gauss.log_prob(box).exp(), box).item() + mass_low + mass_high,
+            "tanh-squashed, with the correction": torch.trapezoid(p_tanh, a_in).item(),
+            "tanh-squashed, correction forgotten": torch.trapezoid(p_no_jac, a_in).item()}
+for name, value in integral.items():
+    print(f"integral over [{LOW:g}, {HIGH:g}] of {name:56s} = {value:.4f}")
+print(f"clipped Gaussian: P(a = {LOW:g}) = {mass_low:.4f}, P(a = {HIGH:g}) = {mass_high:.4f}")
+ref_tanh = torch.distributions.TransformedDistribution(
+    Normal(torch.tensor(mu_d), torch.tensor(sigma_d)),
+    [torch.distributions.TanhTransform(), torch.distributions.AffineTransform(0.0, HIGH)])
+u_check = torch.tensor([[-1.0], [0.0], [0.5], [2.0]])
+logp_lib = TanhGaussian(torch.full((4, 1), mu_d), torch.tensor([sigma_d]), LOW, HIGH).log_prob_u(u_check)
+logp_torch = ref_tanh.log_prob(HIGH * torch.tanh(u_check)).squeeze(-1)
+print(f"log pi(a) at u = -1, 0, 0.5, 2: course_lib {logp_lib.numpy().round(4)}, torch {logp_torch.numpy().round(4)}")
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 3.2))
+ax.plot(box, gauss.log_prob(box).exp(), color=plots.PALETTE[0], label="clipped Gaussian: density inside")
+ax.vlines([LOW, HIGH], 0, [mass_low, mass_high], color=plots.PALETTE[0], lw=4, alpha=0.6,
+          label="clipped Gaussian: point masses on the bounds (height = probability)")
+ax.plot(a_in, p_tanh, color=plots.PALETTE[1], label="tanh-squashed, with the correction")
+ax.plot(a_in, p_no_jac, color=plots.PALETTE[3], ls="--", label="tanh-squashed, correction forgotten")
+ax.set_xlabel("action a sent to the environment")
+ax.set_ylabel("density")
+ax.set_ylim(0, 1.05)
+ax.set_title(f"What the environment receives from u ~ N({mu_d:g}, {sigma_d:g}^2) on [{LOW:g}, {HIGH:g}]", fontsize=9)
+ax.legend(fontsize=7, loc="upper left")
+plots.show(fig, alt="Densities of the action on Pendulum's range [-2, 2] from the same Gaussian: the clipped "
+                    "Gaussian's bell curve with a tall bar of probability at the upper bound, the tanh-squashed "
+                    "density rising towards the upper bound and falling to zero at it, and the uncorrected curve "
+                    "(dashed), which is not a density: it integrates to less than one.")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+tanh32 = torch.tanh(torch.tensor([8.5, 9.1, -9.1]))
+claim("in float32, tanh(u) rounds to 1 once |u| > 9 and log(1 - tanh^2 u) becomes -inf; the identity stays finite",
+      float(tanh32[0]) < 1 and float(tanh32[1]) == 1 and float(tanh32[2]) == -1
+      and bool(torch.isinf(torch.log(1 - tanh32[1:] ** 2)).all())
+      and bool(torch.isfinite(log_one_minus_tanh_sq(torch.tensor([9.1, -9.1, 50.0]))).all()),
+      f"float32 tanh(8.5), tanh(9.1), tanh(-9.1) = {tanh32.tolist()}")
+claim("the tanh-squashed density with the correction integrates to 1 over the box",
+      abs(integral["tanh-squashed, with the correction"] - 1) < 1e-3,
+      f"{integral['tanh-squashed, with the correction']:.5f}")
+claim("the uncorrected curve is not a density: it integrates to less than one",
+      integral["tanh-squashed, correction forgotten"] < 0.9, f"{integral['tanh-squashed, correction forgotten']:.4f}")
+claim("clipping: a density inside plus two point masses, together probability 1",
+      abs(integral["clipped Gaussian (density inside + the two point masses)"] - 1) < 1e-3 and mass_high > 0.1,
+      f"total {integral['clipped Gaussian (density inside + the two point masses)']:.5f}, "
+      f"P(a = high) = {mass_high:.4f}")
+claim("course_lib.squashed.TanhGaussian agrees with torch's TransformedDistribution",
+      bool(torch.allclose(logp_lib, logp_torch, atol=1e-4)), f"{logp_lib.numpy()} vs {logp_torch.numpy()}")
+
+# %% [markdown]
+# **Where the correction matters, and where it cancels.** The term $\log(1 - \tanh^2 u)$ depends only on the
+# stored $u$, not on $\theta$. In PPO's ratio $\pi_\theta(a|s)/\pi_{old}(a|s)$ it appears in both and cancels, and
+# so it does in the gradient of $\log\pi_\theta$: a PPO run without an entropy bonus is *the same run* with or
+# without it (`tests/test_continuous_bandits.py` checks this). Everywhere the *number* $\log\pi$ is used, it does
+# not cancel: the entropy $-\mathbb{E}[\log\pi(a|s)]$ (PPO's bonus, the dashboard's entropy panel), SAC's soft
+# targets and temperature, a likelihood. Exercise 07.tanh_jacobian in section 7 is this bug.
+#
+# **Measured where the bound binds.** A one-step bandit (`course_lib.continuous_bandits`): actions in $[-1, 1]$,
+# reward $r(a) = -(a - 1.5)^2$, so the best feasible action is the bound $a = 1$ (return $-0.25$). PPO's clipped
+# loss with an entropy bonus ($c_2 = 0.01$) and normalised advantages trains three policies, each as 8 independent
+# runs: (i) a Gaussian whose sample is clipped for the environment and stored unclipped (section 4.2's rule),
+# (ii) the tanh-squashed Gaussian with the correction, (iii) the same without the correction. After 60
+# iterations the best action moves *inside* the box, to $a^* = 0$, to measure what the drift towards the bound
+# costs when the task changes (in an MDP: when the state changes where a saturated action is no longer right).
+
+# %%
+from course_lib.continuous_bandits import (BOUNDED_METHODS, BoundedConfig, ContextualConfig, optimal_sigmas,
+                                            train_bounded, train_contextual)
+
+start = time.perf_counter()
+bcfg = BoundedConfig()
+METHOD_LABELS = {"clipped": "(i) Gaussian, clipped for the env", "tanh": "(ii) tanh-squashed, with the correction",
+                 "tanh_no_jacobian": "(iii) tanh-squashed, correction forgotten"}
+bounded = {m: train_bounded(m, bcfg, seed=SEED) for m in tqdm(BOUNDED_METHODS, desc="bounded bandit")}
+n_bandit_runs = bounded["clipped"].mu.shape[1]
+at_switch, at_end = bcfg.switch_at - 1, bcfg.updates - 1
+ret_switch = {m: bootstrap_ci(r.ret[at_switch]) for m, r in bounded.items()}
+ret_end = {m: bootstrap_ci(r.ret[at_end]) for m, r in bounded.items()}
+mu_switch = {m: bootstrap_ci(r.mu[at_switch]) for m, r in bounded.items()}
+clip_frac = {m: bootstrap_ci(r.at_bound[at_switch - 9:at_switch + 1].mean(axis=0)) for m, r in bounded.items()}
+print(f"{n_bandit_runs} runs per method (seed {SEED}); best return while the bound binds: "
+      f"{-(bcfg.high - bcfg.target) ** 2:.2f}; mean and 95 % bootstrap CI over runs")
+for m in BOUNDED_METHODS:
+    r, e, mu_ci, cf = ret_switch[m], ret_end[m], mu_switch[m], clip_frac[m]
+    print(f"{METHOD_LABELS[m]}\n  at iteration {bcfg.switch_at}: return {r.estimate:.3f} [{r.low:.3f}, {r.high:.3f}],"
+          f" mu {mu_ci.estimate:.2f} [{mu_ci.low:.2f}, {mu_ci.high:.2f}], sigma "
+          f"{bounded[m].sigma[at_switch].mean():.3f}, actions at a bound {cf.estimate:.3f}")
+    print(f"  {bcfg.updates - bcfg.switch_at} iterations after a* moved to {bcfg.target_after:g}: "
+          f"return {e.estimate:.3f} [{e.low:.3f}, {e.high:.3f}]")
+
+# %%
+iters = np.arange(1, bcfg.updates + 1)
+fig, axes = plt.subplots(2, 2, figsize=(10, 5.6), sharex=True)
+panels = (("ret", "expected return of the policy"), ("mu", "mean mu (of a if clipped, of u if squashed)"),
+          ("sigma", "sigma (log scale)"), ("at_bound", "share of actions at a bound"))
+for ax, (field, title) in zip(axes.flat, panels):
+    for color, m in zip(plots.PALETTE, BOUNDED_METHODS):
+        values = getattr(bounded[m], field).T  # (runs, iterations)
+        ci = bootstrap_ci(values, n_resamples=1000)
+        ls = "--" if m == "tanh_no_jacobian" else "-"
+        ax.plot(iters, ci.estimate, color=color, ls=ls, label=METHOD_LABELS[m])
+        ax.fill_between(iters, ci.low, ci.high, color=color, alpha=0.2, lw=0)
+    ax.axvline(bcfg.switch_at, color="grey", ls=":", lw=1)
+    ax.set_title(title, fontsize=9)
+axes[0, 1].axhline(bcfg.high, color="black", lw=0.8, ls="--")
+axes[0, 1].text(2, bcfg.high + 0.2, "upper bound of a", fontsize=7)
+axes[1, 0].set_yscale("log")
+axes[0, 0].legend(fontsize=7, loc="lower left")
+fig.supxlabel("PPO iteration (dotted line: the best action moves from beyond the bound to a = 0)", fontsize=9)
+fig.tight_layout()
+plots.show(fig, alt="Four panels against PPO iterations for the three bounded-action policies, mean and 95% "
+                    "CI over runs: all three reach the bound's return quickly; the clipped Gaussian's mean "
+                    "climbs past the upper bound and the squashed policies' mean of u climbs to about 5; "
+                    "nearly every action sits at a bound before the dotted switch; after the switch the "
+                    "returns recover slowly or not at all.")
+bandit_seconds = time.perf_counter() - start
+
+# %% [markdown]
+# What the runs show, method by method:
+#
+# - **All three learn the bound action.** While the best action lies beyond the bound, every method's return
+#   reaches the best feasible $-0.25$; clipping the stored-unclipped Gaussian is a correct policy gradient (the
+#   clip belongs to the environment), and so is squashing.
+# - **The clipped Gaussian's mean leaves the box.** Samples above the bound all earn the bound's reward, so
+#   nothing pulls $\mu$ back: it ends near 1.8 with the bound at 1, and almost every action is clipped. Its
+#   Gaussian $\log\sigma$, and the entropy the loss sees, describe samples the environment never receives: it
+#   receives a point mass at the bound.
+# - **Squashing does not remove the drift; it moves it into $u$.** The squashed policies' $\mu$ climbs past 5,
+#   where $1 - \tanh^2 u$ is below $10^{-3}$: the action is pinned at the bound just the same.
+# - **The drift costs when the task changes.** After the best action moves to $a^* = 0$, a policy pinned at the
+#   bound gets little or no signal: with the Gaussian clipped, every sample earns the same reward until the
+#   entropy bonus widens $\sigma$ enough for some samples to fall inside (some runs come back, others do not
+#   within the 40 iterations); with tanh, the signal is there but $\mu$ has far to travel back through the flat
+#   tail, and no run recovers in time. Neither parameterisation protects against saturation by itself.
+# - **Without the correction, the learning hardly changes here, but the entropy is wrong.** With $c_2 = 0.01$ and
+#   normalised advantages, (ii) and (iii) train almost identically (the correction cancels in the ratio; only the
+#   small entropy term differs). The cell below compares the entropy each version *reports* with the entropy of
+#   the actions it actually plays.
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+best_bound = -(bcfg.high - bcfg.target) ** 2
+claim("actions in [-1, 1], r(a) = -(a - 1.5)^2, c_2 = 0.01, 8 runs per method, 60 iterations, then a* = 0 for 40",
+      (bcfg.low, bcfg.high, bcfg.target, bcfg.ent_coef, n_bandit_runs, bcfg.switch_at, bcfg.target_after,
+       bcfg.updates - bcfg.switch_at) == (-1.0, 1.0, 1.5, 0.01, 8, 60, 0.0, 40), str(bcfg))
+claim("every method's return reaches the best feasible -0.25 while the best action lies beyond the bound",
+      all(ci.low > best_bound - 0.005 for ci in ret_switch.values()),
+      "; ".join(f"{m}: {ci.estimate:.4f} [{ci.low:.4f}, {ci.high:.4f}]" for m, ci in ret_switch.items()))
+claim("the clipped Gaussian's mean ends near 1.8 with the bound at 1, and almost every action is clipped",
+      bool(np.all(bounded["clipped"].mu[at_switch] > bcfg.high + 0.5))
+      and abs(mu_switch["clipped"].estimate - 1.8) < 0.2
+      and clip_frac["clipped"].low > 0.97,
+      f"mu {mu_switch['clipped'].estimate:.2f} [{mu_switch['clipped'].low:.2f}, {mu_switch['clipped'].high:.2f}], "
+      f"clipped share {clip_frac['clipped'].estimate:.3f}")
+sat = 1 - np.tanh(bounded["tanh"].mu[at_switch]) ** 2
+claim("the squashed policies' mu climbs past 5, where 1 - tanh^2 u is below 1e-3",
+      bool(np.all(bounded["tanh"].mu[at_switch] > 5) and np.all(bounded["tanh_no_jacobian"].mu[at_switch] > 5)
+           and np.all(sat < 1e-3)) and clip_frac["tanh"].low > 0.97,
+      f"mu (ii) {bounded['tanh'].mu[at_switch].round(2)}, (iii) {bounded['tanh_no_jacobian'].mu[at_switch].round(2)}; "
+      f"max 1 - tanh^2 = {sat.max():.1e}")
+recovered = {m: int((bounded[m].ret[at_end] > -0.5).sum()) for m in BOUNDED_METHODS}
+claim("after the switch, with the Gaussian clipped, some runs come back and others do not; with tanh no run "
+      "recovers in time", 0 < recovered["clipped"] < n_bandit_runs and recovered["tanh"] == 0
+      and recovered["tanh_no_jacobian"] == 0 and ret_end["tanh"].high < -0.9,
+      f"runs above a return of -0.5 at the end: {recovered}; "
+      f"end returns (i) {bounded['clipped'].ret[at_end].round(2)}, "
+      f"(ii) {bounded['tanh'].ret[at_end].round(2)}")
+claim("(ii) and (iii) train almost identically here",
+      float(np.abs(bounded["tanh"].mu - bounded["tanh_no_jacobian"].mu).max()) < 0.3
+      and float(np.abs(bounded["tanh"].ret - bounded["tanh_no_jacobian"].ret).max()) < 0.02,
+      f"largest gap in mu {np.abs(bounded['tanh'].mu - bounded['tanh_no_jacobian'].mu).max():.3f}, "
+      f"in return {np.abs(bounded['tanh'].ret - bounded['tanh_no_jacobian'].ret).max():.4f}")
+
+# %%
+def entropies(method: str, runs) -> tuple[np.ndarray, np.ndarray]:
+    """(entropy the method's loss sees, entropy of the squashed actions by sampling), per run, at the switch."""
+    mu_t = torch.as_tensor(runs.mu[at_switch], dtype=torch.float64)[:, None, None].expand(-1, 20_000, 1)
+    sd_t = torch.as_tensor(runs.sigma[at_switch], dtype=torch.float64)[:, None, None].expand(-1, 20_000, 1)
+    dist = TanhGaussian(mu_t, sd_t, bcfg.low, bcfg.high)
+    torch.manual_seed(0)
+    true_h = dist.entropy_estimate().mean(dim=1).numpy()
+    seen = true_h if method == "tanh" else dist.base.entropy().sum(-1).mean(dim=1).numpy()
+    return seen, true_h
+
+
+h_seen, h_true = {}, {}
+for m in ("tanh", "tanh_no_jacobian"):
+    h_seen[m], h_true[m] = entropies(m, bounded[m])
+    print(f"{METHOD_LABELS[m]:42s} entropy the loss sees {h_seen[m].mean():6.2f} nats;"
+          f" entropy of the actions played {h_true[m].mean():6.2f} nats")
+
+# %% [markdown]
+# With the correction, the entropy the loss sees *is* the entropy of the actions played, about $-11$ nats: the
+# policy has become nearly deterministic at the bound, and the dashboard says so. Without it, the same policy
+# reports about $-1.5$ nats (the entropy of $u$), as if it were still exploring. An entropy bonus or a target
+# entropy (SAC's automatic temperature) built on that number regulates the wrong quantity. The clipped Gaussian
+# has the same blind spot: its closed-form entropy is that of the Gaussian, while the environment receives a
+# point mass at the bound.
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("with the correction, the entropy the loss sees is about -11 nats; without it, about -1.5 nats",
+      abs(h_true["tanh"].mean() + 11) < 1.0 and abs(h_seen["tanh_no_jacobian"].mean() + 1.5) < 0.4
+      and bool(np.all(h_seen["tanh_no_jacobian"] - h_true["tanh_no_jacobian"] > 5)),
+      f"(ii) {h_seen['tanh'].mean():.2f}; (iii) reports {h_seen['tanh_no_jacobian'].mean():.2f} "
+      f"while its actions have {h_true['tanh_no_jacobian'].mean():.2f}")
+
+# %% [markdown]
+# **State-dependent or state-independent $\log\sigma$?** `GaussianActor` keeps one learned $\log\sigma$ per
+# action dimension for every state, as in the PPO paper's continuous-control experiments (Schulman et al. 2017)
+# and Stable-Baselines3's PPO default; SAC (Haarnoja et al. 2018) uses a $\log\sigma$ *head* on the state,
+# together with the tanh squashing. The difference shows when the right exploration width depends on the state.
+# A two-context bandit: in context 0 the reward $-k_0(a - 0.5)^2$ is flat ($k_0 = 0.1$), in context 1
+# $-k_1(a + 0.5)^2$ is sharply peaked ($k_1 = 10$). With an entropy bonus $c_2 = 0.2$, the best Gaussian has
+# $\sigma_c^2 = c_2 / (2k_c)$, i.e. $\sigma = 1$ in the flat context and $0.1$ in the peaked one; one shared
+# $\sigma$ is best at $\sigma^2 = c_2/(k_0 + k_1) \approx 0.14^2$. Both parameterisations are trained with PPO's
+# loss (8 runs each, advantages not normalised so that $c_2$ keeps its units).
+
+# %%
+start = time.perf_counter()
+ccfg = ContextualConfig()
+sigma_best, sigma_shared = optimal_sigmas(ccfg)
+contextual = {dep: train_contextual(dep, ccfg, seed=SEED) for dep in tqdm((True, False), desc="two contexts")}
+last_sigma = {dep: r.sigma[-20:].mean(axis=0) for dep, r in contextual.items()}  # (runs, 2), last 20 iterations
+sigma_ci = {dep: [bootstrap_ci(s[:, c]) for c in (0, 1)] for dep, s in last_sigma.items()}
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
+for ax, dep in zip(axes, (True, False)):
+    for c, color in zip((0, 1), plots.PALETTE):
+        ci = bootstrap_ci(contextual[dep].sigma[:, :, c].T, n_resamples=1000)
+        steps = np.arange(1, ccfg.updates + 1)
+        ax.plot(steps, ci.estimate, color=color, label=f"context {c} (k = {ccfg.curvature[c]:g})")
+        ax.fill_between(steps, ci.low, ci.high, color=color, alpha=0.2, lw=0)
+        ax.axhline(sigma_best[c], color=color, ls="--", lw=0.8)
+    ax.axhline(sigma_shared, color="grey", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("PPO iteration")
+    ax.set_title("log sigma from a head on the state" if dep else "one log sigma for all states", fontsize=9)
+axes[0].plot([], [], color="grey", ls="--", lw=0.8, label="best sigma per context (same colour)")
+axes[0].plot([], [], color="grey", ls=":", lw=1, label="best single shared sigma")
+axes[0].set_ylabel("sigma")
+axes[0].legend(fontsize=7, loc="center right")
+plots.show(fig, alt="Sigma per context against PPO iterations, mean and 95% CI over runs, on a log scale: with "
+                    "a log-sigma head the flat context's sigma rises to about 1 and the peaked context's falls to "
+                    "about 0.1, each on its dashed optimum; with one shared log sigma both contexts sit on one "
+                    "curve near the dotted shared optimum of 0.14.")
+for dep, label in ((True, "head on the state"), (False, "one for all states")):
+    print(f"log sigma {label:18s}: " + ", ".join(
+        f"context {c}: sigma {ci.estimate:.3f} [{ci.low:.3f}, {ci.high:.3f}] (best {sigma_best[c]:.2f})"
+        for c, ci in enumerate(sigma_ci[dep])))
+contextual_seconds = time.perf_counter() - start
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+dep_ci, ind_ci = sigma_ci[True], sigma_ci[False]
+claim("k_0 = 0.1, k_1 = 10, c_2 = 0.2: best sigma 1 and 0.1, shared 0.14; 8 runs each",
+      ccfg.curvature == (0.1, 10.0) and ccfg.ent_coef == 0.2 and np.allclose(sigma_best, [1.0, 0.1])
+      and round(sigma_shared, 2) == 0.14 and last_sigma[True].shape[0] == 8, f"{ccfg}")
+claim("a log sigma head learns sigma about 1 in the flat context and about 0.1 in the peaked one",
+      all(abs(ci.estimate / best - 1) < 0.15 for ci, best in zip(dep_ci, sigma_best)),
+      f"{dep_ci[0].estimate:.3f} [{dep_ci[0].low:.3f}, {dep_ci[0].high:.3f}] and "
+      f"{dep_ci[1].estimate:.3f} [{dep_ci[1].low:.3f}, {dep_ci[1].high:.3f}]")
+claim("one shared log sigma sits near the shared optimum of 0.14 in both contexts",
+      bool(np.all(last_sigma[False][:, 0] == last_sigma[False][:, 1])) and abs(ind_ci[0].estimate / sigma_shared - 1) < 0.15,
+      f"{ind_ci[0].estimate:.3f} [{ind_ci[0].low:.3f}, {ind_ci[0].high:.3f}] vs {sigma_shared:.3f}")
+too_narrow = sigma_best[0] / ind_ci[0].estimate
+claim("the shared sigma is about seven times too narrow where the reward is flat and too wide where it is peaked",
+      6 <= too_narrow <= 8 and ind_ci[1].low > sigma_best[1], f"{sigma_best[0]:.2f} / {ind_ci[0].estimate:.3f} = "
+      f"{too_narrow:.1f}; peaked context: {ind_ci[1].estimate:.3f} vs best {sigma_best[1]:.2f}")
+print(f"run time of this section's experiments: bandit {bandit_seconds:.1f} s, two contexts {contextual_seconds:.1f} s")
+
+# %% [markdown]
+# The shared $\sigma$ is about seven times too narrow where the reward is flat and too wide where it is peaked;
+# the head gets both. **When each is used.** A state-independent $\log\sigma$ is the default of on-policy methods
+# (the PPO and TRPO papers, Stable-Baselines3's and CleanRL's PPO): it cannot collapse in one region of the state
+# space while staying wide elsewhere, and it is one less output to go wrong. SAC uses a state-dependent head with
+# tanh squashing, and bounds $\log\sigma$ (Stable-Baselines3 clamps it to $[-20, 2]$) so that the head cannot run
+# off. On Pendulum the useful width may well differ between swinging up and balancing, where a head *can* help;
+# whether it does at a given budget is an experiment, not a rule.
+
+# %% [markdown]
 # ### 4.3 Which implementation details matter? An ablation
 #
 # Huang et al. (2022) list the details that make PPO work in practice. `course_lib`'s `PPOConfig` has a switch for
@@ -1100,6 +1425,15 @@ quiz.show("07.total_loss")
 quiz.show("07.truncated_td_error")
 
 # %%
+quiz.show("07.squashed_jacobian_where")
+
+# %%
+quiz.show("07.clipped_mean_drift")
+
+# %%
+quiz.show("07.squashed_log_density")
+
+# %%
 quiz.show("07.gymnasium_step")
 
 # %%
@@ -1253,6 +1587,42 @@ exercises.check("07.store_unclipped", act);
 # hint (several levels), and `exercises.solution("07.store_unclipped")` after at least one attempt: it also
 # explains which log-probability belongs in the buffer.
 #
+# ### Exercise 07.tanh_jacobian: a squashed Gaussian scored like a plain one
+#
+# Section 4.2b squashes the Gaussian sample $u$ into the action bounds with $\tanh$. This function is meant to
+# return the log-density of the *action* the environment receives, from the stored $u$, but it returns a number
+# that is not the log of any density over the actions. The checker integrates your density over the action
+# range, compares it at known points and pushes $u$ far into the flat tails of $\tanh$, where float32 rounding
+# bites. Make `squashed_log_prob` return what its docstring promises.
+
+# %%
+# EXERCISE: 07.tanh_jacobian
+import torch
+from torch.distributions import Normal
+
+
+def squashed_log_prob(u, mean, log_std, low, high):
+    """log pi(a | s) of a tanh-squashed Gaussian policy, from the stored pre-squash sample.
+
+    u:         (B, act_dim) pre-squash samples u ~ N(mean, exp(log_std)^2), as stored in the buffer
+    mean:      (B, act_dim) Gaussian means from the actor
+    log_std:   (act_dim,) log standard deviations
+    low, high: (act_dim,) the action bounds; the environment receives
+               a = low + (high - low) * (tanh(u) + 1) / 2
+    returns:   logp (B,): the log-density of the action a (not of u), summed over action dimensions;
+               finite and accurate in float32 for |u| up to 20
+    """
+    dist = Normal(mean, log_std.exp())
+    return dist.log_prob(u).sum(dim=-1)
+
+# %%
+exercises.check("07.tanh_jacobian", squashed_log_prob);
+
+# %% [markdown]
+# A FAIL is expected at first. Run `exercises.hint("07.tanh_jacobian")` in a new cell for the next level of the
+# hint, and `exercises.solution("07.tanh_jacobian")` after at least one attempt: it also says where the missing
+# term matters in PPO and where it cancels.
+#
 # ## 8. In practice
 #
 # **Starting points.** The settings used above, read from the configs themselves (tune per task: these are
@@ -1284,7 +1654,9 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 # - Approx KL jumping above ~0.05 and the return collapsing: lower the learning rate or the epochs, or set
 #   `target_kl`.
 # - Entropy near 0 early: the policy stopped exploring; add a small `ent_coef` or lower the learning rate.
-# - Continuous actions drifting to the bounds: look for clipped actions stored in the buffer.
+# - Continuous actions drifting to the bounds: look for clipped actions stored in the buffer. If the buffer is
+#   right and the mean still sits beyond the bound (clipped) or $|u|$ keeps growing (tanh), the best action is at
+#   the bound: harmless until it moves inside, then slow to undo (section 4.2b).
 # - NaN losses: `course_lib` raises `FloatingPointError` naming the quantity; usually exploding value loss
 #   (scale rewards, clip gradients).
 #
@@ -1324,6 +1696,11 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 #   optimisations explain much of PPO's edge; value clipping.
 # - Andrychowicz et al. (2021), *What Matters in On-Policy Reinforcement Learning? A Large-Scale Empirical Study*
 #   ([arXiv:2006.05990](https://arxiv.org/abs/2006.05990)): recommendations from hundreds of thousands of runs.
+# - Haarnoja, Zhou, Abbeel, Levine (2018), *Soft Actor-Critic* ([arXiv:1801.01290](https://arxiv.org/abs/1801.01290)),
+#   appendix C: the tanh-squashed Gaussian and its log-likelihood correction. Chou, Maturana, Scherer (2017),
+#   *Improving Stochastic Policy Gradients in Continuous Control with Deep Reinforcement Learning using the Beta
+#   Distribution* (ICML): a bounded Beta policy instead of clipping; Fujita, Maeda (2018), *Clipped Action Policy
+#   Gradient* (ICML): a lower-variance gradient for clipped Gaussian actions.
 # - Pardo, Tavakoli, Levdik, Kormushev (2018), *Time Limits in Reinforcement Learning*
 #   ([arXiv:1712.00378](https://arxiv.org/abs/1712.00378)): why truncation must be bootstrapped.
 # - Henderson, Islam, Bachman, Pineau, Precup, Meger (2018), *Deep Reinforcement Learning that Matters*
@@ -1349,6 +1726,10 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 # - **$c_1$, $c_2$**: weights of the value loss and the entropy bonus in PPO's loss (not $\lambda$, which is GAE's).
 # - **Autoreset step**: in Gymnasium 1.x vector envs, the step after an episode end that only resets; left out.
 # - **Truncation bootstrap**: at a time limit the target keeps $\gamma V(s_{final})$; only termination drops it.
+# - **Log-det-Jacobian (tanh squashing)**: $-\sum_j[\log(1 - \tanh^2 u_j) + \log\frac{a_{high,j} - a_{low,j}}{2}]$
+#   added to $\log\mathcal{N}(u)$ to give $\log\pi(a)$; cancels in PPO's ratio, not in the entropy.
+# - **State-dependent $\log\sigma$**: a network head gives the exploration width per state (SAC); a single
+#   learned vector gives one width for all states (the PPO paper, SB3's and CleanRL's PPO).
 # - **KL early stopping**: stop the epochs on a rollout once the approximate KL exceeds `target_kl`.
 # - **Ablation**: change one detail, keep the rest, compare across seeds (with confidence intervals).
 #
