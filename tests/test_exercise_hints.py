@@ -45,6 +45,7 @@ FIX_TOKENS: dict[str, tuple[str, ...]] = {
     "07.gymnasium_api": ("obs, info =", "terminated, truncated", "env.reset()", "five values", "5 values"),
     "07.truncation_bootstrap": ("1 - terminated", "1.0 - terminated", "only terminated", "bootstrap unless"),
     "07.store_unclipped": ("clamp(", "dist.sample()", "env_action =", "store the sample", "clip only"),
+    "07.kl_penalty": ("logp - logp_ref", "swap", "the other way round", "log pi - log pi_ref", "minus sign"),
 }
 
 
