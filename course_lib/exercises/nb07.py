@@ -701,8 +701,8 @@ KL_EXPLANATION = dedent('''\
     the tokens (the policy), and the log-ratio has the policy on top. Written the other way round,
     log pi_ref - log pi averages to minus the KL on samples from pi (it is not KL(pi_ref || pi) either: that
     would need samples from pi_ref). So the "penalty" becomes a bonus for every token the policy likes more
-    than the reference did, and fine-tuning drifts away from the reference faster than with no KL term at all:
-    the reward hacking the term was meant to stop. Summed over tokens, the k1 values estimate the sequence KL
+    than the reference did, and fine-tuning is pushed away from the reference instead of held near it: the
+    reward hacking the term was meant to stop. Summed over tokens, the k1 values estimate the sequence KL
     (chain rule), which is why each token carries its own share of the penalty (Ziegler et al. 2019).
 ''')
 

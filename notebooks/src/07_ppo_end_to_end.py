@@ -10,7 +10,10 @@
 # - train CartPole-v1 to a return of 500 and Pendulum-v1 with a Gaussian policy, and read the diagnostics
 #   dashboard (return, value loss, entropy, approximate KL, clip fraction, explained variance);
 # - judge implementation details by an ablation across seeds with 95 % bootstrap confidence intervals, and move
-#   the same task to Stable-Baselines3, knowing which settings differ.
+#   the same task to Stable-Baselines3, knowing which settings differ;
+# - fine-tune a tiny language model with PPO against a frozen reference, and show with measurements why the KL
+#   term goes in the reward with k1 (or in the loss with k3, not k1), and what GRPO's group baseline trades
+#   against a learned critic.
 #
 # **Prerequisites:** notebooks 03 (advantages and GAE), 04 (the clipped surrogate) and 06 (normalisation);
 # PyTorch autograd and `torch.optim.Adam`.
@@ -107,6 +110,8 @@ plots.show(fig, alt="Diagram of the PPO loop: four boxes joined by arrows, colle
 #   the share of samples whose ratio left $[1-\epsilon, 1+\epsilon]$; **explained variance**: how much of the
 #   returns' variance the critic predicts.
 # - **Ablation**: switching one detail off while keeping everything else, to measure what it contributes.
+# - **Reference model, KL penalty** (section 4.6): when fine-tuning a language model, the frozen model it started
+#   from, and the term $\beta\,\mathrm{KL}(\pi_\theta\,\|\,\pi_{ref})$ that keeps the policy near it.
 
 # %% [markdown]
 # ## 2. The maths
@@ -1476,6 +1481,15 @@ quiz.show("07.shared_network")
 # %%
 quiz.show("07.what_belongs_in_ppo")
 
+# %%
+quiz.show("07.kl_reward_hacking")
+
+# %%
+quiz.show("07.grpo_group_mean")
+
+# %%
+quiz.show("07.k1_in_loss")
+
 # %% [markdown]
 # **Graded answer cell.** If your course is graded, answers are read from cells like the one below (the first line
 # names the question; the cell assigns `answer`). Replace `None` by your number and run it: `quiz.check` prints
@@ -1615,6 +1629,41 @@ exercises.check("07.store_unclipped", act);
 # hint (several levels), and `exercises.solution("07.store_unclipped")` after at least one attempt: it also
 # explains which log-probability belongs in the buffer.
 #
+# ### Exercise 07.kl_penalty: a language model's KL penalty on the wrong distribution
+#
+# These per-token rewards for fine-tuning a language model (section 4.6) were meant to charge the policy for
+# leaving its reference. As written, on tokens the policy now prefers they pay it for leaving instead. Make the
+# function return what its docstring defines; the checker scores tokens drawn from a policy under that policy and
+# under a reference.
+
+# %%
+# EXERCISE: 07.kl_penalty
+import torch
+
+
+def shaped_rewards(logp, logp_ref, reward, beta):
+    """Per-token rewards for PPO on a language model, with the KL penalty to the frozen reference.
+
+    logp:     (B, T) log pi(y_t | y_<t) of the sampled tokens under the policy, which drew them
+    logp_ref: (B, T) log pi_ref(y_t | y_<t) of the same tokens under the reference
+    reward:   (B,) the sequence reward R(y), paid at the last token
+    beta:     weight of the penalty, >= 0
+    returns:  (B, T) r_t = -beta * kl_t, plus R(y) at t = T - 1, where kl_t is the single-sample
+              (k1) estimate of the per-token KL(pi || pi_ref); summed over t it estimates the KL
+              between the policy's and the reference's sequence distributions
+    """
+    kl = logp_ref - logp
+    rewards = -beta * kl
+    rewards[:, -1] += reward
+    return rewards
+
+# %%
+exercises.check("07.kl_penalty", shaped_rewards);
+
+# %% [markdown]
+# A FAIL is expected at first. Run `exercises.hint("07.kl_penalty")` in a new cell for the next level of the hint,
+# and `exercises.solution("07.kl_penalty")` after at least one attempt.
+#
 # ## 8. In practice
 #
 # **Starting points.** The settings used above, read from the configs themselves (tune per task: these are
@@ -1649,6 +1698,9 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 # - Continuous actions drifting to the bounds: look for clipped actions stored in the buffer.
 # - NaN losses: `course_lib` raises `FloatingPointError` naming the quantity; usually exploding value loss
 #   (scale rewards, clip gradients).
+# - Fine-tuning a language model: distinct samples per batch falling and the KL to the reference climbing to many
+#   nats: the reward is being hacked; check that the KL term is charged (exercise 07.kl_penalty) and where it
+#   goes (k1 in the reward, k3 in a loss), then raise $\beta$.
 #
 # > **Common misconception.** "Production tips" for PPO often recommend target networks and a replay buffer.
 # >
@@ -1693,6 +1745,17 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 # - Agarwal, Schwarzer, Castro, Courville, Bellemare (2021), *Deep Reinforcement Learning at the Edge of the
 #   Statistical Precipice* ([arXiv:2108.13264](https://arxiv.org/abs/2108.13264)): interval estimates, the
 #   interquartile mean and performance profiles for few-seed RL.
+# - Ziegler, Stiennon, Wu, Brown, Radford, Amodei, Christiano, Irving (2019), *Fine-Tuning Language Models from
+#   Human Preferences* ([arXiv:1909.08593](https://arxiv.org/abs/1909.08593)): PPO on a language model with the
+#   per-token KL penalty to the reference in the reward (section 4.6's main recipe).
+# - Ouyang et al. (2022), *Training Language Models to Follow Instructions with Human Feedback*
+#   ([arXiv:2203.02155](https://arxiv.org/abs/2203.02155)): InstructGPT; the same KL-in-reward objective at
+#   scale, with a learned reward model.
+# - Shao et al. (2024), *DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open Language Models*
+#   ([arXiv:2402.03300](https://arxiv.org/abs/2402.03300)): GRPO, group-relative advantages without a critic and
+#   the KL in the loss with the k3 estimator.
+# - Schulman (2020), *Approximating KL Divergence* (blog post, joschu.net): the k1, k2 and k3 estimators, their
+#   bias and variance.
 #
 # **Where to go next.** Off-policy actor-critics reuse old data through a replay buffer: **SAC** (Haarnoja, Zhou,
 # Abbeel, Levine 2018, *Soft Actor-Critic*, [arXiv:1801.01290](https://arxiv.org/abs/1801.01290)),
@@ -1713,6 +1776,12 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 # - **Truncation bootstrap**: at a time limit the target keeps $\gamma V(s_{final})$; only termination drops it.
 # - **KL early stopping**: stop the epochs on a rollout once the approximate KL exceeds `target_kl`.
 # - **Ablation**: change one detail, keep the rest, compare across seeds (with confidence intervals).
+# - **Reference model**: the frozen pretrained model that RL fine-tuning of a language model is kept close to.
+# - **Per-token KL penalty**: $r_t = -\beta(\log\pi_\theta - \log\pi_{ref})(y_t\mid y_{<t})$, plus $R(y)$ at the
+#   last token; summed, $R(y) - \beta$ times a k1 estimate of the sequence KL.
+# - **k1, k3**: single-sample KL estimates, $\log(\pi/\pi_{ref})$ and $(\rho - 1) - \log\rho$ with
+#   $\rho = \pi_{ref}/\pi$; both unbiased, k3 never negative and of lower variance near the reference.
+# - **GRPO**: PPO without a critic; advantage = reward standardised within a group of samples of one prompt.
 #
 # **Key takeaways**
 #
@@ -1724,6 +1793,9 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 # 4. Details matter and interact with the budget: measure them per task, across enough seeds to give
 #    confidence intervals, and say when the intervals overlap.
 # 5. For production use a maintained library (Stable-Baselines3); knowing each line lets you read its logs.
+# 6. For language models the same PPO optimises reward minus $\beta$ times the KL to a reference. Without that
+#    term the policy hacks the reward; k1 belongs in the reward, k3 in a loss; GRPO trades the critic's
+#    lower-variance advantages for not having to train one.
 #
 # This is the last notebook of the course. Go back to notebook 01 with fresh eyes, or take section 10's pointers;
 # the README's [Where to go next](../README.md#where-to-go-next) collects them for the whole course.
