@@ -47,7 +47,7 @@ from course_lib.validation import check_non_negative, check_positive, check_posi
 __all__ = [
     "VOCAB", "LMSpec", "TinyLM", "contexts", "token_logp", "sequence_logp", "sample", "enumerate_sequences",
     "exact_kl", "ExactStats", "count_pattern", "markov_corpus", "REF_TRANSITIONS", "pretrain", "shaped_rewards",
-    "group_advantages", "FinetuneConfig", "UpdateStats", "finetune", "kl_regularised_optimum",
+    "group_advantages", "kl_estimate", "FinetuneConfig", "UpdateStats", "finetune", "kl_regularised_optimum",
 ]
 
 VOCAB = ("a", "b", "c", "d")

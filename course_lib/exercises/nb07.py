@@ -712,7 +712,8 @@ KL_WRONG = (
              "takes the absolute value: never negative, but biased upwards"),
     WrongFix(KL_STARTER.replace(_KL_LINE, "    kl = torch.exp(logp) * (logp - logp_ref)\n"),
              "weights the sampled token's log-ratio by its probability, as in the exact KL's sum"),
-    WrongFix(KL_STARTER.replace(_KL_LINE, "    kl = (logp - logp_ref).sum(dim=1, keepdim=True) * torch.ones_like(logp)\n"),
+    WrongFix(KL_STARTER.replace(_KL_LINE,
+                                "    kl = (logp - logp_ref).sum(dim=1, keepdim=True) * torch.ones_like(logp)\n"),
              "sums over the wrong axis: charges every token the whole sequence's KL"),
     WrongFix(KL_STARTER.replace(_KL_LINE + "    rewards = -beta * kl\n",
                                 "    rewards = torch.zeros_like(logp)\n"

@@ -1263,6 +1263,7 @@ axes[0].axvline(ex1, color="black", lw=1.2, label=f"exact KL {ex1:.2f}")
 axes[0].set_xlabel("per-sequence estimate of KL, nats")
 axes[0].set_ylabel("sequences")
 axes[0].set_title(f"penalised policy, seed {LM_SEEDS[0]}", fontsize=9)
+axes[0].legend(fontsize=7)
 for i, (field, title) in enumerate((("kl_exact", "final KL(pi || pi_ref), nats (log)"),
                                     ("reward", "final mean reward"))):
     ax = axes[i + 1]
@@ -1277,6 +1278,7 @@ axes[1].set_xscale("log")
 axes[1].axvline(lm_opt_kl, ls=":", color="black", lw=1)
 axes[2].axvline(lm_opt_reward, ls=":", color="black", lw=1)
 fig.suptitle("k1 vs k3: the estimates (left) and where the KL term goes (mean, 95 % CI, grey: seeds)", fontsize=10)
+fig.tight_layout()
 plots.show(fig, alt="Left: histograms of per-sequence k1 and k3 estimates of the KL for a penalised policy, with "
                     "the exact KL as a vertical line; k3 is much narrower. Middle and right: final KL to the "
                     "reference (log scale) and final mean reward for the KL in the reward or in the loss, with "
