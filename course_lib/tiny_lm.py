@@ -38,9 +38,10 @@ from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
+from torch.distributions import Categorical
 
 from course_lib.advantages import gae
-from course_lib.diagnostics import kl_k1, kl_k3
+from course_lib.diagnostics import kl_exact, kl_k1, kl_k3
 from course_lib.losses import ppo_clip_loss, value_loss
 from course_lib.validation import check_non_negative, check_positive, check_positive_int, check_same_shape
 
@@ -197,7 +198,9 @@ def exact_kl(policy: TinyLM, ref: TinyLM) -> ExactStats:
     logp = torch.log_softmax(policy(ctxs.expand(T, C, k), pos), -1)  # (T, C, V)
     logq = torch.log_softmax(ref(ctxs.expand(T, C, k), pos), -1)
     p = logp.exp()
-    kl_ctx = (p * (logp - logq)).sum(-1)  # (T, C): KL(pi(.|c,t) || pi_ref(.|c,t))
+    # (T, C): KL(pi(.|c,t) || pi_ref(.|c,t)) = sum_v pi(v|c,t) (log pi(v|c,t) - log pi_ref(v|c,t))
+    kl_ctx = kl_exact(Categorical(logits=logp.reshape(T * C, V)), Categorical(logits=logq.reshape(T * C, V)))
+    kl_ctx = kl_ctx.reshape(T, C)
     ent_ctx = -(p * logp).sum(-1)
     q = torch.zeros(C)
     q[int((torch.full((k,), V) * weights).sum())] = 1.0  # BOS ... BOS

@@ -1080,6 +1080,7 @@ display(Markdown(
 
 # %%
 import collections
+import copy
 import dataclasses
 
 from course_lib import tiny_lm
@@ -1112,6 +1113,54 @@ print(f"pretraining: {lm_nll[0]:.3f} -> {lm_nll[-1]:.3f} nats per token")
 print("reference samples:", lm_text(lm_ref_samples[:6]))
 print(f"reference: mean reward (count of 'ab') {lm_ref_reward:.2f}; P_ref(abababab) = {lm_p_best:.1e}")
 print(f"best possible for beta = {LM_BETA}: E[R] = {lm_opt_reward:.2f} at KL = {lm_opt_kl:.2f} nats")
+
+# %% [markdown]
+# The three formulas of this section, written out on a few tensors and checked against `course_lib.tiny_lm`: the
+# KL-shaped rewards for four sequences from a policy that has moved away from the reference (here: the reference
+# with its preference for `a` and `b` raised), GRPO's advantages for two groups of four rewards, and the chain
+# rule, the exact KL of whole sequences by enumerating all $4^8 = 65{,}536$ of them against the sum of the
+# per-position KLs.
+
+# %%
+lm_moved = copy.deepcopy(lm_ref)  # a policy that has moved: it prefers a and b more than the reference does
+with torch.no_grad():
+    lm_moved.mlp[-1].bias.add_(torch.tensor([0.8, 0.8, -0.4, -0.4]))
+ys = tiny_lm.sample(lm_moved, 4, torch.Generator().manual_seed(7))  # (4, 8) tokens drawn from the policy
+ctx, pos = tiny_lm.contexts(ys, LM_SPEC)  # (4, 8, 2) previous two tokens (BOS = 4 before the start), (4, 8)
+with torch.no_grad():
+    # log pi(y_t | y_<t) and log pi_ref(y_t | y_<t) of the sampled tokens, (4, 8)
+    logp_hand = torch.log_softmax(lm_moved(ctx, pos), -1).gather(-1, ys.unsqueeze(-1)).squeeze(-1)
+    logp_ref_hand = torch.log_softmax(lm_ref(ctx, pos), -1).gather(-1, ys.unsqueeze(-1)).squeeze(-1)
+R_hand = tiny_lm.count_pattern(ys)  # (4,) count of "ab"
+# r_t = -beta * (log pi - log pi_ref), plus R(y) at the last token
+r_hand = -LM_BETA * (logp_hand - logp_ref_hand)
+r_hand[:, -1] += R_hand
+r_lib = tiny_lm.shaped_rewards(logp_hand, logp_ref_hand, R_hand, LM_BETA)
+print("sequences:", lm_text(ys), " R:", R_hand.tolist())
+print("sum_t r_t:", r_hand.sum(1).numpy().round(4), " R - beta * sum_t k1_t:",
+      (R_hand - LM_BETA * (logp_hand - logp_ref_hand).sum(1)).numpy().round(4))
+
+R_groups = torch.tensor([[0.0, 1.0, 1.0, 2.0], [1.0, 1.0, 1.0, 1.0]])  # two groups of G = 4 samples
+# A_i = (R_i - mean_group) / (std_group + eps): population std, eps = 1e-4
+A_hand = (R_groups - R_groups.mean(1, keepdim=True)) / (R_groups.std(1, keepdim=True, correction=0) + 1e-4)
+print("GRPO advantages:", A_hand.numpy().round(4))
+
+lm_all = tiny_lm.enumerate_sequences(LM_SPEC)  # (65536, 8)
+with torch.no_grad():
+    lp_all, lq_all = tiny_lm.sequence_logp(lm_moved, lm_all), tiny_lm.sequence_logp(lm_ref, lm_all)
+# KL(pi || pi_ref) = sum_y pi(y) (log pi(y) - log pi_ref(y)), over every sequence
+kl_enum = float((lp_all.exp() * (lp_all - lq_all)).sum())
+lm_ex = tiny_lm.exact_kl(lm_moved, lm_ref)
+print(f"KL by enumeration {kl_enum:.5f}; sum over positions {lm_ex.kl:.5f} =",
+      " + ".join(f"{k:.3f}" for k in lm_ex.kl_per_position.tolist()))
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("the shaped rewards, the group advantages and the exact KL written out agree with course_lib.tiny_lm",
+      bool(torch.allclose(r_hand, r_lib) and torch.allclose(A_hand, tiny_lm.group_advantages(R_groups))
+           and abs(kl_enum - lm_ex.kl) < 1e-4 * max(1.0, kl_enum)),
+      f"max |r_hand - r_lib| {float((r_hand - r_lib).abs().max()):.1e}, KL enumeration {kl_enum:.5f} vs "
+      f"forward pass {lm_ex.kl:.5f}")
+claim("a group whose rewards are all equal gets advantages 0", bool((A_hand[1] == 0).all()), str(A_hand[1].tolist()))
 
 # %% [markdown]
 # Six fine-tuning recipes, each from a copy of the reference, on four seeds, with the same budget: 50 PPO updates
