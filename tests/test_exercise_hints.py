@@ -48,6 +48,7 @@ FIX_TOKENS: dict[str, tuple[str, ...]] = {
     "07.store_unclipped": ("clamp(", "dist.sample()", "env_action =", "store the sample", "clip only"),
     "07.tanh_jacobian": ("jacobian", "softplus", "log_det", "1 - tanh", "change of variables", "subtract",
                          "f'(u)"),
+    "07.kl_penalty": ("logp - logp_ref", "swap", "the other way round", "log pi - log pi_ref", "minus sign"),
 }
 
 

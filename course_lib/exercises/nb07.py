@@ -1,6 +1,6 @@
 """Notebook 07 (PPO end to end): a rollout loop written for the old gym API, a time-limit truncation treated
-as termination, a rollout that stores the clipped action, and a tanh-squashed log-probability without the
-change-of-variables (Jacobian) term."""
+as termination, a rollout that stores the clipped action, a tanh-squashed log-probability without the
+change-of-variables (Jacobian) term, and a language model's KL penalty on the wrong distribution."""
 from __future__ import annotations
 
 import math
@@ -796,4 +796,155 @@ TANH_JACOBIAN = Exercise(
     hints=TANH_HINTS,
 )
 
-EXERCISES = (GYMNASIUM_API, TRUNCATION_BOOTSTRAP, STORE_UNCLIPPED, TANH_JACOBIAN)
+
+# ---------------------------------------------------------------------------------------------------------------
+# 07.kl_penalty
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KLBatch:
+    """Sampled tokens' log-probabilities under the policy and the reference, (B, T); rewards (B,); beta."""
+
+    logp: torch.Tensor
+    logp_ref: torch.Tensor
+    reward: torch.Tensor
+    beta: float
+
+    def shaped(self, per_token: torch.Tensor) -> torch.Tensor:
+        """-beta * per_token, plus the reward at the last token; float64."""
+        r = -self.beta * per_token.double()
+        r[:, -1] += self.reward.double()
+        return r
+
+
+def _kl_batch(seed: int, B: int, T: int, beta: float, same: bool = False) -> KLBatch:
+    """Tokens drawn from a policy pi (a categorical per position) and scored under pi and a reference pi_ref."""
+    g = generator(seed)
+    logits = randn(g, B, T, 4, scale=1.5)
+    ref_logits = logits if same else randn(g, B, T, 4, scale=1.5)
+    log_pi, log_ref = torch.log_softmax(logits, -1), torch.log_softmax(ref_logits, -1)
+    tokens = torch.multinomial(log_pi.exp().reshape(B * T, 4), 1, generator=g).reshape(B, T, 1)
+    reward = torch.randint(0, 5, (B,), generator=g).to(torch.float32)
+    return KLBatch(log_pi.gather(-1, tokens).squeeze(-1), log_ref.gather(-1, tokens).squeeze(-1), reward, beta)
+
+
+def _kl_cases(seed: int) -> list[Case]:
+    return [
+        Case("a policy that moved away from the reference (B=64, T=8, beta=0.5)", _kl_batch(seed, 64, 8, 0.5)),
+        Case("the policy equals the reference (B=16, T=6)", _kl_batch(seed + 1, 16, 6, 0.2, same=True)),
+        Case("one sequence of three tokens (B=1, T=3, beta=2)", _kl_batch(seed + 2, 1, 3, 2.0)),
+        Case("beta = 0 (B=8, T=5)", _kl_batch(seed + 3, 8, 5, 0.0)),
+    ]
+
+
+def _kl_probe(func, case: Case) -> Observation:
+    d: KLBatch = case.data
+    out = func(d.logp.clone(), d.logp_ref.clone(), d.reward.clone(), d.beta)
+    return {"rewards": as_tensor(out, "your reward tensor", tuple(d.logp.shape))}
+
+
+def _kl_judge(got: Observation, want: Observation, case: Case) -> str | None:
+    d: KLBatch = case.data
+    y = got["rewards"]
+    if close(y, want["rewards"]):
+        return None
+    k1 = (d.logp - d.logp_ref).double()
+    kl = float(k1.sum(-1).mean())  # estimate of KL(pi || pi_ref) per sequence (tokens drawn from pi)
+    penalty = float((d.reward.double() - y.sum(-1)).mean())  # what the shaping takes away per sequence
+    if close(y, d.shaped(-k1)):
+        return (f"the tokens were drawn from the policy, and the KL estimate per sequence averages "
+                f"{fmt(kl)} nats here, yet your rewards sum to R(y) plus {fmt(-penalty)} on average: the "
+                "penalty pays the policy for moving away from the reference instead of charging it")
+    if close(y.sum(-1), d.shaped(k1).sum(-1)):
+        return ("each sequence's rewards add up to the right total, but not token by token: the docstring asks "
+                "for the penalty of each token at that token and R(y) at the last one")
+    if abs(penalty) > 1e-6 and abs(penalty - d.beta * kl) > 1e-4 * max(1.0, abs(d.beta * kl)):
+        return (f"on average your shaping takes {fmt(penalty)} away from each sequence's reward, but beta times "
+                f"the KL estimate is {fmt(d.beta * kl)}: the penalty does not measure KL(pi || pi_ref) on these "
+                "samples")
+    problem = mismatch(y, want["rewards"], "rewards")
+    return problem + "; compare with the docstring's definition of r_t"
+
+
+KL_STARTER = dedent('''\
+    import torch
+
+
+    def shaped_rewards(logp, logp_ref, reward, beta):
+        """Per-token rewards for PPO on a language model, with the KL penalty to the frozen reference.
+
+        logp:     (B, T) log pi(y_t | y_<t) of the sampled tokens under the policy, which drew them
+        logp_ref: (B, T) log pi_ref(y_t | y_<t) of the same tokens under the reference
+        reward:   (B,) the sequence reward R(y), paid at the last token
+        beta:     weight of the penalty, >= 0
+        returns:  (B, T) r_t = -beta * kl_t, plus R(y) at t = T - 1, where kl_t is the single-sample
+                  (k1) estimate of the per-token KL(pi || pi_ref); summed over t it estimates the KL
+                  between the policy's and the reference's sequence distributions
+        """
+        kl = logp_ref - logp
+        rewards = -beta * kl
+        rewards[:, -1] += reward
+        return rewards
+''')
+
+KL_REFERENCE = dedent('''\
+    import torch
+
+
+    def shaped_rewards(logp, logp_ref, reward, beta):
+        """Per-token KL-shaped rewards; shapes as in the starter."""
+        # k1_t = log pi(y_t|y_<t) - log pi_ref(y_t|y_<t): its mean over y ~ pi is KL(pi || pi_ref)
+        kl = logp - logp_ref
+        rewards = -beta * kl
+        rewards[:, -1] += reward
+        return rewards
+''')
+
+KL_EXPLANATION = dedent('''\
+    KL(pi || pi_ref) = E_{y ~ pi}[log pi(y) - log pi_ref(y)]: the expectation is over the distribution that drew
+    the tokens (the policy), and the log-ratio has the policy on top. Written the other way round,
+    log pi_ref - log pi averages to minus the KL on samples from pi (it is not KL(pi_ref || pi) either: that
+    would need samples from pi_ref). So the "penalty" becomes a bonus for every token the policy likes more
+    than the reference did, and fine-tuning is pushed away from the reference instead of held near it: the
+    reward hacking the term was meant to stop. Summed over tokens, the k1 values estimate the sequence KL
+    (chain rule), which is why each token carries its own share of the penalty (Ziegler et al. 2019).
+''')
+
+_KL_LINE = "    kl = logp_ref - logp\n"
+KL_WRONG = (
+    WrongFix(KL_STARTER.replace(_KL_LINE, "    kl = (logp_ref - logp).abs()\n"),
+             "takes the absolute value: never negative, but biased upwards"),
+    WrongFix(KL_STARTER.replace(_KL_LINE, "    kl = torch.exp(logp) * (logp - logp_ref)\n"),
+             "weights the sampled token's log-ratio by its probability, as in the exact KL's sum"),
+    WrongFix(KL_STARTER.replace(_KL_LINE,
+                                "    kl = (logp - logp_ref).sum(dim=1, keepdim=True) * torch.ones_like(logp)\n"),
+             "sums over the wrong axis: charges every token the whole sequence's KL"),
+    WrongFix(KL_STARTER.replace(_KL_LINE + "    rewards = -beta * kl\n",
+                                "    rewards = torch.zeros_like(logp)\n"
+                                "    rewards[:, -1] = -beta * (logp - logp_ref).sum(dim=1)\n"),
+             "the whole penalty at the last token: right totals, wrong per-token rewards"),
+)
+
+KL_HINTS = (
+    "Look at the line that computes `kl`. Which distribution drew the tokens, and which distribution's "
+    "probability should be in the numerator of the log-ratio of KL(pi || pi_ref)?",
+    "KL(p || q) = E_{y ~ p}[log p(y) - log q(y)]: the sampling distribution p is the one on top. Here the "
+    "tokens come from the policy, so on these samples kl_t must be positive on average when the policy has "
+    "moved, and the shaped rewards must then sum to less than R(y).",
+    "`kl = logp - logp_ref`.",
+)
+
+KL_PENALTY = Exercise(
+    id="07.kl_penalty",
+    title="A language model's KL penalty on the wrong distribution",
+    func_name="shaped_rewards",
+    starter=KL_STARTER,
+    reference=KL_REFERENCE,
+    explanation=KL_EXPLANATION,
+    make_cases=_kl_cases,
+    probe=_kl_probe,
+    judge=_kl_judge,
+    wrong_fixes=KL_WRONG,
+    hints=KL_HINTS,
+)
+
+EXERCISES = (GYMNASIUM_API, TRUNCATION_BOOTSTRAP, STORE_UNCLIPPED, TANH_JACOBIAN, KL_PENALTY)

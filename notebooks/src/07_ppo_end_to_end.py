@@ -13,7 +13,10 @@
 #   change-of-variables term, say what each does to the mean, the entropy and the learning signal when the bound
 #   binds, and choose between a state-dependent and a state-independent $\log\sigma$;
 # - judge implementation details by an ablation across seeds with 95 % bootstrap confidence intervals, and move
-#   the same task to Stable-Baselines3, knowing which settings differ.
+#   the same task to Stable-Baselines3, knowing which settings differ;
+# - fine-tune a tiny language model with PPO against a frozen reference, and show with measurements why the KL
+#   term goes in the reward with k1 (or in the loss with k3, not k1), and what GRPO's group baseline trades
+#   against a learned critic.
 #
 # **Prerequisites:** notebooks 03 (advantages and GAE), 04 (the clipped surrogate) and 06 (normalisation);
 # PyTorch autograd and `torch.optim.Adam`.
@@ -112,6 +115,8 @@ plots.show(fig, alt="Diagram of the PPO loop: four boxes joined by arrows, colle
 #   the share of samples whose ratio left $[1-\epsilon, 1+\epsilon]$; **explained variance**: how much of the
 #   returns' variance the critic predicts.
 # - **Ablation**: switching one detail off while keeping everything else, to measure what it contributes.
+# - **Reference model, KL penalty** (section 4.6): when fine-tuning a language model, the frozen model it started
+#   from, and the term $\beta\,\mathrm{KL}(\pi_\theta\,\|\,\pi_{ref})$ that keeps the policy near it.
 
 # %% [markdown]
 # ## 2. The maths
@@ -1359,6 +1364,419 @@ display(Markdown(
     f"section 3."))
 
 # %% [markdown]
+# ### 4.6 PPO for a language model, on a laptop
+#
+# RLHF fine-tunes a language model with PPO (Ziegler et al. 2019; Ouyang et al. 2022). In RL terms a sequence
+# is an episode: the **state** is the prefix $y_{<t}$, the **action** is the next token $y_t$, the policy
+# $\pi_\theta(y_t\mid y_{<t})$ is the model, and the reward $R(y)$ arrives once, after the last token (from a
+# reward model trained on human preferences; here from a short program). Two ingredients are new compared with
+# CartPole: a frozen **reference** $\pi_{ref}$ (the model before fine-tuning) and a **KL term** that keeps
+# $\pi_\theta$ near it. The objective is
+#
+# $$\max_\theta\ \mathbb{E}_{y\sim\pi_\theta}[R(y)] - \beta\,\mathrm{KL}(\pi_\theta\,\|\,\pi_{ref}),\qquad
+# \mathrm{KL}(\pi_\theta\,\|\,\pi_{ref}) = \sum_{t} \mathbb{E}_{y_{<t}\sim\pi_\theta}\Big[\mathrm{KL}\big(\pi_\theta(\cdot\mid y_{<t})\,\|\,\pi_{ref}(\cdot\mid y_{<t})\big)\Big].$$
+#
+# The second equation is the **chain rule** of the KL: the KL of whole sequences is the sum over positions of
+# the expected per-token KL. Where the KL goes, two recipes:
+#
+# - **In the reward** (Ziegler et al. 2019; Ouyang et al. 2022), per token, with the **k1** estimate from the
+#   sampled token: $r_t = -\beta\,k_{1,t} + [t = T-1]\,R(y)$, with
+#   $k_{1,t} = \log\pi_\theta(y_t\mid y_{<t}) - \log\pi_{ref}(y_t\mid y_{<t})$.
+#   The shaped rewards sum to $R(y) - \beta\sum_t k_{1,t}$, whose mean over $y\sim\pi_\theta$ is exactly the
+#   objective; PPO then runs as usual (a critic $V(y_{<t})$, GAE with $\gamma = 1$).
+# - **In the loss**, as GRPO does (Shao et al. 2024): add $\beta\,\hat{\mathbb{E}}_t[k_{3,t}]$ to PPO's loss with
+#   the **k3** estimate $k_3 = (\rho - 1) - \log\rho$, $\rho = \pi_{ref}(y_t\mid y_{<t})/\pi_\theta(y_t\mid y_{<t})$
+#   (Schulman 2020): never negative, usually of lower variance than k1.
+#
+# **GRPO** (Shao et al. 2024) also drops the critic: it samples a group of $G$ answers to the same prompt and
+# gives every token of answer $i$ the advantage $A_i = (R_i - \mathrm{mean}_{group}R)/(\mathrm{std}_{group}R +
+# \varepsilon)$. The group mean is a Monte Carlo estimate of the prompt's value, the baseline of notebook 03;
+# $\varepsilon$ makes a group whose rewards are all equal give advantages 0 (no signal) instead of 0/0.
+#
+# **The toy.** A vocabulary of four tokens `a b c d`, sequences of $T = 8$ tokens from a BOS token, and a model
+# that sees the previous two tokens and the position (an embedding and a small MLP: a neural 2-gram model,
+# `course_lib.tiny_lm.TinyLM`). The reference is this model trained by maximum likelihood on 1,024 sequences of a
+# Markov chain in which `b` rarely follows `a`. The reward counts the pattern `ab`: the reference earns little of
+# it, and a single sequence, `abababab`, earns the most (4). Because the model sees only two tokens back, the
+# exact KL between two models is a sum over 25 contexts per position (`tiny_lm.exact_kl`), so every estimate
+# below is checked against the truth. The best any policy can do on the objective above has a closed form,
+# $\pi^*(y) \propto \pi_{ref}(y)\,e^{R(y)/\beta}$ (`tiny_lm.kl_regularised_optimum` enumerates all $4^8$
+# sequences): a reweighted reference, never a single sequence while $\beta > 0$.
+
+# %%
+import collections
+import copy
+import dataclasses
+
+from course_lib import tiny_lm
+
+LM_SPEC = tiny_lm.LMSpec(vocab=4, length=8, context=2)  # tokens a, b, c, d; 8 per sequence; sees 2 back
+lm_gen = torch.Generator().manual_seed(0)
+lm_corpus = tiny_lm.markov_corpus(1024, LM_SPEC.length, lm_gen)  # (1024, 8): the pretraining data
+torch.manual_seed(0)
+lm_ref = tiny_lm.TinyLM(LM_SPEC)
+lm_nll = tiny_lm.pretrain(lm_ref, lm_corpus, steps=100, lr=2e-2)  # maximum likelihood, then frozen
+lm_ref.eval()
+lm_ref_samples = tiny_lm.sample(lm_ref, 4096, lm_gen)
+lm_ref_reward = tiny_lm.count_pattern(lm_ref_samples).mean().item()
+LM_BETA = 0.5
+lm_opt_reward, lm_opt_kl = tiny_lm.kl_regularised_optimum(lm_ref, LM_BETA)
+lm_p_best = tiny_lm.sequence_logp(lm_ref, torch.tensor([[0, 1] * 4])).exp().item()
+
+
+def lm_ci(ci) -> str:
+    """A bootstrap CI as 'estimate [low, high]' with two decimals."""
+    return f"{ci.estimate:.2f} [{ci.low:.2f}, {ci.high:.2f}]"
+
+
+def lm_text(tokens) -> list[str]:
+    """Token ids (B, T) -> strings such as 'abacdbaa'."""
+    return ["".join(tiny_lm.VOCAB[i] for i in y) for y in tokens.tolist()]
+
+
+print(f"pretraining: {lm_nll[0]:.3f} -> {lm_nll[-1]:.3f} nats per token")
+print("reference samples:", lm_text(lm_ref_samples[:6]))
+print(f"reference: mean reward (count of 'ab') {lm_ref_reward:.2f}; P_ref(abababab) = {lm_p_best:.1e}")
+print(f"best possible for beta = {LM_BETA}: E[R] = {lm_opt_reward:.2f} at KL = {lm_opt_kl:.2f} nats")
+
+# %% [markdown]
+# The three formulas of this section, written out on a few tensors and checked against `course_lib.tiny_lm`: the
+# KL-shaped rewards for four sequences from a policy that has moved away from the reference (here: the reference
+# with its preference for `a` and `b` raised), GRPO's advantages for two groups of four rewards, and the chain
+# rule, the exact KL of whole sequences by enumerating all $4^8 = 65{,}536$ of them against the sum of the
+# per-position KLs.
+
+# %%
+lm_moved = copy.deepcopy(lm_ref)  # a policy that has moved: it prefers a and b more than the reference does
+with torch.no_grad():
+    lm_moved.mlp[-1].bias.add_(torch.tensor([0.8, 0.8, -0.4, -0.4]))
+ys = tiny_lm.sample(lm_moved, 4, torch.Generator().manual_seed(7))  # (4, 8) tokens drawn from the policy
+ctx, pos = tiny_lm.contexts(ys, LM_SPEC)  # (4, 8, 2) previous two tokens (BOS = 4 before the start), (4, 8)
+with torch.no_grad():
+    # log pi(y_t | y_<t) and log pi_ref(y_t | y_<t) of the sampled tokens, (4, 8)
+    logp_hand = torch.log_softmax(lm_moved(ctx, pos), -1).gather(-1, ys.unsqueeze(-1)).squeeze(-1)
+    logp_ref_hand = torch.log_softmax(lm_ref(ctx, pos), -1).gather(-1, ys.unsqueeze(-1)).squeeze(-1)
+R_hand = tiny_lm.count_pattern(ys)  # (4,) count of "ab"
+# r_t = -beta * (log pi - log pi_ref), plus R(y) at the last token
+r_hand = -LM_BETA * (logp_hand - logp_ref_hand)
+r_hand[:, -1] += R_hand
+r_lib = tiny_lm.shaped_rewards(logp_hand, logp_ref_hand, R_hand, LM_BETA)
+print("sequences:", lm_text(ys), " R:", R_hand.tolist())
+print("sum_t r_t:", r_hand.sum(1).numpy().round(4), " R - beta * sum_t k1_t:",
+      (R_hand - LM_BETA * (logp_hand - logp_ref_hand).sum(1)).numpy().round(4))
+
+R_groups = torch.tensor([[0.0, 1.0, 1.0, 2.0], [1.0, 1.0, 1.0, 1.0]])  # two groups of G = 4 samples
+# A_i = (R_i - mean_group) / (std_group + eps): population std, eps = 1e-4
+A_hand = (R_groups - R_groups.mean(1, keepdim=True)) / (R_groups.std(1, keepdim=True, correction=0) + 1e-4)
+print("GRPO advantages:", A_hand.numpy().round(4))
+
+lm_all = tiny_lm.enumerate_sequences(LM_SPEC)  # (65536, 8)
+with torch.no_grad():
+    lp_all, lq_all = tiny_lm.sequence_logp(lm_moved, lm_all), tiny_lm.sequence_logp(lm_ref, lm_all)
+# KL(pi || pi_ref) = sum_y pi(y) (log pi(y) - log pi_ref(y)), over every sequence
+kl_enum = float((lp_all.exp() * (lp_all - lq_all)).sum())
+lm_ex = tiny_lm.exact_kl(lm_moved, lm_ref)
+print(f"KL by enumeration {kl_enum:.5f}; sum over positions {lm_ex.kl:.5f} =",
+      " + ".join(f"{k:.3f}" for k in lm_ex.kl_per_position.tolist()))
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("the shaped rewards, the group advantages and the exact KL written out agree with course_lib.tiny_lm",
+      bool(torch.allclose(r_hand, r_lib) and torch.allclose(A_hand, tiny_lm.group_advantages(R_groups))
+           and abs(kl_enum - lm_ex.kl) < 1e-4 * max(1.0, kl_enum)),
+      f"max |r_hand - r_lib| {float((r_hand - r_lib).abs().max()):.1e}, KL enumeration {kl_enum:.5f} vs "
+      f"forward pass {lm_ex.kl:.5f}")
+claim("a group whose rewards are all equal gets advantages 0", bool((A_hand[1] == 0).all()), str(A_hand[1].tolist()))
+
+# %% [markdown]
+# Six fine-tuning recipes, each from a copy of the reference, on four seeds, with the same budget: 50 PPO updates
+# of 64 fresh sequences (two epochs, clip 0.2, $\beta = 0.5$ unless switched off). Every update logs the batch's
+# mean reward, the exact KL to the reference and its k1 and k3 estimates from the batch, the number of distinct
+# sequences among the 64, the exact mean per-token entropy, and the variance of the advantages before
+# normalisation (`tiny_lm.UpdateStats`).
+
+# %%
+LM_SEEDS = (1, 2, 3, 4)
+LM_BASE = tiny_lm.FinetuneConfig(beta=LM_BETA, updates=50, epochs=2, minibatches=1, lr=1e-2)
+LM_RUNS = {  # label -> config; only the named fields differ from LM_BASE
+    "KL in reward, k1": LM_BASE,
+    "no KL (beta = 0)": dataclasses.replace(LM_BASE, beta=0.0),
+    "KL in reward, k3": dataclasses.replace(LM_BASE, estimator="k3"),
+    "KL in loss, k1": dataclasses.replace(LM_BASE, kl_in="loss"),
+    "KL in loss, k3": dataclasses.replace(LM_BASE, kl_in="loss", estimator="k3"),
+    "GRPO: group baseline, KL in loss, k3": dataclasses.replace(LM_BASE, kl_in="loss", estimator="k3",
+                                                                baseline="group"),
+}
+lm_stats: dict[str, list[list[tiny_lm.UpdateStats]]] = {}
+lm_policies: dict[str, list[tiny_lm.TinyLM]] = {}
+with tqdm(total=len(LM_RUNS) * len(LM_SEEDS), desc="fine-tuning runs") as bar:
+    for lab, lm_cfg in LM_RUNS.items():
+        lm_stats[lab], lm_policies[lab] = [], []
+        for s in LM_SEEDS:
+            pol, st = tiny_lm.finetune(lm_ref, lm_cfg, seed=s)
+            lm_stats[lab].append(st)
+            lm_policies[lab].append(pol)
+            bar.update(1)
+
+
+def lm_curves(lab: str, field: str, x_scale: int = 1):
+    """One (x, y) curve per seed: update (times x_scale) -> the logged field."""
+    return [(x_scale * np.arange(len(st)), np.array([getattr(r, field) for r in st], float))
+            for st in lm_stats[lab]]
+
+
+def lm_final(lab: str, field: str, last: int = 5) -> np.ndarray:
+    """Per seed: the field averaged over the last `last` updates."""
+    return np.array([np.mean([getattr(r, field) for r in st[-last:]]) for st in lm_stats[lab]])
+
+
+def lm_mean(lab: str, field: str) -> np.ndarray:
+    """Per seed: the field averaged over the whole run."""
+    return np.array([np.mean([getattr(r, field) for r in st]) for st in lm_stats[lab]])
+
+
+LM_MAIN, LM_NONE = "KL in reward, k1", "no KL (beta = 0)"
+fig, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True)
+for lab in (LM_MAIN, LM_NONE):
+    for ax, field in zip(axes.flat, ("reward", "kl_exact", "distinct", "entropy")):
+        plots.plot_seeds(ax, lm_curves(lab, field), lab)
+plots.plot_seeds(axes[0, 1], lm_curves(LM_MAIN, "kl_k1"), "k1 estimate from the batch, KL in reward")
+axes[0, 0].axhline(lm_opt_reward, ls=":", color="black", lw=1, label="best possible for beta = 0.5")
+axes[0, 1].axhline(lm_opt_kl, ls=":", color="black", lw=1, label="KL of the best policy for beta = 0.5")
+axes[0, 1].set_yscale("log")
+for ax, label in zip(axes.flat, ("mean reward R (count of ab)", "KL(pi || pi_ref), nats (log scale)",
+                                 "distinct sequences in the batch of 64", "entropy per token, nats")):
+    ax.set_ylabel(label, fontsize=9)
+    ax.legend(fontsize=7)
+for ax in axes[1]:
+    ax.set_xlabel("PPO update")
+fig.suptitle(f"Fine-tuning with and without the KL penalty, {len(LM_SEEDS)} seeds", fontsize=10)
+plots.show(fig, alt="Four panels against the PPO update, mean and 95 % CI band over four seeds, for fine-tuning "
+                    "with the per-token KL penalty in the reward and without any KL term: mean reward, exact "
+                    "KL to the reference (log scale, with the batch's k1 estimate), distinct sequences among 64, "
+                    "and entropy per token. Dotted lines mark the best policy for beta = 0.5.")
+for lab in (LM_MAIN, LM_NONE):
+    print(f"{lab:18s} last 5 updates: reward {lm_ci(bootstrap_ci(lm_final(lab, 'reward')))}, "
+          f"KL {lm_ci(bootstrap_ci(lm_final(lab, 'kl_exact')))} nats, "
+          f"distinct {lm_final(lab, 'distinct').mean():.1f} of 64, "
+          f"entropy {lm_final(lab, 'entropy').mean():.3f} nats per token")
+print("no KL, each seed's most frequent sequence among 64 samples:",
+      [collections.Counter(lm_text(tiny_lm.sample(p, 64, torch.Generator().manual_seed(0)))).most_common(1)[0]
+       for p in lm_policies[LM_NONE]])
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+main_r, main_kl = bootstrap_ci(lm_final(LM_MAIN, "reward")), bootstrap_ci(lm_final(LM_MAIN, "kl_exact"))
+none_kl = bootstrap_ci(lm_final(LM_NONE, "kl_exact"))
+claim("with the penalty, the reward climbs from the reference's to near the best possible for beta = 0.5, and "
+      "the KL ends near the best policy's",
+      lm_final(LM_MAIN, "reward").min() > 3 * lm_ref_reward and main_r.high > 0.8 * lm_opt_reward
+      and abs(main_kl.estimate - lm_opt_kl) < 0.3 * lm_opt_kl,
+      f"reward {lm_ci(main_r)} (reference {lm_ref_reward:.2f}, best {lm_opt_reward:.2f}); KL {lm_ci(main_kl)} "
+      f"(best policy's {lm_opt_kl:.2f})")
+claim("the penalised runs keep nearly every sequence of the batch distinct and most of the entropy",
+      bool(lm_final(LM_MAIN, "distinct").min() >= 60 and lm_final(LM_MAIN, "entropy").min() > 1.2),
+      f"distinct {lm_final(LM_MAIN, 'distinct')}, entropy {lm_final(LM_MAIN, 'entropy').round(3)}")
+claim("without a KL term every seed collapses onto abababab: one distinct sequence, entropy near 0, "
+      "KL more than ten times the penalised run's",
+      bool(lm_final(LM_NONE, "reward").min() > 3.9 and lm_final(LM_NONE, "distinct").max() < 2
+           and lm_final(LM_NONE, "entropy").max() < 0.05 and none_kl.low > 10 * main_kl.high),
+      f"reward {lm_final(LM_NONE, 'reward').round(2)}, distinct {lm_final(LM_NONE, 'distinct')}, entropy "
+      f"{lm_final(LM_NONE, 'entropy').round(4)}, KL {lm_ci(none_kl)} vs {lm_ci(main_kl)}")
+
+# %% [markdown]
+# **(a) The penalty holds the policy near the reference while the reward climbs.** With the per-token KL in the
+# reward, the reward climbs from the reference's to near the best possible for $\beta = 0.5$ (the dotted line),
+# and the KL ends near the best policy's, where the gain in reward stops paying for more KL. The penalised runs
+# keep nearly every sequence of the batch distinct and most of the entropy. The batch's k1 estimate follows the
+# exact KL, noisily.
+#
+# **(b) Without it, reward hacking.** Without a KL term every seed collapses onto `abababab`: one distinct
+# sequence, entropy near 0, KL more than ten times the penalised run's. The reward is at its maximum and the
+# model has forgotten everything else it knew: here that is the point of the reward (the program asks for `ab`),
+# but with a learned reward model the same mechanism finds whatever the model over-rates. The KL term is what
+# keeps the optimum a reweighted reference, $\pi^*\propto\pi_{ref}e^{R/\beta}$, rather than the single
+# highest-scoring string.
+#
+# **(c) k1 or k3, in the reward or in the loss.** First the estimators themselves, on the final penalised
+# policies (exact KL near 1 nat) and on the collapsed ones (KL near 15 nats): 4,000 sequences each, the sum over
+# tokens of k1 and of k3 per sequence, against the exact KL.
+
+# %%
+lm_est = {}  # (label, seed) -> (exact KL, per-sequence k1 sums, per-sequence k3 sums)
+for lab in (LM_MAIN, LM_NONE):
+    for s, pol in zip(LM_SEEDS, lm_policies[lab]):
+        ys = tiny_lm.sample(pol, 4000, torch.Generator().manual_seed(100 + s))
+        with torch.no_grad():
+            lp, lq = tiny_lm.token_logp(pol, ys)[0], tiny_lm.token_logp(lm_ref, ys)[0]
+        lm_est[lab, s] = (tiny_lm.exact_kl(pol, lm_ref).kl, tiny_lm.kl_estimate(lp, lq, "k1").sum(-1).numpy(),
+                          tiny_lm.kl_estimate(lp, lq, "k3").sum(-1).numpy())
+sd_ratio = np.array([lm_est[LM_MAIN, s][1].std() / lm_est[LM_MAIN, s][2].std() for s in LM_SEEDS])
+# mean estimate minus exact KL, in standard errors of the mean
+z_main = {k: np.array([(lm_est[LM_MAIN, s][i].mean() - lm_est[LM_MAIN, s][0])
+                       / (lm_est[LM_MAIN, s][i].std() / math.sqrt(4000)) for s in LM_SEEDS])
+          for i, k in ((1, "k1"), (2, "k3"))}
+k3_collapsed = np.array([lm_est[LM_NONE, s][2].mean() / lm_est[LM_NONE, s][0] for s in LM_SEEDS])
+for lab in (LM_MAIN, LM_NONE):
+    for s in LM_SEEDS:
+        ex, k1s, k3s = lm_est[lab, s]
+        print(f"{lab:18s} seed {s}: exact {ex:6.3f}   k1 mean {k1s.mean():6.3f} (sd {k1s.std():6.2f})   "
+              f"k3 mean {k3s.mean():6.3f} (sd {k3s.std():6.2f})")
+lm_abab = torch.tensor([[0, 1] * 4])
+with torch.no_grad():
+    lp_ab = tiny_lm.token_logp(lm_policies[LM_NONE][0], lm_abab)[0]
+    lq_ab = tiny_lm.token_logp(lm_ref, lm_abab)[0]
+k1_ab, k3_ab = (tiny_lm.kl_estimate(lp_ab, lq_ab, k).sum().item() for k in ("k1", "k3"))
+print(f"on 'abababab' from a collapsed policy: k1 sum {k1_ab:.2f}, k3 sum {k3_ab:.2f}")
+
+LM_KL_LABELS = ("KL in reward, k1", "KL in reward, k3", "KL in loss, k1", "KL in loss, k3", LM_NONE)
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+ex1, k1s, k3s = lm_est[LM_MAIN, LM_SEEDS[0]]
+bins = np.linspace(-4, 8, 61)
+axes[0].hist(np.clip(k1s, -4, 8), bins=bins, alpha=0.6, label=f"k1 sums (sd {k1s.std():.2f})")
+axes[0].hist(np.clip(k3s, -4, 8), bins=bins, alpha=0.6, label=f"k3 sums (sd {k3s.std():.2f})")
+axes[0].axvline(ex1, color="black", lw=1.2, label=f"exact KL {ex1:.2f}")
+axes[0].set_xlabel("per-sequence estimate of KL, nats")
+axes[0].set_ylabel("sequences")
+axes[0].set_title(f"penalised policy, seed {LM_SEEDS[0]}", fontsize=9)
+axes[0].legend(fontsize=7)
+for i, (field, title) in enumerate((("kl_exact", "final KL(pi || pi_ref), nats (log)"),
+                                    ("reward", "final mean reward"))):
+    ax = axes[i + 1]
+    for j, lab in enumerate(LM_KL_LABELS):
+        c = bootstrap_ci(lm_final(lab, field))
+        ax.errorbar([c.estimate], [j], xerr=[[c.estimate - c.low], [c.high - c.estimate]], fmt="o",
+                    color=plots.PALETTE[j % len(plots.PALETTE)], capsize=3)
+        ax.scatter(lm_final(lab, field), [j] * len(LM_SEEDS), s=10, color="grey", zorder=3)
+    ax.set_yticks(range(len(LM_KL_LABELS)), LM_KL_LABELS if i == 0 else [""] * len(LM_KL_LABELS), fontsize=8)
+    ax.set_title(title, fontsize=9)
+axes[1].set_xscale("log")
+axes[1].axvline(lm_opt_kl, ls=":", color="black", lw=1)
+axes[2].axvline(lm_opt_reward, ls=":", color="black", lw=1)
+fig.suptitle("k1 vs k3: the estimates (left) and where the KL term goes (mean, 95 % CI, grey: seeds)", fontsize=10)
+fig.tight_layout()
+plots.show(fig, alt="Left: histograms of per-sequence k1 and k3 estimates of the KL for a penalised policy, with "
+                    "the exact KL as a vertical line; k3 is much narrower. Middle and right: final KL to the "
+                    "reference (log scale) and final mean reward for the KL in the reward or in the loss, with "
+                    "k1 or k3, and without KL, as means with 95 % CIs over four seeds; dotted lines mark the best "
+                    "policy for beta = 0.5.")
+for lab in LM_KL_LABELS:
+    print(f"{lab:18s} final KL {lm_ci(bootstrap_ci(lm_final(lab, 'kl_exact')))}, reward "
+          f"{lm_ci(bootstrap_ci(lm_final(lab, 'reward')))}, distinct {lm_final(lab, 'distinct').mean():.1f}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+claim("near the reference both estimators are unbiased: their means lie within 4 standard errors of the exact KL",
+      bool(np.abs(z_main["k1"]).max() < 4 and np.abs(z_main["k3"]).max() < 4),
+      f"(mean - exact) / standard error: k1 {z_main['k1'].round(2)}, k3 {z_main['k3'].round(2)}")
+claim("k3's spread is about a third of k1's (the standard deviation of k1 is at least twice k3's on every seed)",
+      bool(sd_ratio.min() > 2), f"sd(k1) / sd(k3) per seed {sd_ratio.round(2)}")
+claim("on the collapsed policies k3's sample mean falls well short of the exact KL (below 90 % of it on most "
+      "seeds)", bool((k3_collapsed < 0.9).sum() >= len(LM_SEEDS) - 1),
+      f"k3 mean / exact per seed {k3_collapsed.round(2)}")
+kl_fin = {lab: bootstrap_ci(lm_final(lab, "kl_exact")) for lab in LM_KL_LABELS}
+claim("On abababab itself, the k3 sum is little more than half the k1 sum; the penalty shrinks to about beta "
+      "times the k3 sum, little more than the reward of 4 it protects",
+      bool(0.45 < k3_ab / k1_ab < 0.65 and abs(LM_BETA * k3_ab - 4) < 0.5 < LM_BETA * k1_ab - 4),
+      f"k1 sum {k1_ab:.2f}, k3 sum {k3_ab:.2f}: penalty beta * k3 = {LM_BETA * k3_ab:.2f} vs beta * k1 = "
+      f"{LM_BETA * k1_ab:.2f}, reward 4")
+claim("with k1 in the loss the policy collapses as if there were no KL term",
+      bool(lm_final("KL in loss, k1", "distinct").max() < 2 and kl_fin["KL in loss, k1"].low > 10),
+      f"KL {lm_ci(kl_fin['KL in loss, k1'])}, distinct {lm_final('KL in loss, k1', 'distinct')}")
+claim("k3 in the reward lets most seeds collapse too",
+      bool((lm_final("KL in reward, k3", "kl_exact") > 10).sum() >= len(LM_SEEDS) - 1),
+      f"final KL per seed {lm_final('KL in reward, k3', 'kl_exact').round(2)}")
+claim("k3 in the loss holds the KL, but at a KL well above the best policy's, with the reward correspondingly "
+      "higher", bool(kl_fin["KL in loss, k3"].low > 1.5 * lm_opt_kl and kl_fin["KL in loss, k3"].high < 10
+                     and lm_final("KL in loss, k3", "distinct").min() >= 60),
+      f"KL {lm_ci(kl_fin['KL in loss, k3'])} (best policy's {lm_opt_kl:.2f}), reward "
+      f"{lm_ci(bootstrap_ci(lm_final('KL in loss, k3', 'reward')))}")
+
+# %% [markdown]
+# Near the reference both estimators are unbiased: their means lie within 4 standard errors of the exact KL, and
+# k3's spread is about a third of k1's (left panel), which is why it is the usual choice for *measuring* the KL
+# (PPO's `approx_kl` is k3). Far from the reference the picture turns: on the collapsed policies k3's sample mean
+# falls well short of the exact KL, because k3 keeps its mean only through rare tokens that $\pi_{ref}$ likes and
+# $\pi_\theta$ almost never draws (huge $\rho$); a batch rarely contains them. On `abababab` itself, the k3 sum is
+# little more than half the k1 sum.
+#
+# Where the estimate is used matters more than its variance:
+#
+# - **k1 in the reward** is the recipe whose expected update is the gradient of the objective: the policy-gradient
+#   theorem turns the sampled value $\log\pi_\theta - \log\pi_{ref}$ into $\nabla\mathrm{KL}$, credit for a
+#   token's effect on later tokens included (GAE spreads it).
+# - **k1 in the loss** does nothing on average: differentiating $\hat{\mathbb{E}}[\log\pi_\theta(y)]$ at fixed
+#   samples gives $\mathbb{E}_{\pi_\theta}[\nabla\log\pi_\theta] = 0$. With k1 in the loss the policy collapses as
+#   if there were no KL term.
+# - **k3 in the reward** has the right mean but, as just measured, its sampled values undercharge exactly the
+#   sequences a collapsing policy produces: on `abababab` the penalty shrinks to about $\beta$ times the k3 sum,
+#   little more than the reward of 4 it protects. k3 in the reward lets most seeds collapse too.
+# - **k3 in the loss** (GRPO's choice) holds the KL, but at a KL well above the best policy's, with the reward
+#   correspondingly higher: its gradient is a per-token pull towards $\pi_{ref}$, not the gradient of the sequence
+#   KL, so "$\beta$" does not mean the same trade-off as in the reward recipe. Compare $\beta$ values only within
+#   one recipe.
+#
+# **(d) GRPO's group baseline against a learned critic.** The two runs below differ only in the baseline: both put
+# the KL in the loss with k3; one learns a critic $V(y_{<t})$ and uses GAE, GRPO uses the group's mean and
+# standard deviation (here the prompt is the same BOS for every sample, so the 64 samples of an update form
+# four groups of 16). The same budget of sequences for both; the right panel is the variance of the advantages
+# before normalisation, per token, in reward units.
+
+# %%
+LM_CRITIC, LM_GRPO = "KL in loss, k3", "GRPO: group baseline, KL in loss, k3"
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+for lab, name in ((LM_CRITIC, "learned critic + GAE"), (LM_GRPO, "GRPO: group mean and std")):
+    plots.plot_seeds(axes[0], lm_curves(lab, "reward", LM_BASE.batch), name)
+    plots.plot_seeds(axes[1], lm_curves(lab, "adv_var", LM_BASE.batch), name)
+axes[0].set_ylabel("mean reward of the batch")
+axes[1].set_ylabel("variance of raw advantages")
+for ax in axes:
+    ax.set_xlabel("sequences sampled")
+    ax.legend(fontsize=7)
+plots.show(fig, alt="Two panels against the number of sequences sampled, mean and 95 % CI over four seeds, for "
+                    "PPO with a learned critic and for GRPO's group-relative baseline, both with the KL in the "
+                    "loss (k3): the batch's mean reward, and the variance of the advantages before "
+                    "normalisation.")
+lm_d = {lab: {f: bootstrap_ci(lm_mean(lab, f)) for f in ("reward", "adv_var")} for lab in (LM_CRITIC, LM_GRPO)}
+lm_obj = {lab: bootstrap_ci(lm_final(lab, "reward") - LM_BETA * lm_final(lab, "kl_exact"))
+          for lab in (LM_MAIN, LM_CRITIC, LM_GRPO)}
+for lab in (LM_CRITIC, LM_GRPO):
+    print(f"{lab:38s} mean reward over training {lm_ci(lm_d[lab]['reward'])}, advantage variance "
+          f"{lm_d[lab]['adv_var'].estimate:.3f} [{lm_d[lab]['adv_var'].low:.3f}, {lm_d[lab]['adv_var'].high:.3f}]")
+for lab in (LM_MAIN, LM_CRITIC, LM_GRPO):
+    o = lm_obj[lab]
+    print(f"final E[R] - beta KL, {lab:38s} {o.estimate:.2f} [{o.low:.2f}, {o.high:.2f}]")
+print(f"best possible E[R] - beta KL: {lm_opt_reward - LM_BETA * lm_opt_kl:.2f}")
+
+# %% tags=["claim"] jupyter={"source_hidden": true}
+crit, grpo = lm_d[LM_CRITIC], lm_d[LM_GRPO]
+claim("the learned critic earns more reward over training than GRPO, with intervals that do not overlap",
+      crit["reward"].low > grpo["reward"].high, f"critic {lm_ci(crit['reward'])}, GRPO {lm_ci(grpo['reward'])}")
+claim("and its advantages have the lower variance", crit["adv_var"].high < grpo["adv_var"].low,
+      f"critic {crit['adv_var'].estimate:.3f} [{crit['adv_var'].low:.3f}, {crit['adv_var'].high:.3f}], GRPO "
+      f"{grpo['adv_var'].estimate:.3f} [{grpo['adv_var'].low:.3f}, {grpo['adv_var'].high:.3f}]")
+lm_kl_d = {lab: bootstrap_ci(lm_final(lab, "kl_exact")) for lab in (LM_CRITIC, LM_GRPO)}
+claim("But the critic run also ends further from the reference, and on the objective E[R] - beta KL GRPO ends "
+      "higher", bool(lm_kl_d[LM_CRITIC].low > lm_kl_d[LM_GRPO].high and lm_obj[LM_GRPO].low > lm_obj[LM_CRITIC].high),
+      f"KL critic {lm_ci(lm_kl_d[LM_CRITIC])}, GRPO {lm_ci(lm_kl_d[LM_GRPO])}; E[R] - beta KL critic "
+      f"{lm_ci(lm_obj[LM_CRITIC])}, GRPO {lm_ci(lm_obj[LM_GRPO])}")
+claim("the KL-in-reward run is the closest to the best possible, above both KL-in-loss runs",
+      bool(lm_obj[LM_MAIN].low > max(lm_obj[LM_CRITIC].high, lm_obj[LM_GRPO].high)),
+      f"{ {lab: round(o.estimate, 2) for lab, o in lm_obj.items()} }, best "
+      f"{lm_opt_reward - LM_BETA * lm_opt_kl:.2f}")
+
+# %% [markdown]
+# Per sequence sampled, the learned critic earns more reward over training than GRPO, with intervals that do not
+# overlap, and its advantages have the lower variance. That is notebook 03's lesson at the scale of tokens: the
+# group mean is a baseline for the *prompt* and gives every token of a sample the same advantage, while the
+# critic's $V(y_{<t})$ is a baseline for each *prefix*, so a token is judged against what was still possible
+# after the tokens before it. But the critic run also ends further from the reference, and on the objective
+# $\mathbb{E}[R] - \beta\,\mathrm{KL}$ GRPO ends higher: faster reward is not the same as a better trade-off, so
+# neither baseline wins outright here. What GRPO is designed to save is memory: at LLM scale the critic is a
+# second network about as large as the policy (Shao et al. 2024). And of the three, the KL-in-reward run is the
+# closest to the best possible, above both KL-in-loss runs: the recipe of Ziegler et al. optimises the objective
+# it states. Keep the scale in mind: a 25-context toy with a noiseless reward, four seeds and one $\beta$; real
+# RLHF adds a learned reward model, long sequences and many prompts, where the numbers differ but the mechanisms
+# shown here are the same.
+
+# %% [markdown]
 # ## 5. Explore: overlay the ablation's learning curves
 #
 # Pick variants (Ctrl/Cmd-click for several) and the band type (95 % bootstrap CI of the mean, or min–max over
@@ -1447,6 +1865,15 @@ quiz.show("07.shared_network")
 
 # %%
 quiz.show("07.what_belongs_in_ppo")
+
+# %%
+quiz.show("07.kl_reward_hacking")
+
+# %%
+quiz.show("07.grpo_group_mean")
+
+# %%
+quiz.show("07.k1_in_loss")
 
 # %% [markdown]
 # **Graded answer cell.** If your course is graded, answers are read from cells like the one below (the first line
@@ -1623,6 +2050,41 @@ exercises.check("07.tanh_jacobian", squashed_log_prob);
 # hint, and `exercises.solution("07.tanh_jacobian")` after at least one attempt: it also says where the missing
 # term matters in PPO and where it cancels.
 #
+# ### Exercise 07.kl_penalty: a language model's KL penalty on the wrong distribution
+#
+# These per-token rewards for fine-tuning a language model (section 4.6) were meant to charge the policy for
+# leaving its reference. As written, on tokens the policy now prefers they pay it for leaving instead. Make the
+# function return what its docstring defines; the checker scores tokens drawn from a policy under that policy and
+# under a reference.
+
+# %%
+# EXERCISE: 07.kl_penalty
+import torch
+
+
+def shaped_rewards(logp, logp_ref, reward, beta):
+    """Per-token rewards for PPO on a language model, with the KL penalty to the frozen reference.
+
+    logp:     (B, T) log pi(y_t | y_<t) of the sampled tokens under the policy, which drew them
+    logp_ref: (B, T) log pi_ref(y_t | y_<t) of the same tokens under the reference
+    reward:   (B,) the sequence reward R(y), paid at the last token
+    beta:     weight of the penalty, >= 0
+    returns:  (B, T) r_t = -beta * kl_t, plus R(y) at t = T - 1, where kl_t is the single-sample
+              (k1) estimate of the per-token KL(pi || pi_ref); summed over t it estimates the KL
+              between the policy's and the reference's sequence distributions
+    """
+    kl = logp_ref - logp
+    rewards = -beta * kl
+    rewards[:, -1] += reward
+    return rewards
+
+# %%
+exercises.check("07.kl_penalty", shaped_rewards);
+
+# %% [markdown]
+# A FAIL is expected at first. Run `exercises.hint("07.kl_penalty")` in a new cell for the next level of the hint,
+# and `exercises.solution("07.kl_penalty")` after at least one attempt.
+#
 # ## 8. In practice
 #
 # **Starting points.** The settings used above, read from the configs themselves (tune per task: these are
@@ -1659,6 +2121,9 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 #   the bound: harmless until it moves inside, then slow to undo (section 4.2b).
 # - NaN losses: `course_lib` raises `FloatingPointError` naming the quantity; usually exploding value loss
 #   (scale rewards, clip gradients).
+# - Fine-tuning a language model: distinct samples per batch falling and the KL to the reference climbing to many
+#   nats: the reward is being hacked; check that the KL term is charged (exercise 07.kl_penalty) and where it
+#   goes (k1 in the reward, k3 in a loss), then raise $\beta$.
 #
 # > **Common misconception.** "Production tips" for PPO often recommend target networks and a replay buffer.
 # >
@@ -1708,6 +2173,17 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 # - Agarwal, Schwarzer, Castro, Courville, Bellemare (2021), *Deep Reinforcement Learning at the Edge of the
 #   Statistical Precipice* ([arXiv:2108.13264](https://arxiv.org/abs/2108.13264)): interval estimates, the
 #   interquartile mean and performance profiles for few-seed RL.
+# - Ziegler, Stiennon, Wu, Brown, Radford, Amodei, Christiano, Irving (2019), *Fine-Tuning Language Models from
+#   Human Preferences* ([arXiv:1909.08593](https://arxiv.org/abs/1909.08593)): PPO on a language model with the
+#   per-token KL penalty to the reference in the reward (section 4.6's main recipe).
+# - Ouyang et al. (2022), *Training Language Models to Follow Instructions with Human Feedback*
+#   ([arXiv:2203.02155](https://arxiv.org/abs/2203.02155)): InstructGPT; the same KL-in-reward objective at
+#   scale, with a learned reward model.
+# - Shao et al. (2024), *DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open Language Models*
+#   ([arXiv:2402.03300](https://arxiv.org/abs/2402.03300)): GRPO, group-relative advantages without a critic and
+#   the KL in the loss with the k3 estimator.
+# - Schulman (2020), *Approximating KL Divergence* (blog post, joschu.net): the k1, k2 and k3 estimators, their
+#   bias and variance.
 #
 # **Where to go next.** Off-policy actor-critics reuse old data through a replay buffer: **SAC** (Haarnoja, Zhou,
 # Abbeel, Levine 2018, *Soft Actor-Critic*, [arXiv:1801.01290](https://arxiv.org/abs/1801.01290)),
@@ -1732,6 +2208,12 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 #   learned vector gives one width for all states (the PPO paper, SB3's and CleanRL's PPO).
 # - **KL early stopping**: stop the epochs on a rollout once the approximate KL exceeds `target_kl`.
 # - **Ablation**: change one detail, keep the rest, compare across seeds (with confidence intervals).
+# - **Reference model**: the frozen pretrained model that RL fine-tuning of a language model is kept close to.
+# - **Per-token KL penalty**: $r_t = -\beta(\log\pi_\theta - \log\pi_{ref})(y_t\mid y_{<t})$, plus $R(y)$ at the
+#   last token; summed, $R(y) - \beta$ times a k1 estimate of the sequence KL.
+# - **k1, k3**: single-sample KL estimates, $\log(\pi/\pi_{ref})$ and $(\rho - 1) - \log\rho$ with
+#   $\rho = \pi_{ref}/\pi$; both unbiased, k3 never negative and of lower variance near the reference.
+# - **GRPO**: PPO without a critic; advantage = reward standardised within a group of samples of one prompt.
 #
 # **Key takeaways**
 #
@@ -1743,6 +2225,9 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "clip_
 # 4. Details matter and interact with the budget: measure them per task, across enough seeds to give
 #    confidence intervals, and say when the intervals overlap.
 # 5. For production use a maintained library (Stable-Baselines3); knowing each line lets you read its logs.
+# 6. For language models the same PPO optimises reward minus $\beta$ times the KL to a reference. Without that
+#    term the policy hacks the reward; k1 belongs in the reward, k3 in a loss; GRPO trades the critic's
+#    lower-variance advantages for not having to train one.
 #
 # This is the last notebook of the course. Go back to notebook 01 with fresh eyes, or take section 10's pointers;
 # the README's [Where to go next](../README.md#where-to-go-next) collects them for the whole course.
