@@ -15,8 +15,8 @@
 # **Prerequisites:** notebook 04 (the ratio $r_t(\theta)$ and the clipped surrogate), notebook 03 (advantages, GAE);
 # PyTorch autograd; a little linear algebra (a matrix-vector product, a quadratic form).
 #
-# **Time:** about 60 minutes to read and try. Running all cells takes **34 s** on a 2-core CPU without a GPU
-# (measured from a fresh kernel by `make time-notebooks`, load average 0.98; a busier machine is slower). The
+# **Time:** about 60 minutes to read and try. Running all cells takes **35 s** on a 2-core CPU without a GPU
+# (measured from a fresh kernel by `make time-notebooks`, load average 1.12; a busier machine is slower). The
 # longer training comparisons are loaded from a file written by `notebooks/scripts/nb05_runs.py` (`make data`;
 # section 4 says more), with a check that it still matches today's code.
 
