@@ -3,17 +3,21 @@
     python tests/benchmarks/bench_ppo.py                 # CartPole-v1 and Pendulum-v1, seeds 1, 2, 3 (`make bench`)
     python tests/benchmarks/bench_ppo.py --quick         # seed 1 only
     python tests/benchmarks/bench_ppo.py --env Pendulum-v1
+    python tests/benchmarks/bench_ppo.py --env LunarLander-v3   # 1M steps per run: about an hour for 3 seeds
 
 Runs alternate (course, SB3, course, SB3, ...) so that a change in machine load hits both. Measured per run:
 
-- steps-to-475 (CartPole): env steps at which the mean return of the last 20 finished *training* episodes first
-  reaches 475 — the same function (``course_lib.record.steps_to_threshold``) for both; SB3's episodes are
-  read from its Monitor wrapper through a callback;
-- training wall-clock seconds for 100k env steps (envs and model built inside the timer for both);
-- final evaluation: mean return of deterministic episodes (20 for CartPole, 10 for Pendulum) with the same
-  ``course_lib.evaluation.evaluate`` for both (episode k starts from reset(seed=k)).
+- steps-to-threshold (CartPole 475, LunarLander 200): env steps at which the mean return of the last 20 finished
+  *training* episodes first reaches the threshold — the same function (``course_lib.record.steps_to_threshold``)
+  for both; SB3's episodes are read from its Monitor wrapper through a callback;
+- training wall-clock seconds for the budget (100k env steps; 1M for LunarLander), envs and model built inside
+  the timer for both;
+- final evaluation: mean return of deterministic episodes (20 for CartPole and LunarLander, 10 for Pendulum) with
+  the same ``course_lib.evaluation.evaluate`` for both (episode k starts from reset(seed=k)).
 
-SB3 uses the rl-baselines3-zoo hyper-parameters (hyperparams/ppo.yml). Not collected by pytest (no test_ prefix).
+SB3 uses the rl-baselines3-zoo hyper-parameters (hyperparams/ppo.yml). The course's LunarLander settings are
+provisional and live here (``LUNAR_SETTINGS``, the zoo's values) until ``ppo.lunarlander_config()`` exists. Not
+collected by pytest (no test_ prefix).
 """
 from __future__ import annotations
 
@@ -32,15 +36,21 @@ from course_lib.algos import ppo  # noqa: E402
 from course_lib.evaluation import evaluate  # noqa: E402
 from course_lib.record import History, steps_to_threshold  # noqa: E402
 
-TOTAL_STEPS = 100_000
-EVAL_EPISODES = {"CartPole-v1": 20, "Pendulum-v1": 10}
+TOTAL_STEPS = {"CartPole-v1": 100_000, "Pendulum-v1": 100_000, "LunarLander-v3": 1_000_000}
+EVAL_EPISODES = {"CartPole-v1": 20, "Pendulum-v1": 10, "LunarLander-v3": 20}
+THRESHOLD = {"CartPole-v1": 475.0, "LunarLander-v3": 200.0}  # rolling training return that counts as solved
+# rl-baselines3-zoo's LunarLander settings (n_envs 16, n_steps 1024, batch 64, 4 epochs, gamma 0.999, lambda 0.98,
+# ent_coef 0.01) in the course's terms: 16 x 1024 / 64 = 256 minibatches
+LUNAR_SETTINGS = dict(env_id="LunarLander-v3", num_envs=16, num_steps=1024, gamma=0.999, lam=0.98,
+                      learning_rate=3e-4, anneal_lr=False, update_epochs=4, num_minibatches=256, ent_coef=0.01,
+                      anneal_clip=False)
 
 
 @dataclass
 class RunResult:
     """One training run's numbers."""
 
-    steps_to_475: int | None
+    steps_to_threshold: int | None
     seconds: float
     eval_mean: float
 
@@ -51,17 +61,25 @@ class RunResult:
 
 
 def course_config(env_id: str) -> ppo.PPOConfig:
-    """The course's settings: the defaults for CartPole, ``pendulum_config()`` for Pendulum."""
+    """The course's settings: the defaults for CartPole, ``pendulum_config()`` for Pendulum, the zoo's for
+    LunarLander (provisional, ``LUNAR_SETTINGS``)."""
+    if env_id == "LunarLander-v3":
+        return ppo.PPOConfig(**LUNAR_SETTINGS)
     return ppo.PPOConfig() if env_id == "CartPole-v1" else ppo.pendulum_config()
 
 
 def run_course(env_id: str, seed: int) -> RunResult:
     """Train the course's PPO for TOTAL_STEPS and evaluate it."""
     start = time.perf_counter()
-    agent, history = ppo.train(course_config(env_id), seed=seed, total_steps=TOTAL_STEPS, progress=False)
+    agent, history = ppo.train(course_config(env_id), seed=seed, total_steps=TOTAL_STEPS[env_id], progress=False)
     seconds = time.perf_counter() - start
     ev = evaluate(agent, env_id, n_episodes=EVAL_EPISODES[env_id], deterministic=True, seed=0)
-    return RunResult(steps_to_threshold(history), seconds, ev.mean)
+    return RunResult(_solved_at(history, env_id), seconds, ev.mean)
+
+
+def _solved_at(history: History, env_id: str) -> int | None:
+    """Env steps at which the rolling training return first reaches the task's threshold (None: never/no threshold)."""
+    return steps_to_threshold(history, THRESHOLD[env_id]) if env_id in THRESHOLD else None
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -79,6 +97,10 @@ def sb3_model(env_id: str, seed: int):
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
+    if env_id == "LunarLander-v3":
+        env = make_vec_env(env_id, n_envs=16, seed=seed)
+        return PPO("MlpPolicy", env, n_steps=1024, batch_size=64, gae_lambda=0.98, gamma=0.999, n_epochs=4,
+                   ent_coef=0.01, seed=seed, device="cpu")
     if env_id == "CartPole-v1":
         env = make_vec_env(env_id, n_envs=8, seed=seed)
         return PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20,
@@ -118,10 +140,10 @@ def run_sb3(env_id: str, seed: int) -> RunResult:
     history = History()
     start = time.perf_counter()
     model = sb3_model(env_id, seed)
-    model.learn(TOTAL_STEPS, callback=_episode_recorder(history))
+    model.learn(TOTAL_STEPS[env_id], callback=_episode_recorder(history))
     seconds = time.perf_counter() - start
     ev = evaluate(SB3Policy(model), env_id, n_episodes=EVAL_EPISODES[env_id], deterministic=True, seed=0)
-    return RunResult(steps_to_threshold(history), seconds, ev.mean)
+    return RunResult(_solved_at(history, env_id), seconds, ev.mean)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -134,45 +156,46 @@ def _fmt_steps(s: int | None) -> str:
 
 
 def _median_steps(results: list[RunResult]) -> float | None:
-    """Median steps-to-475 with 'never' counted as infinity (None if the median itself is never)."""
-    vals = sorted(np.inf if r.steps_to_475 is None else r.steps_to_475 for r in results)
+    """Median steps-to-threshold with 'never' counted as infinity (None if the median itself is never)."""
+    vals = sorted(np.inf if r.steps_to_threshold is None else r.steps_to_threshold for r in results)
     med = statistics.median(vals)
     return None if np.isinf(med) else float(med)
 
 
 def report(env_id: str, seeds: list[int], course: list[RunResult], sb3: list[RunResult]) -> None:
     """Print the per-seed table, medians and course/SB3 ratios."""
-    cartpole = env_id == "CartPole-v1"
-    print(f"\n=== {env_id}: {TOTAL_STEPS // 1000}k steps, seeds {seeds} ===")
-    head = f"{'seed':>6} | {'library':>7} | " + (f"{'steps-to-475':>12} | " if cartpole else "")
+    threshold = THRESHOLD.get(env_id)
+    solved = f"steps-to-{threshold:.0f}" if threshold is not None else ""
+    print(f"\n=== {env_id}: {TOTAL_STEPS[env_id] // 1000}k steps, seeds {seeds} ===")
+    head = f"{'seed':>6} | {'library':>7} | " + (f"{solved:>12} | " if threshold is not None else "")
     print(head + f"{'train s':>8} | {'eval mean':>9}")
     for seed, c, s in zip(seeds, course, sb3):
         for name, r in (("course", c), ("SB3", s)):
-            row = f"{seed:>6} | {name:>7} | " + (f"{_fmt_steps(r.steps_to_475):>12} | " if cartpole else "")
+            row = f"{seed:>6} | {name:>7} | " + (
+                f"{_fmt_steps(r.steps_to_threshold):>12} | " if threshold is not None else "")
             print(row + f"{r.seconds:>8.1f} | {r.eval_mean:>9.1f}")
     med_c_t = statistics.median(r.seconds for r in course)
     med_s_t = statistics.median(r.seconds for r in sb3)
     print(f"median train seconds: course {med_c_t:.1f}, SB3 {med_s_t:.1f}, ratio course/SB3 {med_c_t / med_s_t:.2f}")
-    if cartpole:
+    if threshold is not None:
         mc, ms = _median_steps(course), _median_steps(sb3)
         ratio = "n/a" if mc is None or ms is None else f"{mc / ms:.2f}"
-        print(f"median steps-to-475: course {_fmt_steps(mc and int(mc))}, SB3 {_fmt_steps(ms and int(ms))}, "
+        print(f"median {solved}: course {_fmt_steps(mc and int(mc))}, SB3 {_fmt_steps(ms and int(ms))}, "
               f"ratio course/SB3 {ratio}")
-        print(f"median eval: course {statistics.median(r.eval_mean for r in course):.1f}, "
-              f"SB3 {statistics.median(r.eval_mean for r in sb3):.1f}")
-    else:
-        mean_c = float(np.mean([r.eval_mean for r in course]))
-        mean_s = float(np.mean([r.eval_mean for r in sb3]))
-        print(f"mean eval: course {mean_c:.1f}, SB3 {mean_s:.1f}; "
-              f"worst seed: course {min(r.eval_mean for r in course):.1f}, SB3 {min(r.eval_mean for r in sb3):.1f}")
+    mean_c = float(np.mean([r.eval_mean for r in course]))
+    mean_s = float(np.mean([r.eval_mean for r in sb3]))
+    print(f"median eval: course {statistics.median(r.eval_mean for r in course):.1f}, "
+          f"SB3 {statistics.median(r.eval_mean for r in sb3):.1f}; mean eval: course {mean_c:.1f}, SB3 {mean_s:.1f}; "
+          f"worst seed: course {min(r.eval_mean for r in course):.1f}, SB3 {min(r.eval_mean for r in sb3):.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="seed 1 only")
-    parser.add_argument("--env", default="all", choices=["all", "CartPole-v1", "Pendulum-v1"])
+    parser.add_argument("--env", default="all", choices=["all", *TOTAL_STEPS])
     args = parser.parse_args(argv)
     seeds = [1] if args.quick else [1, 2, 3]
+    # "all" is the two quick tasks; LunarLander (1M steps per run) only when asked for by name
     envs = ["CartPole-v1", "Pendulum-v1"] if args.env == "all" else [args.env]
 
     # warm-up outside the timers: both libraries' imports and torch's lazily imported optimiser machinery
