@@ -4,6 +4,7 @@
     python tests/benchmarks/bench_ppo.py --quick         # seed 1 only
     python tests/benchmarks/bench_ppo.py --env Pendulum-v1
     python tests/benchmarks/bench_ppo.py --env LunarLander-v3   # 1M steps per run: about an hour for 3 seeds
+    python tests/benchmarks/bench_ppo.py --env LunarLander-v3 --seeds 2   # one seed (e.g. one process per core)
 
 Runs alternate (course, SB3, course, SB3, ...) so that a change in machine load hits both. Measured per run:
 
@@ -192,9 +193,10 @@ def report(env_id: str, seeds: list[int], course: list[RunResult], sb3: list[Run
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="seed 1 only")
+    parser.add_argument("--seeds", type=int, nargs="+", help="these seeds instead of 1 2 3 (e.g. one per process)")
     parser.add_argument("--env", default="all", choices=["all", *TOTAL_STEPS])
     args = parser.parse_args(argv)
-    seeds = [1] if args.quick else [1, 2, 3]
+    seeds = args.seeds or ([1] if args.quick else [1, 2, 3])
     # "all" is the two quick tasks; LunarLander (1M steps per run) only when asked for by name
     envs = ["CartPole-v1", "Pendulum-v1"] if args.env == "all" else [args.env]
 
