@@ -11,8 +11,9 @@ For one task and one PPO configuration it times, one thread, each extrapolated t
 - **update**: ``PPOLearner.update`` on the collected rollouts (epochs of minibatch gradient steps);
 
 so that "collect − (env floor + policy floor)" is the collector's own overhead and "collect + update" the
-training cost. The configurations are rl-baselines3-zoo's LunarLander settings and the PPO paper's MuJoCo
-settings (Schulman et al. 2017, Table 3), written here until the course has named configs for these tasks.
+training cost. The configurations are the ones the course trains these tasks with: the bench's LunarLander
+settings (``bench_ppo.LUNAR_SETTINGS``) and the PPO paper's MuJoCo settings (``paper_config`` of
+``notebooks/scripts/nb05_mujoco_objectives.py``), read from there so that each lives in one place.
 Not collected by pytest (no test_ prefix).
 """
 from __future__ import annotations
@@ -25,6 +26,8 @@ import torch
 
 torch.set_num_threads(1)
 
+from bench_ppo import LUNAR_SETTINGS  # noqa: E402  (beside this file)
+from course_lib import stored_results  # noqa: E402
 from course_lib.algos.onpolicy import make_agent  # noqa: E402
 from course_lib.algos.ppo import PPOConfig, PPOLearner  # noqa: E402
 from course_lib.envs import make_vec_env  # noqa: E402
@@ -32,16 +35,15 @@ from course_lib.rollout import RolloutCollector  # noqa: E402
 
 MILLION = 1_000_000
 
-CONFIGS = {
-    # rl-baselines3-zoo hyperparams/ppo.yml, LunarLander-v2 entry (n_envs 16, n_steps 1024, batch 64, 4 epochs)
-    "LunarLander-v3": dict(num_envs=16, num_steps=1024, gamma=0.999, lam=0.98, learning_rate=3e-4,
-                           anneal_lr=False, update_epochs=4, num_minibatches=256, ent_coef=0.01,
-                           anneal_clip=False),
-    # PPO paper Table 3: horizon 2048, Adam 3e-4, 10 epochs, minibatch 64, gamma 0.99, lambda 0.95
-    "Hopper-v5": dict(num_envs=1, num_steps=2048, gamma=0.99, lam=0.95, learning_rate=3e-4, anneal_lr=False,
-                      update_epochs=10, num_minibatches=32, anneal_clip=False),
-}
-CONFIGS["HalfCheetah-v5"] = CONFIGS["Hopper-v5"]
+TASKS = ("LunarLander-v3", "Hopper-v5", "HalfCheetah-v5")
+
+
+def task_config(env_id: str) -> PPOConfig:
+    """The settings the course trains this task with: the bench's LunarLander settings, and for MuJoCo the PPO
+    paper's (the config of notebook 05's stored runs, clipped objective)."""
+    if env_id == "LunarLander-v3":
+        return PPOConfig(**LUNAR_SETTINGS)
+    return stored_results.load_script("nb05_mujoco_objectives").paper_config(env_id, "clip")
 
 
 def per_million(seconds: float, env_steps: int) -> float:
@@ -51,7 +53,7 @@ def per_million(seconds: float, env_steps: int) -> float:
 
 def profile(env_id: str, updates: int, seed: int = 0) -> dict[str, float]:
     """Seconds per 1M env steps of each part (see the module docstring)."""
-    config = PPOConfig(env_id=env_id, **CONFIGS[env_id])
+    config = task_config(env_id)
     torch.manual_seed(seed)
     envs = make_vec_env(env_id, config.num_envs, seed)
     agent = make_agent(config, envs)
@@ -89,7 +91,7 @@ def profile(env_id: str, updates: int, seed: int = 0) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", action="append", choices=sorted(CONFIGS), help="task (repeatable)")
+    parser.add_argument("--env", action="append", choices=TASKS, help="task (repeatable)")
     parser.add_argument("--updates", type=int, default=2, help="PPO updates timed per task (default 2)")
     args = parser.parse_args()
     print(f"{'task':16} {'env floor':>10} {'policy floor':>13} {'collect':>9} {'overhead':>9} {'update':>9} "
