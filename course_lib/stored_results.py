@@ -8,9 +8,12 @@ notebook loads the result. A stored result must not silently go stale, so each f
      "data": {...}}
 
 * ``config`` — every setting of the run, as the script's ``config()`` returns it today;
-* ``source_hash`` — a hash of the code that produced it: the script, every ``course_lib`` module it imports
-  (transitively) and the notebook cells it executes. Hashed from the syntax tree, so comments, docstrings and
-  formatting do not count; ``depends`` lists those files;
+* ``source_hash`` — a hash of the code that produced it: the script, its helpers and the notebook cells it
+  executes, and of every ``course_lib`` module it imports (transitively) the statements that run on import plus
+  the functions and classes it can reach by name (so a new function elsewhere in a module does not make it
+  stale). Hashed from the syntax tree, so comments, docstrings and formatting do not count; ``depends`` lists
+  those files with the names hashed. ``tests/test_stored_results.py`` checks that every course_lib function a
+  live re-run calls is covered;
 * ``prefix`` — the first few updates of one run, which ``prefix(config)`` re-runs in seconds;
 * ``outputs`` — SHA-256 of any extra files the run wrote (agents);
 * ``versions`` of Python, torch, numpy, gymnasium (and Stable-Baselines3 when used).
@@ -146,36 +149,32 @@ def load_tagged_cells(notebook: str, tag: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ the hash ----
-def _normalised(code: str) -> str:
-    """The syntax tree of ``code`` without docstrings, as text: comments and layout do not count."""
-    tree = ast.parse(code)
+# The hash covers what can change a stored number, at the grain of top-level definitions: the script, its helpers
+# and notebook cells whole, and in each course_lib module reached, the statements that run on import (imports,
+# assignments, ...) plus the functions and classes the run can reach by name. Adding or editing a function that no
+# stored result uses (say a new config for another task) then leaves the stored results valid. A module used as a
+# value (not just ``module.name``), or one that calls ``globals()`` / ``vars()``, is hashed whole.
+_WHOLE = "*"
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+        if (isinstance(node, (ast.Module, *_DEFS)) and body
                 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
                 and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+    return tree
 
 
-def _course_lib_imports(code: str, module_name: str | None) -> set[str]:
-    """Names of ``course_lib`` modules imported by ``code`` (``module_name`` resolves relative imports)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(code)):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level and module_name:
-                parts = module_name.split(".")[: -node.level]
-                base = ".".join(parts + ([base] if base else []))
-            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
-        else:
-            continue
-        for name in names:
-            if name == "course_lib" or name.startswith("course_lib."):
-                found.add(name)
-    return found
+def _dump(node: ast.AST) -> str:
+    return ast.dump(node, annotate_fields=False, include_attributes=False)
+
+
+def _normalised(code: str) -> str:
+    """The syntax tree of ``code`` without docstrings, as text: comments and layout do not count."""
+    return _dump(_strip_docstrings(ast.parse(code)))
 
 
 def _module_file(name: str) -> Path | None:
@@ -187,52 +186,239 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
+def _is_course_lib(name: str) -> bool:
+    return name == "course_lib" or name.startswith("course_lib.")
+
+
+def _import_bindings(nodes: list[ast.AST], module_name: str | None) -> dict[str, tuple[str, str | None]]:
+    """Local names bound by the ``course_lib`` imports anywhere in ``nodes``: name -> (module, attribute or None).
+
+    ``from course_lib.x import f`` binds f -> ("course_lib.x", "f"); ``import course_lib.x as m`` binds
+    m -> ("course_lib.x", None); ``import course_lib.x`` binds course_lib -> ("course_lib", None).
+    """
+    found: dict[str, tuple[str, str | None]] = {}
+    for root in nodes:
+        for node in ast.walk(root):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if _is_course_lib(alias.name):
+                        found[alias.asname or alias.name.split(".")[0]] = (
+                            (alias.name, None) if alias.asname else ("course_lib", None))
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level and module_name:
+                    base = ".".join(module_name.split(".")[: -node.level] + ([base] if base else []))
+                if _is_course_lib(base):
+                    for alias in node.names:
+                        found[alias.asname or alias.name] = (base, alias.name)
+    return found
+
+
+def _imported_modules(nodes: list[ast.AST], module_name: str | None) -> set[str]:
+    """Every ``course_lib`` module whose import statements in ``nodes`` execute (parent packages included)."""
+    mods: set[str] = set()
+    for target, attribute in _import_bindings(nodes, module_name).values():
+        mods.add(target)
+        if attribute is not None and _module_file(f"{target}.{attribute}") is not None:
+            mods.add(f"{target}.{attribute}")
+    for root in nodes:  # ``import course_lib.x.y`` binds course_lib but runs x and y
+        for node in ast.walk(root):
+            if isinstance(node, ast.Import):
+                mods |= {alias.name for alias in node.names if _is_course_lib(alias.name)}
+    closed = set()
+    for mod in mods:
+        parts = mod.split(".")
+        closed |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    return {m for m in closed if _module_file(m) is not None and m not in NOT_HASHED}
+
+
+@dataclass(frozen=True)
+class _ModuleTop:
+    """A ``course_lib`` module's top level: its definitions by name and the statements that run on import."""
+
+    name: str
+    path: Path
+    defs: dict[str, list[ast.stmt]]
+    always: list[ast.stmt]
+    bindings: dict[str, tuple[str, str | None]]
+
+
+@functools.lru_cache(maxsize=None)
+def _module_top(name: str, source: str) -> _ModuleTop:
+    path = _module_file(name)
+    tree = _strip_docstrings(ast.parse(source))
+    defs: dict[str, list[ast.stmt]] = {}
+    always: list[ast.stmt] = []
+    for node in tree.body:
+        if isinstance(node, _DEFS):
+            defs.setdefault(node.name, []).append(node)
+        else:
+            always.append(node)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    relative_base = f"{package}.__init__" if path.name == "__init__.py" else name
+    return _ModuleTop(name, path, defs, always, _import_bindings(always, relative_base))
+
+
+def _top(name: str) -> _ModuleTop:
+    return _module_top(name, _module_file(name).read_text())
+
+
+class _Closure:
+    """What a run can reach: modules executed on import, and per module the top-level names used (or all)."""
+
+    def __init__(self) -> None:
+        self.modules: set[str] = set()
+        self.names: dict[str, set[str]] = {}
+        self._pending: list[tuple[str, str]] = []
+
+    # -- walking ------------------------------------------------------------------------------------------------
+    def add_code(self, nodes: list[ast.AST], module_name: str | None, bindings: dict[str, tuple[str, str | None]],
+                 local: dict[str, list[ast.stmt]] | None = None, home: str | None = None) -> None:
+        """Follow every name ``nodes`` use: imports run their modules, names resolve to definitions."""
+        for mod in _imported_modules(nodes, module_name):
+            self.add_module(mod)
+        bindings = {**bindings, **_import_bindings(nodes, module_name)}
+        for node in nodes:
+            for chain in _name_chains(node):
+                self._use(chain, bindings, local or {}, home)
+
+    def add_module(self, mod: str) -> None:
+        if mod in self.modules or mod in NOT_HASHED or _module_file(mod) is None:
+            return
+        self.modules.add(mod)
+        self.names.setdefault(mod, set())
+        top = _top(mod)
+        if "." in mod:
+            self.add_module(mod.rsplit(".", 1)[0])  # a parent package's __init__ runs on import too
+        self.add_code(top.always, _relative_base(top), top.bindings, top.defs, mod)
+        if any(chain[0] in ("globals", "vars") for node in top.always for chain in _name_chains(node)):
+            self.need(mod, _WHOLE)
+
+    def need(self, mod: str, name: str) -> None:
+        self.add_module(mod)
+        if mod not in self.modules:
+            return
+        have = self.names[mod]
+        if name in have or _WHOLE in have:
+            return
+        top = _top(mod)
+        if name == _WHOLE:
+            have.add(_WHOLE)
+            for nodes in top.defs.values():
+                self.add_code(nodes, _relative_base(top), top.bindings, top.defs, mod)
+            return
+        if name in top.defs:
+            have.add(name)
+            nodes = top.defs[name]
+            if any(chain[0] in ("globals", "vars") for node in nodes for chain in _name_chains(node)):
+                self.need(mod, _WHOLE)
+            self.add_code(nodes, _relative_base(top), top.bindings, top.defs, mod)
+        elif name in top.bindings:  # re-exported: follow the import
+            self._use([name], top.bindings, {}, mod)
+        elif _module_file(f"{mod}.{name}") is not None:
+            self.add_module(f"{mod}.{name}")
+
+    def _use(self, chain: list[str], bindings: dict[str, tuple[str, str | None]],
+             local: dict[str, list[ast.stmt]], home: str | None) -> None:
+        """Resolve a use ``a.b.c`` (as a list of names) to definitions and modules."""
+        head, rest = chain[0], chain[1:]
+        if head in local and home is not None:
+            self.need(home, head)
+            return
+        if head not in bindings:
+            return  # a builtin, a local variable, or something outside course_lib
+        mod, attribute = bindings[head]
+        if attribute is not None:
+            if _module_file(f"{mod}.{attribute}") is None or attribute in _top(mod).defs:
+                self.need(mod, attribute)
+                return
+            mod = f"{mod}.{attribute}"  # ``from course_lib.algos import ppo``: a module object
+        self.add_module(mod)
+        for name in rest:  # module.attr.attr...: descend while the attribute is a submodule
+            if _module_file(f"{mod}.{name}") is not None and name not in _top(mod).defs:
+                mod = f"{mod}.{name}"
+                self.add_module(mod)
+                continue
+            self.need(mod, name)
+            return
+        self.need(mod, _WHOLE)  # the module itself used as a value: anything in it may be reached
+
+
+def _relative_base(top: _ModuleTop) -> str:
+    return f"{top.name}.__init__" if top.path.name == "__init__.py" else top.name
+
+
+def _name_chains(node: ast.AST) -> list[list[str]]:
+    """Every ``a`` and ``a.b.c`` that ``node`` uses, as lists of names (the longest dotted chain only)."""
+    chains: list[list[str]] = []
+
+    def visit(n: ast.AST) -> None:
+        if isinstance(n, ast.Attribute):
+            parts, inner = [], n
+            while isinstance(inner, ast.Attribute):
+                parts.append(inner.attr)
+                inner = inner.value
+            if isinstance(inner, ast.Name):
+                chains.append([inner.id, *reversed(parts)])
+                return
+            visit(inner)
+            return
+        if isinstance(n, ast.Name):
+            chains.append([n.id])
+            return
+        for child in ast.iter_child_nodes(n):
+            visit(child)
+
+    visit(node)
+    return chains
+
+
 def _helpers(name: str, codes: list[str]) -> list[Path]:
     """The modules beside data script ``name`` in ``notebooks/scripts/`` that any of ``codes`` imports."""
     return [helper for helper in sorted(SCRIPTS_DIR.glob("*.py")) if helper.stem != name
             and any(f"import {helper.stem}" in code or f"from {helper.stem} " in code for code in codes)]
 
 
-def dependencies(name: str) -> list[Path]:
-    """Every ``course_lib`` source file that the data script ``name`` (and its notebook cells) imports."""
+def _entry_codes(name: str) -> list[tuple[str, str]]:
+    """``(label, code)`` of what a data script runs whole: the script, its helpers, its notebook cells."""
     module = load_script(name)
-    codes = [script_path(name).read_text()]
-    cells = getattr(module, "NOTEBOOK_CELLS", None)
-    if cells:
-        codes.append(tagged_cells_code(*cells))
-    pending = set().union(*(_course_lib_imports(code, None) for code in codes))
-    # helper modules beside the script (e.g. nb02_envs.py) count as part of the script
-    for helper in _helpers(name, codes):
-        pending |= _course_lib_imports(helper.read_text(), None)
-    seen: dict[str, Path] = {}
-    while pending:
-        mod = pending.pop()
-        path = _module_file(mod)
-        if path is None or mod in seen or mod in NOT_HASHED:
-            continue
-        seen[mod] = path
-        package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
-        pending |= _course_lib_imports(path.read_text(), f"{package}.__init__" if path.name == "__init__.py"
-                                       else mod) - set(seen)
-        # a parent package's __init__ runs on import too
-        if "." in mod:
-            pending.add(mod.rsplit(".", 1)[0])
-    return sorted(set(seen.values()))
-
-
-def source_hash(name: str) -> tuple[str, list[str]]:
-    """``(sha256, depends)`` of the code that produces ``NAME.json``: script, helpers, notebook cells, library."""
-    module = load_script(name)
-    digest = hashlib.sha256()
-    parts: list[tuple[str, str]] = [(f"notebooks/scripts/{name}.py", script_path(name).read_text())]
-    for helper in _helpers(name, [script_path(name).read_text()]):
+    script = script_path(name).read_text()
+    parts = [(f"notebooks/scripts/{name}.py", script)]
+    for helper in _helpers(name, [script]):
         parts.append((f"notebooks/scripts/{helper.name}", helper.read_text()))
     cells = getattr(module, "NOTEBOOK_CELLS", None)
     if cells:
         parts.append((f"notebooks/src/{cells[0]}.py [{cells[1]}]", tagged_cells_code(*cells)))
-    parts += [(str(p.relative_to(ROOT)), p.read_text()) for p in dependencies(name)]
-    for label, code in parts:
-        digest.update(label.encode() + b"\0" + _normalised(code).encode() + b"\0")
+    return parts
+
+
+def reach(name: str) -> dict[str, set[str]]:
+    """The ``course_lib`` code data script ``name`` can run: module -> top-level names used (``{"*"}``: all)."""
+    closure = _Closure()
+    for _, code in _entry_codes(name):
+        tree = ast.parse(code)
+        closure.add_code(tree.body, None, {})
+    return {mod: set(closure.names[mod]) for mod in sorted(closure.modules)}
+
+
+def dependencies(name: str) -> list[Path]:
+    """Every ``course_lib`` source file that the data script ``name`` (and its notebook cells) imports."""
+    return sorted(_module_file(mod) for mod in reach(name))
+
+
+def source_hash(name: str) -> tuple[str, list[str]]:
+    """``(sha256, depends)`` of the code that produces ``NAME.json``: script, helpers, notebook cells, and the
+    reachable part of the library (see the comment above ``_WHOLE``)."""
+    digest = hashlib.sha256()
+    parts = [(label, _normalised(code)) for label, code in _entry_codes(name)]
+    for mod, names in sorted(reach(name).items(), key=lambda item: str(_module_file(item[0]))):
+        top = _top(mod)
+        chosen = list(top.defs) if _WHOLE in names else [n for n in top.defs if n in names]
+        label = f"{top.path.relative_to(ROOT)}" + (" [all]" if _WHOLE in names else f" [{', '.join(chosen)}]")
+        body = [_dump(node) for node in top.always] + [_dump(node) for n in chosen for node in top.defs[n]]
+        parts.append((label, "\n".join(body)))
+    for label, text in parts:
+        digest.update(label.encode() + b"\0" + text.encode() + b"\0")
     return digest.hexdigest(), [label for label, _ in parts]
 
 

@@ -8,7 +8,9 @@ output recorded (with its SHA-256) by one of those JSON files.
 """
 from __future__ import annotations
 
+import inspect
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -37,8 +39,41 @@ def test_stored_result_matches_todays_code_config_and_prefix(path):
     assert provenance["seeds"] == stored.config["seeds"] and len(provenance["seeds"]) >= 1
     assert {"python", "torch", "numpy", "gymnasium"} <= set(provenance["versions"])
     assert provenance["prefix"] not in (None, [], {}), "a stored result needs a prefix that can be re-run"
-    live = stored_results.load_script(path.stem).prefix(stored.config)
+    live, executed = _run_recording_course_lib_calls(
+        lambda: stored_results.load_script(path.stem).prefix(stored.config))
     stored_results.assert_same_prefix(stored, live)
+    # the hash is only as good as its static picture of the code: every course_lib function or class the live
+    # re-run actually called must be inside what the hash covers
+    reach = stored_results.reach(path.stem)
+    missed = sorted(f"{mod}.{name}" for mod, name in executed
+                    if mod not in stored_results.NOT_HASHED and not ({name, "*"} & reach.get(mod, set())))
+    assert not missed, f"{path.stem}: the re-run called {missed}, which the source hash does not cover"
+
+
+def _run_recording_course_lib_calls(fn):
+    """``(fn(), {(module, top-level name)})`` of every course_lib function (or method: its class) that ran."""
+    root = str(stored_results.PACKAGE_DIR) + "/"
+    seen: set[tuple[str, str]] = set()
+
+    def profiler(frame, event, arg):
+        code = frame.f_code
+        # functions only: a class body also runs as a frame, when its module is imported
+        if event == "call" and code.co_filename.startswith(root) and code.co_flags & inspect.CO_NEWLOCALS:
+            top = code.co_qualname.split(".")[0]
+            if not top.startswith("<"):  # module-level code and its lambdas always count in the hash
+                seen.add((code.co_filename, top))
+
+    sys.setprofile(profiler)
+    try:
+        result = fn()
+    finally:
+        sys.setprofile(None)
+    modules = set()
+    for filename, top in seen:
+        rel = Path(filename).relative_to(stored_results.ROOT).with_suffix("")
+        parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+        modules.add((".".join(parts), top))
+    return result, modules
 
 
 @pytest.mark.parametrize("path", [p for p in DATA_FILES if p.suffix != ".json"],
@@ -75,7 +110,8 @@ def prefix(config):
 
 def run(config):
     stored_results.data_path("toy_weights.bin").write_bytes(b"weights")
-    return {"runs": [_updates(s, config["updates"], config["step"]) for s in config["seeds"]]}
+    runs = [_updates(s, config["updates"], config["step"]) for s in config["seeds"]]
+    return {"runs": runs, "ci": list(bootstrap_ci([r[-1] for r in runs], n_resamples=100))}
 '''
 
 
@@ -101,8 +137,9 @@ def test_produce_then_load_round_trip(toy):
     assert len(stored.data["runs"]) == 2 and stored.data["runs"][0][:2] == stored.prefix
     assert set(stored.provenance) == set(stored_results.PROVENANCE_FIELDS)
     # the hash covers the script and the course_lib modules it imports, transitively
-    assert "course_lib/stats.py" in stored.provenance["depends"]
-    assert "course_lib/stored_results.py" not in stored.provenance["depends"]  # reads and writes, computes nothing
+    depends = stored.provenance["depends"]
+    assert any(d.startswith("course_lib/stats.py [") and "bootstrap_ci" in d for d in depends), depends
+    assert not any(d.startswith("course_lib/stored_results.py") for d in depends)  # reads and writes, computes nothing
     stored_results.assert_same_prefix(stored, stored_results.load_script("toy").prefix(stored.config))
 
 
@@ -125,6 +162,49 @@ def test_changed_code_is_stale_but_comments_and_docstrings_are_not(toy):
     stored_results.load_script.cache_clear()
     with pytest.raises(stored_results.StaleResult, match="other code"):
         stored_results.load("toy")
+
+
+def _edit_module(monkeypatch, module: str, edit):
+    """Make the hash see ``edit(source)`` in place of course_lib ``module``'s real source."""
+    real = stored_results._top
+
+    def top(name):
+        if name != module:
+            return real(name)
+        return stored_results._module_top(name, edit(stored_results._module_file(name).read_text()))
+
+    monkeypatch.setattr(stored_results, "_top", top)
+
+
+def test_library_code_the_run_cannot_reach_does_not_make_it_stale(toy, monkeypatch):
+    stored_results.produce("toy")
+    # new functions and a class that nothing calls, e.g. a config for another task
+    _edit_module(monkeypatch, "course_lib.stats", lambda src: _changed(lambda s: s.replace(
+        "def iqm(", "def a_new_helper():\n    return 1\n\n\ndef iqm(") + (
+        "\n\nclass Unused:\n    x = a_new_helper()\n\n\ndef another(values):\n    return bootstrap_ci(values)\n"), src))
+    stored_results.load("toy")
+
+
+@pytest.mark.parametrize("edit", [
+    # the function the script imports
+    lambda src: src.replace("def bootstrap_ci(", "def bootstrap_ci(*_args, **_kwargs):\n    return None\n\n\n"
+                                                 "def _old_bootstrap_ci("),
+    # a private helper that function calls
+    lambda src: src.replace("def _statistic(name: str):", "def _statistic(name: str):\n    name = name.lower()"),
+    # a module-level constant (everything that runs on import counts)
+    lambda src: src.replace("_BOOTSTRAP_BLOCK_ELEMENTS = 16_000_000", "_BOOTSTRAP_BLOCK_ELEMENTS = 8_000_000"),
+], ids=["used-function", "helper-it-calls", "module-constant"])
+def test_library_code_the_run_reaches_makes_it_stale(toy, monkeypatch, edit):
+    stored_results.produce("toy")
+    _edit_module(monkeypatch, "course_lib.stats", lambda src: _changed(edit, src))
+    with pytest.raises(stored_results.StaleResult, match="other code"):
+        stored_results.load("toy")
+
+
+def _changed(edit, src: str) -> str:
+    out = edit(src)
+    assert out != src, "the edit did not apply: the test no longer changes anything"
+    return out
 
 
 def test_changed_or_missing_output_is_stale(toy):
