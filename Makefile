@@ -28,8 +28,17 @@ test: install
 coverage: install
 	$(BIN)/python -m pytest tests -m "not slow" --ignore=tests/e2e --cov=course_lib --cov-report=term-missing -p no:cacheprovider
 
+# `make bench` races the course's PPO against Stable-Baselines3 on CartPole-v1 and Pendulum-v1 (a few minutes).
+# Name tasks to race those instead (minutes per run): `make bench LunarLander-v3`, `make bench Hopper-v5
+# HalfCheetah-v5`, or `make bench ENV=LunarLander-v3`. (`make bench --env LunarLander-v3` works too: make reads
+# --env as its own -e switch, which changes nothing here.) Extra options: BENCH_ARGS="--seeds 2" or "--quick".
+BENCH_TASKS := CartPole-v1 Pendulum-v1 LunarLander-v3 Hopper-v5 HalfCheetah-v5
+.PHONY: $(BENCH_TASKS)
+BENCH_SELECTED := $(strip $(filter $(BENCH_TASKS),$(MAKECMDGOALS)) $(ENV))
 bench: install
-	$(BIN)/python tests/benchmarks/bench_ppo.py
+	$(BIN)/python tests/benchmarks/bench_ppo.py $(if $(BENCH_SELECTED),--env $(BENCH_SELECTED)) $(BENCH_ARGS)
+$(BENCH_TASKS):
+	@:
 
 # The course as a static website, built from the committed notebooks without executing them (site/conf.py):
 # open _build/site/index.html from disk, or serve _build/site/ with any file server. Offline; no CDN.

@@ -252,11 +252,18 @@ def _module_top(name: str, source: str) -> _ModuleTop:
     for node in tree.body:
         if isinstance(node, _DEFS):
             defs.setdefault(node.name, []).append(node)
-        else:
+        elif not _is_export_list(node):
             always.append(node)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     relative_base = f"{package}.__init__" if path.name == "__init__.py" else name
     return _ModuleTop(name, path, defs, always, _import_bindings(always, relative_base))
+
+
+def _is_export_list(node: ast.stmt) -> bool:
+    """``__all__ = [...]``: it only names what ``import *`` takes (and a star import hashes the module whole)."""
+    return (isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+            and [getattr(t, "id", None) for t in (node.targets if isinstance(node, ast.Assign) else [node.target])]
+            == ["__all__"])
 
 
 def _top(name: str) -> _ModuleTop:
@@ -278,6 +285,9 @@ class _Closure:
         for mod in _imported_modules(nodes, module_name):
             self.add_module(mod)
         bindings = {**bindings, **_import_bindings(nodes, module_name)}
+        for target, attribute in bindings.values():
+            if attribute == "*":  # ``from course_lib.x import *``: anything in x may be used
+                self.need(target, _WHOLE)
         for node in nodes:
             for chain in _name_chains(node):
                 self._use(chain, bindings, local or {}, home)

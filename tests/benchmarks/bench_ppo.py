@@ -1,24 +1,31 @@
 """Benchmark: the course's PPO against Stable-Baselines3's PPO, same process, same seeds, one thread each.
 
-    python tests/benchmarks/bench_ppo.py                 # CartPole-v1 and Pendulum-v1, seeds 1, 2, 3 (`make bench`)
-    python tests/benchmarks/bench_ppo.py --quick         # seed 1 only
-    python tests/benchmarks/bench_ppo.py --env Pendulum-v1
-    python tests/benchmarks/bench_ppo.py --env LunarLander-v3   # 1M steps per run: about an hour for 3 seeds
+    make bench                                   # CartPole-v1 and Pendulum-v1, seeds 1, 2, 3
+    make bench LunarLander-v3                    # 1M steps per run (also: make bench --env LunarLander-v3)
+    make bench Hopper-v5 HalfCheetah-v5          # MuJoCo, 300k steps per run
     python tests/benchmarks/bench_ppo.py --env LunarLander-v3 --seeds 2   # one seed (e.g. one process per core)
+    python tests/benchmarks/bench_ppo.py --quick                          # seed 1 only
 
 Runs alternate (course, SB3, course, SB3, ...) so that a change in machine load hits both. Measured per run:
 
 - steps-to-threshold (CartPole 475, LunarLander 200): env steps at which the mean return of the last 20 finished
   *training* episodes first reaches the threshold — the same function (``course_lib.record.steps_to_threshold``)
   for both; SB3's episodes are read from its Monitor wrapper through a callback;
-- training wall-clock seconds for the budget (100k env steps; 1M for LunarLander), envs and model built inside
-  the timer for both;
-- final evaluation: mean return of deterministic episodes (20 for CartPole and LunarLander, 10 for Pendulum) with
-  the same ``course_lib.evaluation.evaluate`` for both (episode k starts from reset(seed=k)).
+- training wall-clock seconds for the budget (``TOTAL_STEPS``), envs and model built inside the timer for both;
+- final evaluation: mean return of deterministic episodes (``EVAL_EPISODES``) with the same
+  ``course_lib.evaluation.evaluate`` for both (episode k starts from reset(seed=k)).
 
-SB3 uses the rl-baselines3-zoo hyper-parameters (hyperparams/ppo.yml). The course's LunarLander settings are
-provisional and live here (``LUNAR_SETTINGS``, the zoo's values) until ``ppo.lunarlander_config()`` exists. Not
-collected by pytest (no test_ prefix).
+Settings. CartPole, Pendulum and LunarLander: the course's own (``ppo.PPOConfig()``, ``ppo.pendulum_config()``,
+``ppo.lunarlander_config()``) against SB3 with the rl-baselines3-zoo hyper-parameters (hyperparams/ppo.yml).
+MuJoCo: both libraries with the PPO paper's Table 3 settings (horizon 2048, Adam 3e-4, 10 epochs of minibatches of
+64, gamma 0.99, lambda 0.95, clip 0.2, no gradient clipping) and observations standardised with running
+statistics — the course through ``paper_config`` of ``notebooks/scripts/nb05_mujoco_objectives.py`` (the settings
+of notebook 05's stored runs), SB3 through its defaults (which are that table) and ``VecNormalize(norm_reward=False)``.
+So the MuJoCo rows compare implementations, not tuning.
+
+After each task's table the bench prints the floors (``profile_ppo.py``): seconds per 1M env steps of the
+environments alone and of the policy's forward passes alone, and how far the course's measured training time is
+from their sum. Not collected by pytest (no test_ prefix).
 """
 from __future__ import annotations
 
@@ -37,14 +44,11 @@ from course_lib.algos import ppo  # noqa: E402
 from course_lib.evaluation import evaluate  # noqa: E402
 from course_lib.record import History, steps_to_threshold  # noqa: E402
 
-TOTAL_STEPS = {"CartPole-v1": 100_000, "Pendulum-v1": 100_000, "LunarLander-v3": 1_000_000}
-EVAL_EPISODES = {"CartPole-v1": 20, "Pendulum-v1": 10, "LunarLander-v3": 20}
+MUJOCO = ("Hopper-v5", "HalfCheetah-v5")
+TOTAL_STEPS = {"CartPole-v1": 100_000, "Pendulum-v1": 100_000, "LunarLander-v3": 1_000_000,
+               **{env_id: 300_000 for env_id in MUJOCO}}  # MuJoCo: the budget of notebook 05's stored runs
+EVAL_EPISODES = {"CartPole-v1": 20, "Pendulum-v1": 10, "LunarLander-v3": 20, **{env_id: 10 for env_id in MUJOCO}}
 THRESHOLD = {"CartPole-v1": 475.0, "LunarLander-v3": 200.0}  # rolling training return that counts as solved
-# rl-baselines3-zoo's LunarLander settings (n_envs 16, n_steps 1024, batch 64, 4 epochs, gamma 0.999, lambda 0.98,
-# ent_coef 0.01) in the course's terms: 16 x 1024 / 64 = 256 minibatches
-LUNAR_SETTINGS = dict(env_id="LunarLander-v3", num_envs=16, num_steps=1024, gamma=0.999, lam=0.98,
-                      learning_rate=3e-4, anneal_lr=False, update_epochs=4, num_minibatches=256, ent_coef=0.01,
-                      anneal_clip=False)
 
 
 @dataclass
@@ -62,11 +66,13 @@ class RunResult:
 
 
 def course_config(env_id: str) -> ppo.PPOConfig:
-    """The course's settings: the defaults for CartPole, ``pendulum_config()`` for Pendulum, the zoo's for
-    LunarLander (provisional, ``LUNAR_SETTINGS``)."""
-    if env_id == "LunarLander-v3":
-        return ppo.PPOConfig(**LUNAR_SETTINGS)
-    return ppo.PPOConfig() if env_id == "CartPole-v1" else ppo.pendulum_config()
+    """The course's settings for each task (see the module docstring)."""
+    if env_id in MUJOCO:
+        from course_lib import stored_results
+
+        return stored_results.load_script("nb05_mujoco_objectives").paper_config(env_id, "clip")
+    return {"CartPole-v1": ppo.PPOConfig, "Pendulum-v1": ppo.pendulum_config,
+            "LunarLander-v3": ppo.lunarlander_config}[env_id]()
 
 
 def run_course(env_id: str, seed: int) -> RunResult:
@@ -97,7 +103,13 @@ def sb3_model(env_id: str, seed: int):
     """SB3 PPO with rl-baselines3-zoo's hyperparams/ppo.yml settings for env_id (envs wrapped in Monitor)."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
 
+    if env_id in MUJOCO:
+        # SB3's defaults are the PPO paper's Table 3 (n_steps 2048, batch 64, 10 epochs, lr 3e-4, gamma 0.99,
+        # lambda 0.95, clip 0.2); the paper clips no gradients, so neither does this run
+        env = VecNormalize(make_vec_env(env_id, n_envs=1, seed=seed), norm_obs=True, norm_reward=False)
+        return PPO("MlpPolicy", env, max_grad_norm=float("inf"), seed=seed, device="cpu")
     if env_id == "LunarLander-v3":
         env = make_vec_env(env_id, n_envs=16, seed=seed)
         return PPO("MlpPolicy", env, n_steps=1024, batch_size=64, gae_lambda=0.98, gamma=0.999, n_epochs=4,
@@ -131,8 +143,11 @@ class SB3Policy:
 
     def __init__(self, model) -> None:
         self.model = model
+        self.normaliser = model.get_vec_normalize_env()  # its running statistics, frozen by only being read
 
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        if self.normaliser is not None:
+            obs = self.normaliser.normalize_obs(obs)
         return self.model.predict(obs, deterministic=deterministic)[0]
 
 
@@ -190,15 +205,29 @@ def report(env_id: str, seeds: list[int], course: list[RunResult], sb3: list[Run
           f"worst seed: course {min(r.eval_mean for r in course):.1f}, SB3 {min(r.eval_mean for r in sb3):.1f}")
 
 
+def report_floors(env_id: str, course: list[RunResult]) -> None:
+    """The floors of this task (``profile_ppo.profile``) and the course's measured training time against them."""
+    from profile_ppo import profile  # beside this file
+
+    r = profile(env_id, updates=2)
+    floor = r["env_floor"] + r["policy_floor"]
+    measured = statistics.median(res.seconds for res in course) * 1e6 / TOTAL_STEPS[env_id]
+    print(f"floors, seconds per 1M env steps (1 thread): envs alone {r['env_floor']:.0f}, policy forward passes "
+          f"alone {r['policy_floor']:.0f}, together {floor:.0f}; the course's collection {r['collect']:.0f} "
+          f"(overhead {r['collect'] - floor:.0f}), its updates {r['update']:.0f}; measured training "
+          f"{measured:.0f} = {measured / floor:.1f}x the floor")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="seed 1 only")
     parser.add_argument("--seeds", type=int, nargs="+", help="these seeds instead of 1 2 3 (e.g. one per process)")
-    parser.add_argument("--env", default="all", choices=["all", *TOTAL_STEPS])
+    parser.add_argument("--env", nargs="+", default=["all"], choices=["all", *TOTAL_STEPS],
+                        help="tasks (default all: CartPole-v1 and Pendulum-v1)")
     args = parser.parse_args(argv)
     seeds = args.seeds or ([1] if args.quick else [1, 2, 3])
-    # "all" is the two quick tasks; LunarLander (1M steps per run) only when asked for by name
-    envs = ["CartPole-v1", "Pendulum-v1"] if args.env == "all" else [args.env]
+    # "all" is the two quick tasks; LunarLander and MuJoCo (minutes per run) only when asked for by name
+    envs = [e for e in dict.fromkeys(args.env) if e != "all"] or ["CartPole-v1", "Pendulum-v1"]
 
     # warm-up outside the timers: both libraries' imports and torch's lazily imported optimiser machinery
     import stable_baselines3  # noqa: F401
@@ -216,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             sb3.append(run_sb3(env_id, seed))
             print(f"  {env_id} seed {seed} SB3:    {sb3[-1]}", flush=True)
         report(env_id, seeds, course, sb3)
+        report_floors(env_id, course)
     return 0
 
 

@@ -11,9 +11,9 @@ For one task and one PPO configuration it times, one thread, each extrapolated t
 - **update**: ``PPOLearner.update`` on the collected rollouts (epochs of minibatch gradient steps);
 
 so that "collect − (env floor + policy floor)" is the collector's own overhead and "collect + update" the
-training cost. The configurations are the ones the course trains these tasks with: the bench's LunarLander
-settings (``bench_ppo.LUNAR_SETTINGS``) and the PPO paper's MuJoCo settings (``paper_config`` of
-``notebooks/scripts/nb05_mujoco_objectives.py``), read from there so that each lives in one place.
+training cost. The configurations are the bench's (``bench_ppo.course_config``): ``ppo.lunarlander_config()``
+and the PPO paper's MuJoCo settings (``paper_config`` of ``notebooks/scripts/nb05_mujoco_objectives.py``).
+``make bench`` prints the same floors after each task's table.
 Not collected by pytest (no test_ prefix).
 """
 from __future__ import annotations
@@ -26,24 +26,15 @@ import torch
 
 torch.set_num_threads(1)
 
-from bench_ppo import LUNAR_SETTINGS  # noqa: E402  (beside this file)
-from course_lib import stored_results  # noqa: E402
+from bench_ppo import course_config  # noqa: E402  (beside this file)
 from course_lib.algos.onpolicy import make_agent  # noqa: E402
-from course_lib.algos.ppo import PPOConfig, PPOLearner  # noqa: E402
+from course_lib.algos.ppo import PPOLearner  # noqa: E402
 from course_lib.envs import make_vec_env  # noqa: E402
 from course_lib.rollout import RolloutCollector  # noqa: E402
 
 MILLION = 1_000_000
 
 TASKS = ("LunarLander-v3", "Hopper-v5", "HalfCheetah-v5")
-
-
-def task_config(env_id: str) -> PPOConfig:
-    """The settings the course trains this task with: the bench's LunarLander settings, and for MuJoCo the PPO
-    paper's (the config of notebook 05's stored runs, clipped objective)."""
-    if env_id == "LunarLander-v3":
-        return PPOConfig(**LUNAR_SETTINGS)
-    return stored_results.load_script("nb05_mujoco_objectives").paper_config(env_id, "clip")
 
 
 def per_million(seconds: float, env_steps: int) -> float:
@@ -53,7 +44,7 @@ def per_million(seconds: float, env_steps: int) -> float:
 
 def profile(env_id: str, updates: int, seed: int = 0) -> dict[str, float]:
     """Seconds per 1M env steps of each part (see the module docstring)."""
-    config = task_config(env_id)
+    config = course_config(env_id)
     torch.manual_seed(seed)
     envs = make_vec_env(env_id, config.num_envs, seed)
     agent = make_agent(config, envs)
@@ -74,7 +65,8 @@ def profile(env_id: str, updates: int, seed: int = 0) -> dict[str, float]:
             agent.policy_step(obs)
     policy_floor = per_million(time.perf_counter() - start, steps)
 
-    collector = RolloutCollector(envs, agent.policy_step, config.num_steps)
+    # as in training: observations standardised when the config says so (MuJoCo), rewards never scaled here
+    collector = RolloutCollector(envs, agent.policy_step, config.num_steps, obs_normaliser=agent.obs_normaliser)
     learner = PPOLearner(agent, config)
     collect = update = 0.0
     for _ in range(updates):
