@@ -350,6 +350,24 @@ def test_ppo_continuous_stores_unclipped_actions_and_learns_log_std():
     assert not torch.equal(before, agent.actor.log_std.detach())
 
 
+def test_lunarlander_config_is_what_its_comment_says_and_takes_overrides():
+    c = ppo.lunarlander_config()
+    assert (c.env_id, c.num_envs, c.num_steps, c.gamma, c.lam, c.ent_coef) == ("LunarLander-v3", 16, 1024, 0.999,
+                                                                             0.98, 0.01)
+    # 10 epochs of minibatches of 128 samples, constant lr and clip range
+    assert (c.update_epochs, c.minibatch_size, c.learning_rate, c.anneal_lr, c.anneal_clip) == (10, 128, 3e-4,
+                                                                                             False, False)
+    assert ppo.lunarlander_config(num_minibatches=256).minibatch_size == 64
+    with pytest.raises(ValueError, match="num_minibatches must divide"):
+        ppo.lunarlander_config(num_minibatches=3)
+    # one update on a short LunarLander rollout runs and moves the policy
+    small = ppo.lunarlander_config(num_envs=2, num_steps=64, num_minibatches=4, update_epochs=2)
+    agent, rollout = _rollout(small)
+    before = [p.detach().clone() for p in agent.actor.parameters()]
+    stats = ppo.PPOLearner(agent, small).update(rollout, 1.0)
+    assert stats["epochs"] == 2 and any(not torch.equal(b, p) for b, p in zip(before, agent.actor.parameters()))
+
+
 # ---- A2C and REINFORCE -------------------------------------------------------------------------------------------
 
 

@@ -122,14 +122,17 @@ def pendulum_config(**overrides) -> PPOConfig:
 
 
 def lunarlander_config(**overrides) -> PPOConfig:
-    """Settings that land LunarLander-v3 (evaluation >= 200) within 1M steps; see the comment for why each."""
-    # Start from rl-baselines3-zoo's tuned LunarLander settings (hyperparams/ppo.yml): 16 envs, gamma = 0.999
-    # (the landing bonus comes hundreds of steps after the decisions that earn it), lam = 0.98, an entropy bonus
-    # of 0.01 (without it the policy settles early on hovering) and minibatches of 64 (16 x 1024 / 256).
-    # TUNING
+    """Settings that land LunarLander-v3 (evaluation >= 200) within 1M steps; the comment says why each."""
+    # From rl-baselines3-zoo's tuned LunarLander settings (hyperparams/ppo.yml): 16 envs of 1024 steps per update,
+    # gamma = 0.999 (the landing bonus arrives hundreds of steps after the firings that earn it), lam = 0.98, an
+    # entropy bonus of 0.01 (without one the policy settles early on hovering), constant lr 3e-4 and clip 0.2.
+    # Changed: 10 epochs of 128 minibatches of 128 samples instead of 4 epochs of 256 minibatches of 64. That
+    # squeezes more out of each rollout at about the same compute per epoch: on seeds 4-6 (not the benchmark's
+    # 1-3) the rolling return reached 200 after 630k-710k steps, against about 930k with the zoo's split (seeds
+    # 1-3); 10 epochs of 64-sample minibatches learnt as fast but cost 1.6x the time, 512-step rollouts did not help.
     settings = dict(
         env_id="LunarLander-v3", num_envs=16, num_steps=1024, gamma=0.999, lam=0.98, learning_rate=3e-4,
-        anneal_lr=False, update_epochs=4, num_minibatches=256, ent_coef=0.01, anneal_clip=False,
+        anneal_lr=False, update_epochs=10, num_minibatches=128, ent_coef=0.01, anneal_clip=False,
     )
     settings.update(overrides)
     return PPOConfig(**settings)
