@@ -13,7 +13,7 @@ import numpy as np
 
 from course_lib.validation import check_env_id, check_positive_int, check_seed
 
-__all__ = ["Policy", "EvalResult", "evaluate", "render_frames", "frames_to_gif", "animate_episode"]
+__all__ = ["Policy", "RandomPolicy", "EvalResult", "evaluate", "render_frames", "frames_to_gif", "animate_episode"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -27,6 +27,33 @@ class Policy(Protocol):
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """obs: (N, obs_dim) raw observations → (N,) discrete actions or (N, act_dim) actions within the bounds."""
         ...
+
+
+class RandomPolicy:
+    """Uniformly random actions for ``env_id``'s action space: the baseline a normalised score calls 0.
+
+    ``evaluate(RandomPolicy(env_id), env_id, ...)`` scores it on the same episode starts as a trained agent.
+    ``act`` ignores the observations and ``deterministic`` (the policy is random either way); ``seed`` seeds the
+    actions, so the score is reproducible.
+    """
+
+    def __init__(self, env_id: str, seed: int = 0) -> None:
+        import gymnasium as gym
+        from gymnasium import spaces
+
+        env = gym.make(check_env_id("env_id", env_id))
+        self.space = env.action_space
+        env.close()
+        if not isinstance(self.space, (spaces.Discrete, spaces.Box)):
+            raise ValueError(f"RandomPolicy supports Discrete and Box action spaces; {env_id} has {self.space}")
+        self.rng = np.random.default_rng(check_seed("seed", seed))
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """obs: (N, obs_dim) → (N,) discrete actions or (N, act_dim) actions uniform within the bounds."""
+        n = len(obs)
+        if hasattr(self.space, "n"):  # Discrete(n, start)
+            return self.rng.integers(self.space.start, self.space.start + self.space.n, size=n)
+        return self.rng.uniform(self.space.low, self.space.high, size=(n, *self.space.shape)).astype(self.space.dtype)
 
 
 class EvalResult(NamedTuple):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.evaluation import EvalResult, animate_episode, evaluate, frames_to_gif
+from course_lib.evaluation import EvalResult, RandomPolicy, animate_episode, evaluate, frames_to_gif
 from course_lib.record import History, UpdateRow, check_finite, progress, steps_to_threshold
 
 
@@ -165,6 +165,32 @@ def test_evaluate_continuous_actions_and_time_limit():
     ref, _ = _reference_episode(Zero(), "Pendulum-v1", seed=1)
     assert res.returns[1] == pytest.approx(ref)
     assert np.all(res.returns < 0)  # every Pendulum reward is <= 0
+
+
+@pytest.mark.parametrize("env_id, n", [("CartPole-v1", 2), ("LunarLander-v3", 4)])
+def test_random_policy_discrete_actions_are_uniform(env_id, n):
+    actions = RandomPolicy(env_id, seed=0).act(np.zeros((40_000, 1)))
+    assert actions.shape == (40_000,) and set(np.unique(actions)) == set(range(n))
+    # each action with probability 1/n: the sampled frequency is within 5 standard errors of it
+    freq = np.bincount(actions, minlength=n) / len(actions)
+    assert np.abs(freq - 1 / n).max() < 5 * np.sqrt((1 / n) * (1 - 1 / n) / len(actions))
+
+
+def test_random_policy_box_actions_are_uniform_within_the_bounds():
+    a = RandomPolicy("Pendulum-v1", seed=1).act(np.zeros((40_000, 3)))
+    assert a.shape == (40_000, 1) and a.dtype == np.float32 and a.min() >= -2.0 and a.max() <= 2.0
+    # U(-2, 2): mean 0, variance 4^2 / 12
+    assert abs(a.mean()) < 5 * np.sqrt(16 / 12 / len(a))
+    assert a.var() == pytest.approx(16 / 12, rel=0.03)
+
+
+def test_random_policy_is_seeded_and_scores_cartpole_at_its_known_value():
+    obs = np.zeros((50, 4))
+    np.testing.assert_array_equal(RandomPolicy("CartPole-v1", 3).act(obs), RandomPolicy("CartPole-v1", 3).act(obs))
+    assert not np.array_equal(RandomPolicy("CartPole-v1", 3).act(obs), RandomPolicy("CartPole-v1", 4).act(obs))
+    # CartPole under uniformly random actions lasts about 22 steps on average (reward 1 per step)
+    res = evaluate(RandomPolicy("CartPole-v1"), "CartPole-v1", n_episodes=400, seed=0)
+    assert 19.0 < res.mean < 26.0 and np.array_equal(res.returns, res.lengths)
 
 
 def test_evaluate_rejects_bad_episode_count():

@@ -4,13 +4,13 @@ LunarLander counts as solved at a return of 200. The script trains the seeds of 
 processes (one per core), scores each run by the steps it needed to reach a rolling training return of 200 and by
 a deterministic evaluation of its final policy, and saves the first seed's agent for notebook 05's animation.
 
-    make data nb05_lunarlander     # two worker processes, about 7 minutes
+    make data nb05_lunarlander     # two worker processes, about 9 minutes
 
 The payload (``stored.data``)::
 
     {"runs": [{"seed", "steps_to_threshold", "eval_mean", "eval_returns", "seconds",
                "env_steps": [...], "episode_return_mean": [...]}, ...],      # one row per update
-     "random": mean return of uniformly random actions}
+     "random": mean return of uniformly random actions (``evaluation.RandomPolicy``)}
 """
 from __future__ import annotations
 
@@ -21,14 +21,13 @@ import os
 import time
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from course_lib import stored_results
 from course_lib.algos import ppo
-from course_lib.evaluation import evaluate
+from course_lib.evaluation import RandomPolicy, evaluate
 from course_lib.record import steps_to_threshold
 
 OUTPUTS = ["nb05_lunarlander_agent.pt"]
@@ -58,22 +57,6 @@ def prefix(config: dict) -> list[list[float]]:
     return [[float(getattr(row, f)) for f in PREFIX_FIELDS] for row in history.rows]
 
 
-def random_score(env_id: str, episodes: int) -> float:
-    """Mean return of ``episodes`` episodes with uniformly random actions (episode k starts from reset(seed=k))."""
-    env = gym.make(env_id)
-    env.action_space.seed(0)
-    total = 0.0
-    for k in range(episodes):
-        env.reset(seed=k)
-        done = False
-        while not done:
-            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            total += float(reward)
-            done = terminated or truncated
-    env.close()
-    return total / episodes
-
-
 def _one_run(job: tuple[dict, int]) -> dict:
     """Train one seed and score it; runs in a worker process with one torch thread."""
     config, seed = job
@@ -99,7 +82,10 @@ def run(config: dict) -> dict:
     worker = importlib.import_module(Path(__file__).stem)._one_run
     with multiprocessing.get_context("spawn").Pool(config["workers"]) as pool:
         runs = list(tqdm(pool.imap(worker, jobs), total=len(jobs), desc="LunarLander seeds"))
-    return {"runs": runs, "random": round(random_score(config["ppo"]["env_id"], config["random_episodes"]), 2),
+    env_id = config["ppo"]["env_id"]
+    # random actions on the evaluation's episode starts
+    random_eval = evaluate(RandomPolicy(env_id), env_id, n_episodes=config["random_episodes"], seed=config["eval"]["seed"])
+    return {"runs": runs, "random": round(random_eval.mean, 2),
             "load_after": round(os.getloadavg()[0], 2)}
 
 

@@ -16,8 +16,8 @@
 # **Prerequisites:** Python and PyTorch basics (tensors, autograd, an optimiser step); the vocabulary of Markov
 # decision processes (state, action, reward, discount $\gamma$, return). No earlier notebook is needed.
 #
-# **Time:** about 50 minutes to read and try. Running all cells takes **49 s** on a 2-core CPU without a GPU
-# (measured from a fresh kernel by `make time-notebooks`, load average 1.12; a busier machine is slower). The
+# **Time:** about 50 minutes to read and try. Running all cells takes **52 s** on a 2-core CPU without a GPU
+# (measured from a fresh kernel by `make time-notebooks`, load average 1.07; a busier machine is slower). The
 # learning-rate grid of section 8 was run once by `notebooks/scripts/nb01_lr_grid.py` (`make data`) and is
 # loaded, with a check that it still matches today's code.
 #

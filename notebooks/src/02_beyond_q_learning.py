@@ -17,8 +17,8 @@
 #
 # **Prerequisites:** notebook 01 (actor, critic, TD error); Python, NumPy and a little PyTorch.
 #
-# **Time:** about 60 minutes to read and try the widgets. Running all cells takes **29 s** on a 2-core CPU
-# without a GPU (measured from a fresh kernel by `make time-notebooks`, load average 1.12; a busier machine is
+# **Time:** about 60 minutes to read and try the widgets. Running all cells takes **32 s** on a 2-core CPU
+# without a GPU (measured from a fresh kernel by `make time-notebooks`, load average 1.07; a busier machine is
 # slower). The longer experiments were run once by scripts in `notebooks/scripts/` (`make data`) and are loaded
 # from `notebooks/data/`, with a check that they still match today's code.
 #

@@ -14,8 +14,8 @@
 # **Prerequisites:** notebooks 01 (actor, critic, TD error) and 02; PyTorch autograd; what an expectation
 # and a variance are.
 #
-# **Time:** about 60 minutes to read and try things. Running all cells takes **18 s** on a 2-core CPU without a
-# GPU (measured from a fresh kernel by `make time-notebooks`, load average 1.12; a busier machine is slower).
+# **Time:** about 60 minutes to read and try things. Running all cells takes **16 s** on a 2-core CPU without a
+# GPU (measured from a fresh kernel by `make time-notebooks`, load average 1.07; a busier machine is slower).
 # The learning curves of section 4.2 were run once by `notebooks/scripts/nb03_learning_curves.py` (`make data`)
 # and are loaded, with a check that they still match today's code.
 #

@@ -13,8 +13,8 @@
 # **Prerequisites:** notebook 03 (advantages, GAE, the policy-gradient loss $-\mathbb{E}[\log\pi(a|s)\,\hat A]$);
 # PyTorch autograd; what an Adam step does.
 #
-# **Time:** about 45 minutes to read and try. Running all cells takes **52 s** on a 2-core CPU without a GPU
-# (measured from a fresh kernel by `make time-notebooks`, load average 1.12; a busier machine is slower).
+# **Time:** about 45 minutes to read and try. Running all cells takes **48 s** on a 2-core CPU without a GPU
+# (measured from a fresh kernel by `make time-notebooks`, load average 1.07; a busier machine is slower).
 
 # %%
 import copy

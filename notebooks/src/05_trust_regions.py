@@ -18,8 +18,8 @@
 # **Prerequisites:** notebook 04 (the ratio $r_t(\theta)$ and the clipped surrogate), notebook 03 (advantages, GAE);
 # PyTorch autograd; a little linear algebra (a matrix-vector product, a quadratic form).
 #
-# **Time:** about 60 minutes to read and try. Running all cells takes **42 s** on a 2-core CPU without a GPU
-# (measured from a fresh kernel by `make time-notebooks`, load average 1.12; a busier machine is slower). The
+# **Time:** about 60 minutes to read and try. Running all cells takes **77 s** on a 2-core CPU without a GPU
+# (measured from a fresh kernel by `make time-notebooks`, load average 1.07; a busier machine is slower). The
 # longer training comparisons are loaded from files written by `notebooks/scripts/nb05_runs.py`,
 # `nb05_mujoco_objectives.py` and `nb05_lunarlander.py` (`make data`; section 4 says more), with a check that they
 # still match today's code.
@@ -2000,24 +2000,33 @@ claim("in most runs a deterministic evaluation of the final policy scores above 
 # first 400 steps (3.2 s of simulated time) in real time.
 
 # %%
+def before_and_after(agent, config, seed: int, eval_settings: dict, stored_eval: float, **gif):
+    """Evaluate a stored agent and the same network before training (same seed, so the same initial weights);
+    print both and play one episode of each (``gif``: ``animate_episode``'s max_steps, every, width).
+    Returns the two ``EvalResult``s: (trained, untrained)."""
+    env_id, n, start = config.env_id, eval_settings["n_episodes"], eval_settings["seed"]
+    trained = evaluate(agent, env_id, n_episodes=n, deterministic=True, seed=start)
+    torch.manual_seed(seed)
+    envs = make_vec_env(env_id, 1, seed)
+    untrained_agent = make_agent(config, envs)
+    envs.close()
+    if untrained_agent.obs_normaliser is not None:
+        untrained_agent.obs_normaliser.freeze()
+    untrained = evaluate(untrained_agent, env_id, n_episodes=n, deterministic=True, seed=start)
+    print(f"{env_id}, {n} deterministic episodes from reset(seed={start} + k):")
+    print(f"  trained (stored agent): mean return {trained.mean:.1f} (stored {stored_eval:.1f}), "
+          f"mean length {trained.lengths.mean():.0f} steps")
+    print(f"  before training:        mean return {untrained.mean:.1f}, "
+          f"mean length {untrained.lengths.mean():.0f} steps")
+    display(animate_episode(untrained_agent, env_id, seed=0, **gif))
+    display(animate_episode(agent, env_id, seed=0, **gif))
+    return trained, untrained
+
+
 mj_agent = ActorCriticAgent.load(stored_results.data_path("nb05_mujoco_hopper_agent.pt"))
-mj_eval = evaluate(mj_agent, mj_env, n_episodes=mj_cfg["eval"]["n_episodes"], deterministic=True,
-                   seed=mj_cfg["eval"]["seed"])
 mj_stored_eval = mj_runs[mj_env, mj_obj, mj_seed]["eval_mean"]
-torch.manual_seed(mj_seed)
-_mj_envs = make_vec_env(mj_env, 1, mj_seed)
-mj_untrained = make_agent(mj_live_cfg, _mj_envs)
-_mj_envs.close()
-mj_untrained.obs_normaliser.freeze()
-mj_untrained_eval = evaluate(mj_untrained, mj_env, n_episodes=mj_cfg["eval"]["n_episodes"], deterministic=True,
-                             seed=mj_cfg["eval"]["seed"])
-print(f"{mj_env}, 10 deterministic episodes from reset(seed={mj_cfg['eval']['seed']} + k):")
-print(f"  trained (stored agent): mean return {mj_eval.mean:.1f} (stored {mj_stored_eval:.1f}), "
-      f"mean length {mj_eval.lengths.mean():.0f} steps")
-print(f"  before training:        mean return {mj_untrained_eval.mean:.1f}, "
-      f"mean length {mj_untrained_eval.lengths.mean():.0f} steps")
-display(animate_episode(mj_untrained, mj_env, seed=0, max_steps=400, every=5, width=200))
-display(animate_episode(mj_agent, mj_env, seed=0, max_steps=400, every=5, width=200))
+mj_eval, mj_untrained_eval = before_and_after(mj_agent, mj_live_cfg, mj_seed, mj_cfg["eval"], mj_stored_eval,
+                                              max_steps=400, every=5, width=200)
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 claim("the stored agent's evaluation is reproduced live", abs(mj_eval.mean - mj_stored_eval) < 0.01,
@@ -2137,22 +2146,9 @@ claim("for every seed the deterministic evaluation and the last training returns
 
 # %%
 ll_agent = ActorCriticAgent.load(stored_results.data_path("nb05_lunarlander_agent.pt"))
-ll_eval = evaluate(ll_agent, LL_ENV, n_episodes=ll_cfg["eval"]["n_episodes"], deterministic=True,
-                   seed=ll_cfg["eval"]["seed"])
 ll_stored_eval = ll_runs[ll_cfg["agent_seed"]]["eval_mean"]
-torch.manual_seed(ll_cfg["agent_seed"])
-_ll_envs = make_vec_env(LL_ENV, 1, ll_cfg["agent_seed"])
-ll_untrained = make_agent(ll_live_cfg, _ll_envs)
-_ll_envs.close()
-ll_untrained_eval = evaluate(ll_untrained, LL_ENV, n_episodes=ll_cfg["eval"]["n_episodes"], deterministic=True,
-                             seed=ll_cfg["eval"]["seed"])
-print(f"{LL_ENV}, {ll_cfg['eval']['n_episodes']} deterministic episodes from reset(seed={ll_cfg['eval']['seed']} + k):")
-print(f"  trained (stored agent): mean return {ll_eval.mean:.1f} (stored {ll_stored_eval:.1f}), "
-      f"mean length {ll_eval.lengths.mean():.0f} steps")
-print(f"  before training:        mean return {ll_untrained_eval.mean:.1f}, "
-      f"mean length {ll_untrained_eval.lengths.mean():.0f} steps")
-display(animate_episode(ll_untrained, LL_ENV, seed=0, max_steps=1000, every=4, width=240))
-display(animate_episode(ll_agent, LL_ENV, seed=0, max_steps=1000, every=4, width=240))
+ll_eval, ll_untrained_eval = before_and_after(ll_agent, ll_live_cfg, ll_cfg["agent_seed"], ll_cfg["eval"],
+                                              ll_stored_eval, max_steps=1000, every=4, width=240)
 
 # %% tags=["claim"] jupyter={"source_hidden": true}
 claim("the stored lander's evaluation is reproduced live", abs(ll_eval.mean - ll_stored_eval) < 0.01,

@@ -15,8 +15,8 @@
 # **Prerequisites:** notebook 03 (advantages, baselines, GAE) and notebook 04 (PPO's clipped surrogate and its
 # minibatch loop); what mean, variance and standard deviation are.
 #
-# **Time:** about 50 minutes to read and try. Running all cells takes **23 s** on a 2-core CPU without a GPU
-# (measured from a fresh kernel by `make time-notebooks`, load average 1.12; a busier machine is slower). The
+# **Time:** about 50 minutes to read and try. Running all cells takes **24 s** on a 2-core CPU without a GPU
+# (measured from a fresh kernel by `make time-notebooks`, load average 1.07; a busier machine is slower). The
 # long central experiment (25 training runs) was run once by `notebooks/scripts/nb06_pendulum_ablation.py`
 # (`make data`) and is loaded, with a check that it still matches today's code.
 

@@ -21,8 +21,8 @@
 # **Prerequisites:** notebooks 03 (advantages and GAE), 04 (the clipped surrogate) and 06 (normalisation);
 # PyTorch autograd and `torch.optim.Adam`.
 #
-# **Time:** about 60 minutes to read and try. Running all cells takes **64 s** on a 2-core CPU without a GPU
-# (measured from a fresh kernel by `make time-notebooks`, load average 1.12; a busier machine is slower). Three
+# **Time:** about 60 minutes to read and try. Running all cells takes **78 s** on a 2-core CPU without a GPU
+# (measured from a fresh kernel by `make time-notebooks`, load average 1.07; a busier machine is slower). Three
 # longer results (the full ablation, the Stable-Baselines3 comparison, the 100k-step Pendulum run) come from
 # scripts in `notebooks/scripts/` (`make data`) and are loaded with a check that they still match today's code
 # and settings.
