@@ -214,10 +214,11 @@ def _import_bindings(nodes: list[ast.AST], module_name: str | None) -> dict[str,
     return found
 
 
-def _imported_modules(nodes: list[ast.AST], module_name: str | None) -> set[str]:
-    """Every ``course_lib`` module whose import statements in ``nodes`` execute (parent packages included)."""
+def _imported_modules(nodes: list[ast.AST], bindings: dict[str, tuple[str, str | None]]) -> set[str]:
+    """Every ``course_lib`` module whose import statements in ``nodes`` (which bind ``bindings``) execute, parent
+    packages included."""
     mods: set[str] = set()
-    for target, attribute in _import_bindings(nodes, module_name).values():
+    for target, attribute in bindings.values():
         mods.add(target)
         if attribute is not None and _module_file(f"{target}.{attribute}") is not None:
             mods.add(f"{target}.{attribute}")
@@ -237,7 +238,8 @@ class _ModuleTop:
     """A ``course_lib`` module's top level: its definitions by name and the statements that run on import."""
 
     name: str
-    path: Path
+    base: str
+    """What relative imports resolve against: the module's name (``pkg.__init__`` for a package)."""
     defs: dict[str, list[ast.stmt]]
     always: list[ast.stmt]
     bindings: dict[str, tuple[str, str | None]]
@@ -254,9 +256,8 @@ def _module_top(name: str, source: str) -> _ModuleTop:
             defs.setdefault(node.name, []).append(node)
         elif not _is_export_list(node):
             always.append(node)
-    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-    relative_base = f"{package}.__init__" if path.name == "__init__.py" else name
-    return _ModuleTop(name, path, defs, always, _import_bindings(always, relative_base))
+    base = f"{name}.__init__" if path.name == "__init__.py" else name
+    return _ModuleTop(name, base, defs, always, _import_bindings(always, base))
 
 
 def _is_export_list(node: ast.stmt) -> bool:
@@ -276,15 +277,15 @@ class _Closure:
     def __init__(self) -> None:
         self.modules: set[str] = set()
         self.names: dict[str, set[str]] = {}
-        self._pending: list[tuple[str, str]] = []
 
     # -- walking ------------------------------------------------------------------------------------------------
     def add_code(self, nodes: list[ast.AST], module_name: str | None, bindings: dict[str, tuple[str, str | None]],
                  local: dict[str, list[ast.stmt]] | None = None, home: str | None = None) -> None:
         """Follow every name ``nodes`` use: imports run their modules, names resolve to definitions."""
-        for mod in _imported_modules(nodes, module_name):
+        own = _import_bindings(nodes, module_name)
+        for mod in _imported_modules(nodes, own):
             self.add_module(mod)
-        bindings = {**bindings, **_import_bindings(nodes, module_name)}
+        bindings = {**bindings, **own}
         for target, attribute in bindings.values():
             if attribute == "*":  # ``from course_lib.x import *``: anything in x may be used
                 self.need(target, _WHOLE)
@@ -300,9 +301,7 @@ class _Closure:
         top = _top(mod)
         if "." in mod:
             self.add_module(mod.rsplit(".", 1)[0])  # a parent package's __init__ runs on import too
-        self.add_code(top.always, _relative_base(top), top.bindings, top.defs, mod)
-        if any(chain[0] in ("globals", "vars") for node in top.always for chain in _name_chains(node)):
-            self.need(mod, _WHOLE)
+        self._add_module_code(top, top.always)
 
     def need(self, mod: str, name: str) -> None:
         self.add_module(mod)
@@ -315,18 +314,20 @@ class _Closure:
         if name == _WHOLE:
             have.add(_WHOLE)
             for nodes in top.defs.values():
-                self.add_code(nodes, _relative_base(top), top.bindings, top.defs, mod)
-            return
-        if name in top.defs:
+                self._add_module_code(top, nodes)
+        elif name in top.defs:
             have.add(name)
-            nodes = top.defs[name]
-            if any(chain[0] in ("globals", "vars") for node in nodes for chain in _name_chains(node)):
-                self.need(mod, _WHOLE)
-            self.add_code(nodes, _relative_base(top), top.bindings, top.defs, mod)
+            self._add_module_code(top, top.defs[name])
         elif name in top.bindings:  # re-exported: follow the import
             self._use([name], top.bindings, {}, mod)
         elif _module_file(f"{mod}.{name}") is not None:
             self.add_module(f"{mod}.{name}")
+
+    def _add_module_code(self, top: _ModuleTop, nodes: list[ast.stmt]) -> None:
+        """Follow ``nodes`` of module ``top``; code that reads ``globals()`` or ``vars()`` needs the whole module."""
+        if any(chain[0] in ("globals", "vars") for node in nodes for chain in _name_chains(node)):
+            self.need(top.name, _WHOLE)
+        self.add_code(nodes, top.base, top.bindings, top.defs, top.name)
 
     def _use(self, chain: list[str], bindings: dict[str, tuple[str, str | None]],
              local: dict[str, list[ast.stmt]], home: str | None) -> None:
@@ -352,10 +353,6 @@ class _Closure:
             self.need(mod, name)
             return
         self.need(mod, _WHOLE)  # the module itself used as a value: anything in it may be reached
-
-
-def _relative_base(top: _ModuleTop) -> str:
-    return f"{top.name}.__init__" if top.path.name == "__init__.py" else top.name
 
 
 def _name_chains(node: ast.AST) -> list[list[str]]:
@@ -411,11 +408,6 @@ def reach(name: str) -> dict[str, set[str]]:
     return {mod: set(closure.names[mod]) for mod in sorted(closure.modules)}
 
 
-def dependencies(name: str) -> list[Path]:
-    """Every ``course_lib`` source file that the data script ``name`` (and its notebook cells) imports."""
-    return sorted(_module_file(mod) for mod in reach(name))
-
-
 def source_hash(name: str) -> tuple[str, list[str]]:
     """``(sha256, depends)`` of the code that produces ``NAME.json``: script, helpers, notebook cells, and the
     reachable part of the library (see the comment above ``_WHOLE``)."""
@@ -424,7 +416,7 @@ def source_hash(name: str) -> tuple[str, list[str]]:
     for mod, names in sorted(reach(name).items(), key=lambda item: str(_module_file(item[0]))):
         top = _top(mod)
         chosen = list(top.defs) if _WHOLE in names else [n for n in top.defs if n in names]
-        label = f"{top.path.relative_to(ROOT)}" + (" [all]" if _WHOLE in names else f" [{', '.join(chosen)}]")
+        label = f"{_module_file(mod).relative_to(ROOT)}" + (" [all]" if _WHOLE in names else f" [{', '.join(chosen)}]")
         body = [_dump(node) for node in top.always] + [_dump(node) for n in chosen for node in top.defs[n]]
         parts.append((label, "\n".join(body)))
     for label, text in parts:
