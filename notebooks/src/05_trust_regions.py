@@ -1872,7 +1872,7 @@ print(f"the stored runs took {mj_seconds.mean():.0f} s each on average (two at a
 
 # the live slice: the first two updates of the run whose agent was saved, again, now
 mj_env, mj_obj, mj_seed = mj_cfg["agent_run"]
-mj_live_cfg = ppo.PPOConfig(**{**mj_cfg["ppo"][f"{mj_env} {mj_obj}"], "hidden": tuple(hopper_clip["hidden"])})
+mj_live_cfg = ppo.PPOConfig(**mj_cfg["ppo"][f"{mj_env} {mj_obj}"])
 _, mj_live = ppo.train(mj_live_cfg, seed=mj_seed, total_steps=mj_cfg["prefix_updates"] * mj_live_cfg.batch_size,
                        progress=False)
 mj_fields = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance")
@@ -2072,7 +2072,7 @@ for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "learn
 print(f"  (minibatch = {ll_ppo['num_envs']} x {ll_ppo['num_steps']} / {ll_ppo['num_minibatches']} = "
       f"{ll_ppo['num_envs'] * ll_ppo['num_steps'] // ll_ppo['num_minibatches']} samples)")
 
-ll_live_cfg = ppo.PPOConfig(**{**ll_ppo, "hidden": tuple(ll_ppo["hidden"])})
+ll_live_cfg = ppo.PPOConfig(**ll_ppo)
 _, ll_live = ppo.train(ll_live_cfg, seed=ll_cfg["agent_seed"],
                        total_steps=ll_cfg["prefix_updates"] * ll_live_cfg.batch_size, progress=False)
 stored_results.assert_same_prefix(ll_stored, [[float(getattr(r, f)) for f in mj_fields] for r in ll_live.rows])
